@@ -1,0 +1,389 @@
+//! `breakglass manifest hash|check|show|pin|approvals`.
+
+use super::output::print_json;
+use super::{CliError, Ctx};
+use crate::manifest::constraint_text;
+use crate::manifest::trust::{self, PinEntry, PinStore, Trust};
+use crate::manifest::{ActionCall, ExpectLhs, Manifest, ProxyKind};
+use clap::Subcommand;
+use serde_json::{json, Value};
+use std::io::{BufRead, IsTerminal, Write};
+
+/// `breakglass manifest …`
+#[derive(Debug, Subcommand)]
+pub enum ManifestCmd {
+    /// Print the manifest's identity: keccak256 of the file bytes (0x-prefixed).
+    Hash,
+    /// Validate the manifest and print its summary, hash and trust state.
+    Check,
+    /// Print everything the manifest allows: Safe, contracts, actions with argument constraints, playbooks.
+    Show,
+    /// Pin this manifest's hash in the user's pin store after review (asks for a typed `yes`).
+    Pin {
+        /// Do not ask; pin at once.
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Check the Safe owners' approvals of this manifest (in `<manifest>.approvals.json`).
+    Approvals,
+}
+
+pub fn run(ctx: &Ctx, cmd: ManifestCmd) -> Result<(), CliError> {
+    let m = ctx.load_manifest()?;
+    match cmd {
+        ManifestCmd::Hash => {
+            if ctx.json {
+                print_json(json!({ "file": m.path.display().to_string(), "hash": m.hash_hex() }));
+            } else {
+                println!("{}", m.hash_hex());
+            }
+            Ok(())
+        }
+        ManifestCmd::Check => {
+            let t = trust::evaluate(&m, ctx.explicit_pin()?.as_ref())?;
+            if ctx.json {
+                let mut v = summary_json(&m);
+                v["trust"] = serde_json::to_value(&t).unwrap_or(Value::Null);
+                v["valid"] = Value::Bool(true);
+                print_json(v);
+            } else {
+                print!("{}", summary_text(&m));
+                println!("  {:<10}{}", "trust", trust_text(&t));
+            }
+            Ok(())
+        }
+        ManifestCmd::Show => {
+            let t = trust::evaluate(&m, ctx.explicit_pin()?.as_ref())?;
+            if ctx.json {
+                let mut v = show_json(&m);
+                v["trust"] = serde_json::to_value(&t).unwrap_or(Value::Null);
+                print_json(v);
+            } else {
+                print!("{}", show_text(&m));
+                println!("\ntrust: {}", trust_text(&t));
+            }
+            Ok(())
+        }
+        ManifestCmd::Pin { yes } => pin(ctx, &m, yes),
+        ManifestCmd::Approvals => {
+            let r = trust::check_approvals(&m, &PinStore::load()?)?;
+            if ctx.json {
+                let mut v = serde_json::to_value(&r).unwrap_or(Value::Null);
+                v["manifest_hash"] = Value::String(m.hash_hex());
+                v["message"] = Value::String(trust::approval_message(&m.hash));
+                print_json(v);
+                return Ok(());
+            }
+            println!("approvals for {} ({})", m.name, m.hash_hex());
+            println!("  file     {}", r.file);
+            println!(
+                "  message  {:?} (EIP-191 personal_sign)",
+                trust::approval_message(&m.hash)
+            );
+            if !r.present {
+                println!("  no approvals file yet");
+            } else if r.file_hash != Some(m.hash) {
+                println!(
+                    "  the file approves another manifest ({}): none of its approvals count for this one",
+                    r.file_hash.map(|h| format!("{h:#x}")).unwrap_or_default()
+                );
+            }
+            for a in &r.approvals {
+                let status = match &a.status {
+                    trust::ApprovalStatus::Valid => "valid owner approval".to_string(),
+                    trust::ApprovalStatus::NotOwner => {
+                        "REJECTED: not an owner of the manifest's Safe".to_string()
+                    }
+                    trust::ApprovalStatus::Duplicate => {
+                        "REJECTED: duplicate of an earlier approval".to_string()
+                    }
+                    trust::ApprovalStatus::BadSignature { reason } => {
+                        format!("REJECTED: bad signature ({reason})")
+                    }
+                };
+                println!("  {}  {status}", a.signer.to_checksum(None));
+            }
+            if r.anchor.is_none() {
+                println!("  nothing is pinned for {:?} yet: approvals are counted against the owners of the Safe in an", m.name);
+                println!("  earlier pinned version of this manifest, so this one can only be trusted by `manifest pin`");
+            } else {
+                println!(
+                    "  counted against the owners of the pinned manifest {:#x}",
+                    r.anchor.unwrap_or_default()
+                );
+                println!("  {} of {} required owner approvals", r.valid, r.threshold);
+                if r.valid < r.threshold {
+                    for o in &r.missing {
+                        println!("  missing  {}", o.to_checksum(None));
+                    }
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+fn pin(ctx: &Ctx, m: &Manifest, yes: bool) -> Result<(), CliError> {
+    let mut store = PinStore::load()?;
+    let previous = store.pins.get(&m.name).cloned();
+    if previous.as_ref().is_some_and(|p| p.hash == m.hash) {
+        if ctx.json {
+            print_json(
+                json!({ "pinned": true, "changed": false, "name": m.name, "hash": m.hash_hex() }),
+            );
+        } else {
+            println!("{} is already pinned at {}", m.name, m.hash_hex());
+        }
+        return Ok(());
+    }
+    if !ctx.json {
+        print!("{}", summary_text(m));
+        if let Some(p) = &previous {
+            println!(
+                "\nWARNING: {:?} is pinned to a DIFFERENT manifest:\n  old  {:#x}  ({})\n  new  {}  ({})\nThe file changed since it was pinned. Review `breakglass manifest show` before you re-pin.",
+                m.name,
+                p.hash,
+                p.file,
+                m.hash_hex(),
+                m.path.display()
+            );
+        }
+    }
+    if !yes {
+        if !std::io::stdin().is_terminal() && ctx.json {
+            return Err(CliError::new(
+                "confirmation_required",
+                "pinning needs a typed confirmation",
+            )
+            .hint("pass --yes to pin without asking")
+            .code(super::ExitCode::Usage));
+        }
+        print!(
+            "\nPin {} as trusted for {:?}? Type yes to confirm: ",
+            m.hash_hex(),
+            m.name
+        );
+        let _ = std::io::stdout().flush();
+        let mut line = String::new();
+        let read = std::io::stdin().lock().read_line(&mut line).unwrap_or(0);
+        if read == 0 || line.trim() != "yes" {
+            return Err(
+                CliError::new("not_confirmed", "not pinned: the answer was not `yes`")
+                    .hint("type yes (the whole word) to pin, or pass --yes"),
+            );
+        }
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let file = std::fs::canonicalize(&m.path).unwrap_or_else(|_| m.path.clone());
+    store.pins.insert(
+        m.name.clone(),
+        PinEntry {
+            hash: m.hash,
+            file: file.display().to_string(),
+            pinned_at: now,
+            safe: trust::PinnedSafe::of(m),
+        },
+    );
+    let path = store.save()?;
+    if ctx.json {
+        print_json(json!({
+            "pinned": true,
+            "changed": true,
+            "name": m.name,
+            "hash": m.hash_hex(),
+            "previous_hash": previous.map(|p| format!("{:#x}", p.hash)),
+            "store": path.display().to_string(),
+        }));
+    } else {
+        println!(
+            "pinned {} for {:?} in {}",
+            m.hash_hex(),
+            m.name,
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+pub(crate) fn trust_text(t: &Trust) -> String {
+    match t {
+        Trust::Pinned { source } => format!("PINNED (by {source})"),
+        Trust::Approved {
+            approvals,
+            threshold,
+        } => {
+            format!("APPROVED by {approvals} of {threshold} Safe owners")
+        }
+        Trust::Untrusted { reason } => format!("UNTRUSTED: {reason}"),
+    }
+}
+
+fn summary_json(m: &Manifest) -> Value {
+    json!({
+        "file": m.path.display().to_string(),
+        "name": m.name,
+        "hash": m.hash_hex(),
+        "chain_id": m.chain_id,
+        "safe": m.safe.as_ref().map(|s| json!({
+            "address": s.address.to_checksum(None),
+            "version": s.version.as_str(),
+            "owners": s.owners.iter().map(|o| o.to_checksum(None)).collect::<Vec<_>>(),
+            "threshold": s.threshold,
+            "multisend_call_only": s.multisend_call_only.to_checksum(None),
+            "multisend_overridden": s.multisend_overridden,
+        })),
+        "timelock": m.timelock.as_ref().map(|t| json!({
+            "address": t.address.to_checksum(None),
+            "min_delay": t.min_delay,
+        })),
+        "contracts": m.contracts.len(),
+        "actions": m.actions.len(),
+        "playbooks": m.playbooks.iter().map(|p| json!({"id": p.id, "title": p.title, "actions": p.actions})).collect::<Vec<_>>(),
+    })
+}
+
+fn summary_text(m: &Manifest) -> String {
+    let mut s = String::new();
+    s.push_str(&format!("{}: manifest OK\n", m.name));
+    s.push_str(&format!("  {:<10}{}\n", "file", m.path.display()));
+    s.push_str(&format!("  {:<10}{}\n", "hash", m.hash_hex()));
+    s.push_str(&format!("  {:<10}{}\n", "chain", m.chain_id));
+    if let Some(safe) = &m.safe {
+        s.push_str(&format!(
+            "  {:<10}{} (Safe {}, {} of {} owners; MultiSendCallOnly {}{})\n",
+            "safe",
+            safe.address.to_checksum(None),
+            safe.version.as_str(),
+            safe.threshold,
+            safe.owners.len(),
+            safe.multisend_call_only.to_checksum(None),
+            if safe.multisend_overridden {
+                ", overridden"
+            } else {
+                ""
+            }
+        ));
+    }
+    if let Some(t) = &m.timelock {
+        s.push_str(&format!(
+            "  {:<10}{} (min delay {} s)\n",
+            "timelock",
+            t.address.to_checksum(None),
+            t.min_delay
+        ));
+    }
+    s.push_str(&format!(
+        "  {:<10}{} contracts, {} actions, {} playbooks\n",
+        "contents",
+        m.contracts.len(),
+        m.actions.len(),
+        m.playbooks.len()
+    ));
+    for p in &m.playbooks {
+        s.push_str(&format!(
+            "  {:<10}{}: {} [{}]\n",
+            "playbook",
+            p.id,
+            p.title,
+            p.actions.join(", ")
+        ));
+    }
+    s
+}
+
+fn action_json(m: &Manifest, a: &crate::manifest::Action) -> Value {
+    let contract = m.contract(&a.contract);
+    json!({
+        "id": a.id,
+        "title": a.title,
+        "contract": a.contract,
+        "address": contract.map(|c| c.address.to_checksum(None)),
+        "via": a.via,
+        "call": a.call_signature(),
+        "upgrade": matches!(a.call, ActionCall::Upgrade),
+        "args": a.args.iter().map(|(n, c)| json!({"name": n, "constraint": constraint_text(c)})).collect::<Vec<_>>(),
+        "value": constraint_text(&a.value),
+        "implementation_codehash": a.implementation_codehash.map(|h| format!("{h:#x}")),
+        "expect": a.expect.iter().map(|e| e.text.clone()).collect::<Vec<_>>(),
+    })
+}
+
+fn show_json(m: &Manifest) -> Value {
+    let mut v = summary_json(m);
+    v["contracts"] = Value::Array(
+        m.contracts
+            .values()
+            .map(|c| {
+                json!({
+                    "id": c.id,
+                    "address": c.address.to_checksum(None),
+                    "proxy": c.proxy.as_str(),
+                    "proxy_admin": match &c.proxy { ProxyKind::Transparent { proxy_admin } => Some(proxy_admin.to_checksum(None)), _ => None },
+                    "beacon": match &c.proxy { ProxyKind::Beacon { beacon } => Some(beacon.to_checksum(None)), _ => None },
+                    "functions": c.abi.functions().map(|f| f.signature()).collect::<Vec<_>>(),
+                })
+            })
+            .collect(),
+    );
+    v["actions"] = Value::Array(m.actions.iter().map(|a| action_json(m, a)).collect());
+    v
+}
+
+fn show_text(m: &Manifest) -> String {
+    let mut s = summary_text(m);
+    if let Some(safe) = &m.safe {
+        s.push_str("\nSafe owners:\n");
+        for o in &safe.owners {
+            s.push_str(&format!("  {}\n", o.to_checksum(None)));
+        }
+    }
+    s.push_str("\nContracts:\n");
+    for c in m.contracts.values() {
+        let proxy = match &c.proxy {
+            ProxyKind::None => String::new(),
+            ProxyKind::Uups => ", UUPS proxy".into(),
+            ProxyKind::Transparent { proxy_admin } => {
+                format!(
+                    ", transparent proxy, ProxyAdmin {}",
+                    proxy_admin.to_checksum(None)
+                )
+            }
+            ProxyKind::Beacon { beacon } => {
+                format!(", beacon proxy, beacon {}", beacon.to_checksum(None))
+            }
+        };
+        s.push_str(&format!(
+            "  {:<12}{}{proxy}\n",
+            c.id,
+            c.address.to_checksum(None)
+        ));
+    }
+    s.push_str("\nActions:\n");
+    for a in &m.actions {
+        s.push_str(&format!("  {} — {}\n", a.id, a.title));
+        s.push_str(&format!(
+            "      {}.{} via {}\n",
+            a.contract,
+            a.call_signature(),
+            a.via.as_str()
+        ));
+        for (n, c) in &a.args {
+            s.push_str(&format!("      arg {n}: {}\n", constraint_text(c)));
+        }
+        s.push_str(&format!("      value: {}\n", constraint_text(&a.value)));
+        if let Some(h) = a.implementation_codehash {
+            s.push_str(&format!("      implementation code hash: {h:#x}\n"));
+        }
+        for e in &a.expect {
+            let kind = match e.lhs {
+                ExpectLhs::Slot(_) => "EIP-1967 slot",
+                ExpectLhs::Call { .. } => "eth_call",
+            };
+            s.push_str(&format!("      expect: {} ({kind})\n", e.text));
+        }
+    }
+    s
+}

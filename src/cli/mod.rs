@@ -1,0 +1,92 @@
+//! Command-line interface: one file per subcommand. Each parses its arguments, calls the core, and prints
+//! for a person or, with `--json`, as data. Errors become [`CliError`] with an exit code from DESIGN.md:
+//! 0 ok, 1 error, 2 usage, 3 verification refused, 4 signer refused or unavailable.
+
+mod manifest;
+mod output;
+
+pub use output::{CliError, ExitCode};
+
+use crate::manifest::trust::{self, ExplicitPin};
+use crate::manifest::Manifest;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+/// breakglass: compose, verify, sign and execute emergency pause and patch transactions against a pinned
+/// manifest.
+#[derive(Debug, Parser)]
+#[command(name = "breakglass", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    /// The manifest (TOML) describing what may be signed.
+    #[arg(
+        long,
+        global = true,
+        env = "BREAKGLASS_MANIFEST",
+        default_value = "breakglass.toml",
+        value_name = "PATH"
+    )]
+    pub manifest: PathBuf,
+    /// Trust exactly this manifest hash (also env BREAKGLASS_PIN); overrides the pin store.
+    #[arg(long, global = true, value_name = "HASH")]
+    pub pin: Option<String>,
+    /// Append audit entries to this file instead of the default in the user's data directory.
+    #[arg(long, global = true, value_name = "PATH")]
+    pub audit_log: Option<PathBuf>,
+    /// JSON-RPC endpoint of a node (also env ETH_RPC_URL).
+    #[arg(long, global = true, env = "ETH_RPC_URL", value_name = "URL")]
+    pub rpc_url: Option<String>,
+    /// Print machine-readable JSON instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Inspect, check, pin and approve the manifest.
+    #[command(subcommand)]
+    Manifest(manifest::ManifestCmd),
+}
+
+/// Shared state for a command run.
+pub struct Ctx {
+    /// `--json`.
+    pub json: bool,
+    /// `--manifest`.
+    pub manifest_path: PathBuf,
+    /// `--pin`.
+    pub pin_flag: Option<String>,
+}
+
+impl Ctx {
+    /// Loads and validates the manifest.
+    pub fn load_manifest(&self) -> Result<Manifest, CliError> {
+        Manifest::load(&self.manifest_path).map_err(CliError::from)
+    }
+
+    /// The pin given by flag or environment, if any.
+    pub fn explicit_pin(&self) -> Result<Option<ExplicitPin>, CliError> {
+        if let Some(p) = &self.pin_flag {
+            return Ok(Some(trust::parse_pin(p, "--pin")?));
+        }
+        match std::env::var("BREAKGLASS_PIN") {
+            Ok(p) if !p.trim().is_empty() => Ok(Some(trust::parse_pin(&p, "BREAKGLASS_PIN")?)),
+            _ => Ok(None),
+        }
+    }
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> Result<(), CliError> {
+    let ctx = Ctx {
+        json: cli.json,
+        manifest_path: cli.manifest.clone(),
+        pin_flag: cli.pin.clone(),
+    };
+    match cli.command {
+        Command::Manifest(cmd) => manifest::run(&ctx, cmd),
+    }
+}

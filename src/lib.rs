@@ -1,0 +1,10 @@
+//! breakglass: the emergency-response appliance for DeFi guardians.
+//!
+//! The core modules (`manifest`, `decode`, `policy`, `compose`, `safe`, `bundle`) take bytes and values
+//! and return values; only `cli` and the signer/chain edges touch terminals, devices or networks.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod cli;
+pub mod fsutil;
+pub mod manifest;

@@ -1,0 +1,280 @@
+//! The pinned manifest: the protocol's reviewed description of what may be signed in an emergency.
+//!
+//! A manifest is one TOML file (see DESIGN.md). Its identity is `keccak256` of the file's bytes, so a
+//! single changed byte (even whitespace) is a different manifest that must be pinned or approved again.
+//! Loading validates everything that can be checked offline and reports every problem with its line and
+//! column and what to write instead; nothing downstream ever sees an unvalidated manifest.
+
+mod constraint;
+mod error;
+mod expect;
+mod raw;
+pub mod trust;
+mod validate;
+
+pub use constraint::{show_value, Constraint, ConstraintCheck};
+
+/// A constraint as text, e.g. `== 0x…` or `one of [..]`.
+pub fn constraint_text(c: &Constraint) -> String {
+    c.describe()
+}
+pub use error::{Diagnostic, ManifestError};
+pub use expect::{ExpectLhs, ExpectOp, Expectation, ProxySlot};
+
+use alloy::json_abi::{Function, JsonAbi};
+use alloy::primitives::{address, keccak256, Address, B256};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Safe versions breakglass supports. Older Safes (< 1.3.0) use a different EIP-712 domain
+/// (`EIP712Domain(address verifyingContract)`, no chain id) and are refused at load time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum SafeVersion {
+    /// Safe 1.3.0.
+    #[serde(rename = "1.3.0")]
+    V1_3_0,
+    /// Safe 1.4.1.
+    #[serde(rename = "1.4.1")]
+    V1_4_1,
+}
+
+impl SafeVersion {
+    /// The version as written in the manifest.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SafeVersion::V1_3_0 => "1.3.0",
+            SafeVersion::V1_4_1 => "1.4.1",
+        }
+    }
+
+    /// The canonical MultiSendCallOnly deployment for this version (safe-deployments).
+    pub fn canonical_multisend_call_only(self) -> Address {
+        match self {
+            SafeVersion::V1_3_0 => address!("40A2aCCbd92BCA938b02010E17A5b8929b49130D"),
+            SafeVersion::V1_4_1 => address!("9641d764fc13c8B624c04430C7356C1C7C8102e2"),
+        }
+    }
+}
+
+/// The `[safe]` table.
+#[derive(Debug, Clone)]
+pub struct SafeConfig {
+    /// The Safe (proxy) address.
+    pub address: Address,
+    /// The Safe version.
+    pub version: SafeVersion,
+    /// Owners as written (order kept).
+    pub owners: Vec<Address>,
+    /// Signatures needed.
+    pub threshold: usize,
+    /// The only contract a Safe tx may DELEGATECALL.
+    pub multisend_call_only: Address,
+    /// Whether `multisend_call_only` was overridden in the manifest.
+    pub multisend_overridden: bool,
+}
+
+impl SafeConfig {
+    /// Whether `a` is one of the manifest's owners.
+    pub fn is_owner(&self, a: &Address) -> bool {
+        self.owners.contains(a)
+    }
+}
+
+/// The `[timelock]` table.
+#[derive(Debug, Clone)]
+pub struct TimelockConfig {
+    /// The TimelockController address.
+    pub address: Address,
+    /// The smallest delay breakglass will schedule with, in seconds.
+    pub min_delay: u64,
+}
+
+/// How a contract is upgraded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProxyKind {
+    /// Not a proxy: no upgrade action is possible.
+    None,
+    /// OZ 5 TransparentUpgradeableProxy: upgrades go through `ProxyAdmin.upgradeAndCall`.
+    Transparent {
+        /// The ProxyAdmin contract.
+        proxy_admin: Address,
+    },
+    /// UUPS: `upgradeToAndCall` on the proxy itself.
+    Uups,
+    /// Beacon proxy: `upgradeTo` on the UpgradeableBeacon.
+    Beacon {
+        /// The UpgradeableBeacon contract.
+        beacon: Address,
+    },
+}
+
+impl ProxyKind {
+    /// The kind as written in the manifest.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ProxyKind::None => "none",
+            ProxyKind::Transparent { .. } => "transparent",
+            ProxyKind::Uups => "uups",
+            ProxyKind::Beacon { .. } => "beacon",
+        }
+    }
+}
+
+/// A `[contracts.<id>]` table.
+#[derive(Debug, Clone)]
+pub struct Contract {
+    /// The table key.
+    pub id: String,
+    /// The address calls go to (the proxy, for proxies).
+    pub address: Address,
+    /// Proxy kind.
+    pub proxy: ProxyKind,
+    /// The ABI calls are decoded with.
+    pub abi: JsonAbi,
+}
+
+/// How an action reaches the chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Via {
+    /// A Safe transaction signed by the owners.
+    Safe,
+    /// A plain EIP-1559 transaction from a guardian account.
+    Eoa,
+    /// A TimelockController operation (scheduled by the Safe, executed after the delay).
+    Timelock,
+}
+
+impl Via {
+    /// The value as written in the manifest.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Via::Safe => "safe",
+            Via::Eoa => "eoa",
+            Via::Timelock => "timelock",
+        }
+    }
+}
+
+/// What an action calls.
+#[derive(Debug, Clone)]
+pub enum ActionCall {
+    /// A function of the contract's ABI.
+    Function(Function),
+    /// `function = "upgrade"`: the upgrade call that fits the contract's proxy kind, with the
+    /// arguments `implementation` (address) and `data` (bytes, the init call; empty unless constrained).
+    Upgrade,
+}
+
+/// A `[[actions]]` entry.
+#[derive(Debug, Clone)]
+pub struct Action {
+    /// Unique id.
+    pub id: String,
+    /// Human title.
+    pub title: String,
+    /// The contract id (a key of `contracts`).
+    pub contract: String,
+    /// What it calls.
+    pub call: ActionCall,
+    /// How it reaches the chain.
+    pub via: Via,
+    /// One constraint per argument, in parameter order.
+    pub args: Vec<(String, Constraint)>,
+    /// Constraint on the ETH value sent (default: exactly 0).
+    pub value: Constraint,
+    /// For upgrades: keccak256 of the new implementation's runtime code.
+    pub implementation_codehash: Option<B256>,
+    /// Post-conditions.
+    pub expect: Vec<Expectation>,
+}
+
+impl Action {
+    /// A short description of the call, e.g. `pause()` or `upgrade(implementation, data)`.
+    pub fn call_signature(&self) -> String {
+        match &self.call {
+            ActionCall::Function(f) => f.signature(),
+            ActionCall::Upgrade => "upgrade(address implementation,bytes data)".to_string(),
+        }
+    }
+}
+
+/// A `[[playbooks]]` entry.
+#[derive(Debug, Clone)]
+pub struct Playbook {
+    /// Unique id.
+    pub id: String,
+    /// Human title.
+    pub title: String,
+    /// Action ids, in order.
+    pub actions: Vec<String>,
+}
+
+/// A validated manifest.
+#[derive(Debug, Clone)]
+pub struct Manifest {
+    /// Where it was loaded from.
+    pub path: PathBuf,
+    /// `keccak256` of the file bytes: the manifest's identity.
+    pub hash: B256,
+    /// Protocol name.
+    pub name: String,
+    /// The only chain it applies to.
+    pub chain_id: u64,
+    /// The Safe, when actions go through one.
+    pub safe: Option<SafeConfig>,
+    /// The timelock, when actions go through one.
+    pub timelock: Option<TimelockConfig>,
+    /// Contracts by id.
+    pub contracts: BTreeMap<String, Contract>,
+    /// Actions, in file order.
+    pub actions: Vec<Action>,
+    /// Playbooks, in file order.
+    pub playbooks: Vec<Playbook>,
+}
+
+/// The manifest's identity: keccak256 of its bytes.
+pub fn hash_bytes(bytes: &[u8]) -> B256 {
+    keccak256(bytes)
+}
+
+impl Manifest {
+    /// Read and validate a manifest file.
+    pub fn load(path: &Path) -> Result<Self, ManifestError> {
+        let bytes = std::fs::read(path).map_err(|source| ManifestError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::from_bytes(path, &bytes)
+    }
+
+    /// Validate manifest bytes; `path` is used in messages.
+    pub fn from_bytes(path: &Path, bytes: &[u8]) -> Result<Self, ManifestError> {
+        validate::validate(path, bytes)
+    }
+
+    /// The action with this id.
+    pub fn action(&self, id: &str) -> Option<&Action> {
+        self.actions.iter().find(|a| a.id == id)
+    }
+
+    /// The playbook with this id.
+    pub fn playbook(&self, id: &str) -> Option<&Playbook> {
+        self.playbooks.iter().find(|p| p.id == id)
+    }
+
+    /// The contract with this id.
+    pub fn contract(&self, id: &str) -> Option<&Contract> {
+        self.contracts.get(id)
+    }
+
+    /// The contract at this address, if the manifest names one.
+    pub fn contract_at(&self, a: &Address) -> Option<&Contract> {
+        self.contracts.values().find(|c| &c.address == a)
+    }
+
+    /// `0x`-prefixed lowercase hex of the hash.
+    pub fn hash_hex(&self) -> String {
+        format!("{:#x}", self.hash)
+    }
+}

@@ -1,0 +1,108 @@
+//! The manifest's TOML exactly as written, with the byte span of every value, before validation.
+//!
+//! Unknown fields are errors (`deny_unknown_fields`): a typo such as `treshold` must never be silently
+//! ignored in a file that decides what guardians may sign.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use toml::Spanned;
+
+pub(crate) type S<T> = Spanned<T>;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawManifest {
+    pub version: S<i64>,
+    pub name: S<String>,
+    pub chain_id: S<i64>,
+    pub safe: Option<S<RawSafe>>,
+    pub timelock: Option<S<RawTimelock>>,
+    #[serde(default)]
+    pub contracts: BTreeMap<String, S<RawContract>>,
+    #[serde(default)]
+    pub actions: Vec<S<RawAction>>,
+    #[serde(default)]
+    pub playbooks: Vec<S<RawPlaybook>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawSafe {
+    pub address: S<String>,
+    pub version: S<String>,
+    pub owners: S<Vec<S<String>>>,
+    pub threshold: S<i64>,
+    pub multisend_call_only: Option<S<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawTimelock {
+    pub address: S<String>,
+    pub min_delay: S<i64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawContract {
+    pub address: S<String>,
+    pub proxy: Option<S<String>>,
+    pub proxy_admin: Option<S<String>>,
+    pub beacon: Option<S<String>>,
+    /// Human-readable signatures: `["function pause()", ...]`.
+    pub abi: Option<S<Vec<S<String>>>>,
+    /// A JSON ABI as one string (what `solc --abi` or a block explorer gives).
+    pub abi_json: Option<S<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawAction {
+    pub id: S<String>,
+    pub title: Option<S<String>>,
+    pub contract: S<String>,
+    pub function: S<String>,
+    pub via: Option<S<String>>,
+    #[serde(default)]
+    pub args: BTreeMap<String, S<RawConstraint>>,
+    pub value: Option<S<RawConstraint>>,
+    pub implementation_codehash: Option<S<String>>,
+    #[serde(default)]
+    pub expect: Vec<S<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawConstraint {
+    pub eq: Option<S<RawLiteral>>,
+    pub one_of: Option<S<Vec<S<RawLiteral>>>>,
+    pub min: Option<S<RawLiteral>>,
+    pub max: Option<S<RawLiteral>>,
+    pub any: Option<S<bool>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub(crate) enum RawLiteral {
+    Bool(bool),
+    Int(i64),
+    Str(String),
+}
+
+impl RawLiteral {
+    pub fn as_text(&self) -> String {
+        match self {
+            RawLiteral::Bool(b) => b.to_string(),
+            RawLiteral::Int(i) => i.to_string(),
+            RawLiteral::Str(s) => s.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawPlaybook {
+    pub id: S<String>,
+    pub title: Option<S<String>>,
+    pub actions: S<Vec<S<String>>>,
+}

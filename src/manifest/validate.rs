@@ -1,0 +1,817 @@
+//! Raw TOML → validated [`Manifest`], collecting every problem with its position.
+
+use super::constraint::Constraint;
+use super::error::{Diags, ManifestError};
+use super::expect::parse_expectation;
+use super::raw::{RawConstraint, RawLiteral, RawManifest, S};
+use super::{
+    Action, ActionCall, Contract, Manifest, Playbook, ProxyKind, SafeConfig, SafeVersion,
+    TimelockConfig, Via,
+};
+use alloy::dyn_abi::{DynSolType, DynSolValue, Specifier};
+use alloy::json_abi::{Function, JsonAbi};
+use alloy::primitives::{Address, B256};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+/// Parses an address, insisting on a valid EIP-55 checksum when the hex is mixed case.
+pub(crate) fn parse_address(s: &str) -> Result<Address, (String, String)> {
+    let hex = s.strip_prefix("0x").ok_or_else(|| {
+        (
+            format!("{s:?} is not an address"),
+            "write 0x followed by 40 hex digits".to_string(),
+        )
+    })?;
+    if hex.len() != 40 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err((
+            format!("{s:?} is not an address ({} hex digits)", hex.len()),
+            "write 0x followed by 40 hex digits".into(),
+        ));
+    }
+    let mixed =
+        hex.chars().any(|c| c.is_ascii_lowercase()) && hex.chars().any(|c| c.is_ascii_uppercase());
+    let addr: Address = s
+        .parse()
+        .map_err(|e| (format!("{s:?} is not an address: {e}"), String::new()))?;
+    if mixed && Address::parse_checksummed(s, None).is_err() {
+        return Err((
+            format!(
+                "{s:?} has an invalid EIP-55 checksum: a mistyped address, or one changed by hand"
+            ),
+            format!(
+                "check the address against its source; if it is right, its checksummed form is {}",
+                addr.to_checksum(None)
+            ),
+        ));
+    }
+    Ok(addr)
+}
+
+fn parse_b256(s: &str) -> Option<B256> {
+    let hex = s.strip_prefix("0x")?;
+    if hex.len() != 64 {
+        return None;
+    }
+    s.parse().ok()
+}
+
+fn literal_value(ty: &DynSolType, lit: &RawLiteral) -> Result<DynSolValue, String> {
+    match (ty, lit) {
+        (DynSolType::Address, RawLiteral::Str(s)) => parse_address(s)
+            .map(DynSolValue::Address)
+            .map_err(|(m, h)| format!("{m}; {h}")),
+        (DynSolType::Bool, RawLiteral::Bool(b)) => Ok(DynSolValue::Bool(*b)),
+        (DynSolType::Bool, _) => Err("a bool argument needs true or false".into()),
+        (DynSolType::Uint(_) | DynSolType::Int(_), RawLiteral::Bool(_)) => {
+            Err("an integer argument needs an integer".into())
+        }
+        (_, RawLiteral::Int(_)) if !matches!(ty, DynSolType::Uint(_) | DynSolType::Int(_)) => {
+            Err(format!(
+                "a {} argument needs a string literal, not an integer",
+                ty.sol_type_name()
+            ))
+        }
+        _ => ty
+            .coerce_str(&lit.as_text())
+            .map_err(|e| format!("does not fit {}: {e}", ty.sol_type_name())),
+    }
+}
+
+fn build_constraint(
+    d: &mut Diags<'_>,
+    raw: &S<RawConstraint>,
+    ty: &DynSolType,
+    what: &str,
+) -> Option<Constraint> {
+    let c = raw.get_ref();
+    let span = raw.span();
+    let set = [
+        c.eq.is_some(),
+        c.one_of.is_some(),
+        c.min.is_some() || c.max.is_some(),
+        c.any.is_some(),
+    ]
+    .iter()
+    .filter(|x| **x)
+    .count();
+    let hint = "write exactly one of { eq = … }, { one_of = [ … ] }, { min = …, max = … } or { any = true }";
+    if set != 1 {
+        d.err(
+            span,
+            format!("{what}: a constraint needs exactly one kind of rule, found {set}"),
+            hint,
+        );
+        return None;
+    }
+    let lit = |d: &mut Diags<'_>, l: &S<RawLiteral>| match literal_value(ty, l.get_ref()) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            d.err(
+                l.span(),
+                format!("{what}: {:?} {e}", l.get_ref().as_text()),
+                format!("write a {} value", ty.sol_type_name()),
+            );
+            None
+        }
+    };
+    if let Some(any) = &c.any {
+        if !*any.get_ref() {
+            d.err(
+                any.span(),
+                format!("{what}: `any = false` allows nothing"),
+                "write { any = true } or a real constraint",
+            );
+            return None;
+        }
+        return Some(Constraint::Any);
+    }
+    if let Some(eq) = &c.eq {
+        return lit(d, eq).map(Constraint::Eq);
+    }
+    if let Some(list) = &c.one_of {
+        if list.get_ref().is_empty() {
+            d.err(
+                list.span(),
+                format!("{what}: `one_of` is empty and allows nothing"),
+                "list at least one value",
+            );
+            return None;
+        }
+        let mut out = Vec::new();
+        for l in list.get_ref() {
+            out.push(lit(d, l)?);
+        }
+        return Some(Constraint::OneOf(out));
+    }
+    if !matches!(ty, DynSolType::Uint(_) | DynSolType::Int(_)) {
+        d.err(
+            span,
+            format!(
+                "{what}: min/max only apply to integers, this is {}",
+                ty.sol_type_name()
+            ),
+            "use eq or one_of",
+        );
+        return None;
+    }
+    let min = match &c.min {
+        Some(l) => Some(lit(d, l)?),
+        None => None,
+    };
+    let max = match &c.max {
+        Some(l) => Some(lit(d, l)?),
+        None => None,
+    };
+    if let (Some(lo), Some(hi)) = (&min, &max) {
+        if super::constraint::cmp_int(lo, hi) == Some(std::cmp::Ordering::Greater) {
+            d.err(
+                span,
+                format!("{what}: min is above max"),
+                "swap min and max",
+            );
+            return None;
+        }
+    }
+    Some(Constraint::Range { min, max })
+}
+
+fn addr_field(d: &mut Diags<'_>, s: &S<String>, what: &str) -> Option<Address> {
+    match parse_address(s.get_ref()) {
+        Ok(a) if a == Address::ZERO => {
+            d.err(
+                s.span(),
+                format!("{what} is the zero address"),
+                "write the real deployed address",
+            );
+            None
+        }
+        Ok(a) => Some(a),
+        Err((m, h)) => {
+            d.err(s.span(), format!("{what}: {m}"), h);
+            None
+        }
+    }
+}
+
+fn parse_human_abi(d: &mut Diags<'_>, items: &[S<String>]) -> Option<JsonAbi> {
+    {
+        {
+            let mut abi = JsonAbi::new();
+            let mut ok = true;
+            for item in items {
+                match JsonAbi::parse([item.get_ref().as_str()]) {
+                    Ok(one) => {
+                        for f in one.functions() {
+                            if abi.functions().any(|g| g.signature() == f.signature()) {
+                                d.err(
+                                    item.span(),
+                                    format!("function {} is listed twice", f.signature()),
+                                    "remove the duplicate",
+                                );
+                                ok = false;
+                            }
+                            abi.functions
+                                .entry(f.name.clone())
+                                .or_default()
+                                .push(f.clone());
+                        }
+                        for e in one.events() {
+                            abi.events
+                                .entry(e.name.clone())
+                                .or_default()
+                                .push(e.clone());
+                        }
+                        for e in one.errors() {
+                            abi.errors
+                                .entry(e.name.clone())
+                                .or_default()
+                                .push(e.clone());
+                        }
+                    }
+                    Err(e) => {
+                        d.err(
+                            item.span(),
+                            format!("cannot parse ABI item {:?}: {e}", item.get_ref()),
+                            "write a Solidity signature such as \"function pause()\" or \"function paused() view returns (bool)\"",
+                        );
+                        ok = false;
+                    }
+                }
+            }
+            ok.then_some(abi)
+        }
+    }
+}
+
+fn parse_json_abi(d: &mut Diags<'_>, raw: &S<String>) -> Option<JsonAbi> {
+    match serde_json::from_str::<JsonAbi>(raw.get_ref()) {
+        Ok(abi) => Some(abi),
+        Err(e) => {
+            d.err(raw.span(), format!("cannot parse abi_json: {e}"), "paste the ABI array as solc or a block explorer prints it, or list human-readable signatures in abi = [ … ]");
+            None
+        }
+    }
+}
+
+fn find_function(abi: &JsonAbi, wanted: &str) -> Result<Function, (String, String)> {
+    let wanted = wanted
+        .trim()
+        .strip_prefix("function ")
+        .unwrap_or(wanted.trim());
+    let all: Vec<&Function> = abi.functions().collect();
+    let listing = || {
+        all.iter()
+            .map(|f| f.signature())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if wanted.contains('(') {
+        let normalized = match Function::parse(wanted) {
+            Ok(f) => f.signature(),
+            Err(e) => {
+                return Err((
+                    format!("cannot parse function {wanted:?}: {e}"),
+                    "write it as name(type,type), e.g. \"pause()\"".into(),
+                ))
+            }
+        };
+        all.iter()
+            .find(|f| f.signature() == normalized)
+            .map(|f| (*f).clone())
+            .ok_or_else(|| {
+                (
+                    format!("function {normalized} is not in the contract's abi"),
+                    format!("use one of: {}; or add it to the abi", listing()),
+                )
+            })
+    } else {
+        let named: Vec<&&Function> = all.iter().filter(|f| f.name == wanted).collect();
+        match named.as_slice() {
+            [f] => Ok((**f).clone()),
+            [] => Err((
+                format!("function {wanted:?} is not in the contract's abi"),
+                format!("use one of: {}; or add it to the abi", listing()),
+            )),
+            _ => Err((
+                format!("function {wanted:?} is overloaded"),
+                "write the full signature, e.g. \"pause(uint256)\"".into(),
+            )),
+        }
+    }
+}
+
+pub(crate) fn validate(path: &Path, bytes: &[u8]) -> Result<Manifest, ManifestError> {
+    let invalid = |diagnostics| ManifestError::Invalid {
+        path: path.to_path_buf(),
+        diagnostics,
+    };
+    let text = match std::str::from_utf8(bytes) {
+        Ok(t) => t,
+        Err(e) => {
+            let mut d = Diags::new("");
+            d.err(
+                0..0,
+                format!(
+                    "the manifest is not UTF-8 text (bad byte at offset {})",
+                    e.valid_up_to()
+                ),
+                "save the file as UTF-8",
+            );
+            return Err(invalid(d.into_sorted()));
+        }
+    };
+    let mut d = Diags::new(text);
+    let raw: RawManifest = match toml::from_str(text) {
+        Ok(r) => r,
+        Err(e) => {
+            let span = e.span().unwrap_or(0..0);
+            let msg = e.message().trim().to_string();
+            let hint = if msg.contains("unknown field") {
+                "remove the field or fix its spelling; the fields are listed in DESIGN.md's manifest section"
+            } else if msg.contains("missing field") {
+                "add the field"
+            } else {
+                "fix the TOML syntax at this position"
+            };
+            d.err(span, msg, hint);
+            return Err(invalid(d.into_sorted()));
+        }
+    };
+
+    if *raw.version.get_ref() != 1 {
+        d.err(
+            raw.version.span(),
+            format!(
+                "manifest version {} is not supported",
+                raw.version.get_ref()
+            ),
+            "write version = 1",
+        );
+    }
+    let name = raw.name.get_ref().trim().to_string();
+    if name.is_empty() {
+        d.err(
+            raw.name.span(),
+            "the manifest name is empty",
+            "write the protocol's name, e.g. name = \"Acme Lending\"",
+        );
+    }
+    let chain_id = *raw.chain_id.get_ref();
+    if chain_id < 1 {
+        d.err(
+            raw.chain_id.span(),
+            format!("chain_id {chain_id} is not a chain"),
+            "write the EIP-155 chain id, e.g. 1 for Ethereum mainnet",
+        );
+    }
+
+    // [safe]
+    let safe = raw.safe.as_ref().and_then(|s| {
+        let s_span = s.span();
+        let s = s.get_ref();
+        let address = addr_field(&mut d, &s.address, "safe.address");
+        let version = match s.version.get_ref().as_str() {
+            "1.3.0" => Some(SafeVersion::V1_3_0),
+            "1.4.1" => Some(SafeVersion::V1_4_1),
+            v if v.starts_with("1.0") || v.starts_with("1.1") || v.starts_with("1.2") => {
+                d.err(s.version.span(), format!("Safe {v} signs with an older EIP-712 domain (no chain id) that breakglass does not support"), "upgrade the Safe to 1.3.0 or later; breakglass supports 1.3.0 and 1.4.1");
+                None
+            }
+            v => {
+                d.err(s.version.span(), format!("Safe version {v:?} is not one breakglass supports"), "write version = \"1.3.0\" or \"1.4.1\"");
+                None
+            }
+        };
+        let mut owners = Vec::new();
+        let mut seen = BTreeSet::new();
+        for o in s.owners.get_ref() {
+            if let Some(a) = addr_field(&mut d, o, "safe owner") {
+                if a == Address::with_last_byte(1) {
+                    d.err(o.span(), "0x…0001 is Safe's sentinel, not an owner", "list the owners' real addresses");
+                } else if !seen.insert(a) {
+                    d.err(o.span(), format!("owner {} is listed twice", a.to_checksum(None)), "list each owner once");
+                } else {
+                    owners.push(a);
+                }
+            }
+        }
+        if s.owners.get_ref().is_empty() {
+            d.err(s.owners.span(), "the Safe has no owners", "list the Safe's owner addresses");
+        }
+        let t = *s.threshold.get_ref();
+        if t < 1 || t as usize > s.owners.get_ref().len() {
+            d.err(s.threshold.span(), format!("threshold {t} is impossible with {} owner(s)", s.owners.get_ref().len()), format!("write a threshold between 1 and {}", s.owners.get_ref().len().max(1)));
+        }
+        let ms = match &s.multisend_call_only {
+            Some(m) => addr_field(&mut d, m, "safe.multisend_call_only").map(|a| (a, true)),
+            None => version.map(|v| (v.canonical_multisend_call_only(), false)),
+        };
+        let _ = s_span;
+        match (address, version, ms) {
+            (Some(address), Some(version), Some((multisend_call_only, multisend_overridden)))
+                if owners.len() == s.owners.get_ref().len() && t >= 1 && (t as usize) <= owners.len() =>
+            {
+                Some(SafeConfig { address, version, owners, threshold: t as usize, multisend_call_only, multisend_overridden })
+            }
+            _ => None,
+        }
+    });
+
+    let timelock = raw.timelock.as_ref().and_then(|t| {
+        let t = t.get_ref();
+        let address = addr_field(&mut d, &t.address, "timelock.address");
+        let delay = *t.min_delay.get_ref();
+        if delay < 0 {
+            d.err(
+                t.min_delay.span(),
+                "min_delay is negative",
+                "write the TimelockController's minimum delay in seconds",
+            );
+        }
+        address
+            .filter(|_| delay >= 0)
+            .map(|address| TimelockConfig {
+                address,
+                min_delay: delay as u64,
+            })
+    });
+
+    // [contracts.*]
+    let mut contracts = BTreeMap::new();
+    let mut contract_addrs: BTreeMap<Address, String> = BTreeMap::new();
+    for (id, c) in &raw.contracts {
+        let span = c.span();
+        let c = c.get_ref();
+        let address = addr_field(&mut d, &c.address, &format!("contracts.{id}.address"));
+        if let Some(a) = address {
+            if let Some(other) = contract_addrs.insert(a, id.clone()) {
+                d.err(
+                    c.address.span(),
+                    format!("contracts.{id} has the same address as contracts.{other}"),
+                    "give each contract once",
+                );
+            }
+        }
+        let kind = c
+            .proxy
+            .as_ref()
+            .map(|p| p.get_ref().as_str())
+            .unwrap_or("none");
+        let proxy = match kind {
+            "none" => Some(ProxyKind::None),
+            "uups" => Some(ProxyKind::Uups),
+            "transparent" => match &c.proxy_admin {
+                Some(pa) => addr_field(&mut d, pa, &format!("contracts.{id}.proxy_admin"))
+                    .map(|proxy_admin| ProxyKind::Transparent { proxy_admin }),
+                None => {
+                    d.err(
+                        c.proxy.as_ref().map_or(span.clone(), |p| p.span()),
+                        format!("contracts.{id} is a transparent proxy without proxy_admin"),
+                        "add proxy_admin = \"0x…\" (the OZ 5 ProxyAdmin that owns the upgrade)",
+                    );
+                    None
+                }
+            },
+            "beacon" => match &c.beacon {
+                Some(b) => addr_field(&mut d, b, &format!("contracts.{id}.beacon"))
+                    .map(|beacon| ProxyKind::Beacon { beacon }),
+                None => {
+                    d.err(
+                        c.proxy.as_ref().map_or(span.clone(), |p| p.span()),
+                        format!("contracts.{id} is a beacon proxy without beacon"),
+                        "add beacon = \"0x…\" (the UpgradeableBeacon)",
+                    );
+                    None
+                }
+            },
+            other => {
+                d.err(
+                    c.proxy.as_ref().map_or(span.clone(), |p| p.span()),
+                    format!("unknown proxy kind {other:?}"),
+                    "write proxy = \"none\", \"transparent\", \"uups\" or \"beacon\"",
+                );
+                None
+            }
+        };
+        if kind != "transparent" {
+            if let Some(pa) = &c.proxy_admin {
+                d.err(pa.span(), format!("proxy_admin only applies to transparent proxies, contracts.{id} is {kind:?}"), "remove proxy_admin or set proxy = \"transparent\"");
+            }
+        }
+        if kind != "beacon" {
+            if let Some(b) = &c.beacon {
+                d.err(
+                    b.span(),
+                    format!("beacon only applies to beacon proxies, contracts.{id} is {kind:?}"),
+                    "remove beacon or set proxy = \"beacon\"",
+                );
+            }
+        }
+        let abi = match (&c.abi, &c.abi_json) {
+            (Some(a), None) => parse_human_abi(&mut d, a.get_ref()),
+            (None, Some(j)) => parse_json_abi(&mut d, j),
+            (None, None) => Some(JsonAbi::new()),
+            (Some(_), Some(j)) => {
+                d.err(
+                    j.span(),
+                    format!("contracts.{id} has both abi and abi_json"),
+                    "keep one of them",
+                );
+                None
+            }
+        };
+        if let (Some(address), Some(proxy), Some(abi)) = (address, proxy, abi) {
+            contracts.insert(
+                id.clone(),
+                Contract {
+                    id: id.clone(),
+                    address,
+                    proxy,
+                    abi,
+                },
+            );
+        }
+    }
+
+    // [[actions]]
+    let mut actions = Vec::new();
+    let mut action_ids: BTreeMap<String, (Via, std::ops::Range<usize>)> = BTreeMap::new();
+    for a in &raw.actions {
+        let a_span = a.span();
+        let a = a.get_ref();
+        let id = a.id.get_ref().clone();
+        if id.trim().is_empty() {
+            d.err(
+                a.id.span(),
+                "an action id is empty",
+                "write a short id such as \"pause-pool\"",
+            );
+        }
+        let via = match a
+            .via
+            .as_ref()
+            .map(|v| v.get_ref().as_str())
+            .unwrap_or("safe")
+        {
+            "safe" => Some(Via::Safe),
+            "eoa" => Some(Via::Eoa),
+            "timelock" => Some(Via::Timelock),
+            other => {
+                d.err(
+                    a.via.as_ref().map_or(a_span.clone(), |v| v.span()),
+                    format!("unknown via {other:?}"),
+                    "write via = \"safe\", \"eoa\" or \"timelock\"",
+                );
+                None
+            }
+        };
+        let via_span = a.via.as_ref().map_or(a_span.clone(), |v| v.span());
+        match via {
+            Some(Via::Safe) if raw.safe.is_none() => d.err(via_span.clone(), format!("action {id:?} goes via the Safe but the manifest has no [safe]"), "add a [safe] table with address, version, owners and threshold"),
+            Some(Via::Timelock) if raw.timelock.is_none() => d.err(via_span.clone(), format!("action {id:?} goes via the timelock but the manifest has no [timelock]"), "add a [timelock] table with address and min_delay"),
+            Some(Via::Timelock) if raw.safe.is_none() => d.err(via_span.clone(), format!("action {id:?} goes via the timelock, which the Safe schedules, but the manifest has no [safe]"), "add a [safe] table"),
+            _ => {}
+        }
+        if let Some(via) = via {
+            if action_ids.insert(id.clone(), (via, a.id.span())).is_some() {
+                d.err(
+                    a.id.span(),
+                    format!("action id {id:?} is used twice"),
+                    "give each action its own id",
+                );
+            }
+        }
+        let title = a
+            .title
+            .as_ref()
+            .map(|t| t.get_ref().clone())
+            .unwrap_or_else(|| id.clone());
+        let cname = a.contract.get_ref();
+        let Some(contract) = contracts.get(cname) else {
+            if !raw.contracts.contains_key(cname) {
+                let known: Vec<&String> = raw.contracts.keys().collect();
+                d.err(a.contract.span(), format!("action {id:?} names contract {cname:?}, which the manifest does not define"), format!("define [contracts.{cname}] or use one of {known:?}"));
+            }
+            continue;
+        };
+        let fname = a.function.get_ref();
+        let (call, params): (ActionCall, Vec<(String, DynSolType)>) = if fname == "upgrade" {
+            match contract.proxy {
+                ProxyKind::None => {
+                    d.err(a.function.span(), format!("action {id:?} upgrades contracts.{cname}, which is not a proxy"), format!("set proxy = \"transparent\" | \"uups\" | \"beacon\" on contracts.{cname}"));
+                    continue;
+                }
+                ProxyKind::Beacon { .. } => (
+                    ActionCall::Upgrade,
+                    vec![("implementation".into(), DynSolType::Address)],
+                ),
+                _ => (
+                    ActionCall::Upgrade,
+                    vec![
+                        ("implementation".into(), DynSolType::Address),
+                        ("data".into(), DynSolType::Bytes),
+                    ],
+                ),
+            }
+        } else {
+            match find_function(&contract.abi, fname) {
+                Ok(f) => {
+                    let mut params = Vec::new();
+                    let mut ok = true;
+                    for (i, p) in f.inputs.iter().enumerate() {
+                        match p.resolve() {
+                            Ok(t) => params.push((
+                                if p.name.is_empty() {
+                                    format!("arg{i}")
+                                } else {
+                                    p.name.clone()
+                                },
+                                t,
+                            )),
+                            Err(e) => {
+                                d.err(
+                                    a.function.span(),
+                                    format!("parameter {i} of {}: {e}", f.signature()),
+                                    "fix the type in the abi",
+                                );
+                                ok = false;
+                            }
+                        }
+                    }
+                    if !ok {
+                        continue;
+                    }
+                    (ActionCall::Function(f), params)
+                }
+                Err((m, h)) => {
+                    d.err(a.function.span(), format!("action {id:?}: {m}"), h);
+                    continue;
+                }
+            }
+        };
+        // Every parameter needs a constraint; every constraint a parameter.
+        let mut args = Vec::new();
+        for (pname, ty) in &params {
+            match a.args.get(pname) {
+                Some(rc) => {
+                    if let Some(c) = build_constraint(&mut d, rc, ty, &format!("action {id:?} argument `{pname}`")) {
+                        args.push((pname.clone(), c));
+                    }
+                }
+                None if matches!(call, ActionCall::Upgrade) && pname == "data" => {
+                    args.push((pname.clone(), Constraint::Eq(DynSolValue::Bytes(Vec::new()))));
+                }
+                None => d.err(a.function.span(), format!("action {id:?}: argument `{pname}` ({}) has no constraint", ty.sol_type_name()), format!("add args = {{ {pname} = {{ eq = … }} }}, or {{ any = true }} if any value is acceptable")),
+            }
+        }
+        for (k, v) in &a.args {
+            if !params.iter().any(|(p, _)| p == k) {
+                let names: Vec<&String> = params.iter().map(|(p, _)| p).collect();
+                d.err(
+                    v.span(),
+                    format!(
+                        "action {id:?}: {} has no argument `{k}`",
+                        a.function.get_ref()
+                    ),
+                    format!("constrain only the function's arguments: {names:?}"),
+                );
+            }
+        }
+        let value = match &a.value {
+            Some(v) => build_constraint(
+                &mut d,
+                v,
+                &DynSolType::Uint(256),
+                &format!("action {id:?} value"),
+            ),
+            None => Some(Constraint::Eq(DynSolValue::Uint(
+                alloy::primitives::U256::ZERO,
+                256,
+            ))),
+        };
+        let implementation_codehash = match &a.implementation_codehash {
+            Some(h) if fname != "upgrade" => {
+                d.err(
+                    h.span(),
+                    format!("action {id:?}: implementation_codehash only applies to upgrades"),
+                    "remove it, or write function = \"upgrade\"",
+                );
+                None
+            }
+            Some(h) => match parse_b256(h.get_ref()) {
+                Some(b) => Some(b),
+                None => {
+                    d.err(h.span(), format!("{:?} is not a 32-byte hash", h.get_ref()), "write 0x followed by 64 hex digits: keccak256 of the implementation's runtime code (cast keccak $(cast code IMPL))");
+                    None
+                }
+            },
+            None => None,
+        };
+        let mut expect = Vec::new();
+        for e in &a.expect {
+            match parse_expectation(
+                e.get_ref(),
+                &contract.abi,
+                contract.proxy != ProxyKind::None,
+            ) {
+                Ok(x) => expect.push(x),
+                Err((m, h)) => d.err(e.span(), format!("action {id:?}: {m}"), h),
+            }
+        }
+        if let (Some(via), Some(value)) = (via, value) {
+            actions.push(Action {
+                id,
+                title,
+                contract: cname.clone(),
+                call,
+                via,
+                args,
+                value,
+                implementation_codehash,
+                expect,
+            });
+        }
+    }
+
+    // [[playbooks]]
+    let mut playbooks = Vec::new();
+    let mut pb_ids = BTreeSet::new();
+    for p in &raw.playbooks {
+        let p = p.get_ref();
+        let id = p.id.get_ref().clone();
+        if !pb_ids.insert(id.clone()) {
+            d.err(
+                p.id.span(),
+                format!("playbook id {id:?} is used twice"),
+                "give each playbook its own id",
+            );
+        }
+        if p.actions.get_ref().is_empty() {
+            d.err(
+                p.actions.span(),
+                format!("playbook {id:?} has no actions"),
+                "list the action ids it runs",
+            );
+        }
+        let mut vias = BTreeSet::new();
+        let mut seen = BTreeSet::new();
+        for a in p.actions.get_ref() {
+            match action_ids.get(a.get_ref()) {
+                Some((via, _)) => {
+                    vias.insert(via.as_str());
+                }
+                None => d.err(
+                    a.span(),
+                    format!(
+                        "playbook {id:?} runs action {:?}, which the manifest does not define",
+                        a.get_ref()
+                    ),
+                    format!(
+                        "define it in [[actions]] or use one of {:?}",
+                        action_ids.keys().collect::<Vec<_>>()
+                    ),
+                ),
+            }
+            if !seen.insert(a.get_ref().clone()) {
+                d.err(
+                    a.span(),
+                    format!("playbook {id:?} runs action {:?} twice", a.get_ref()),
+                    "list each action once",
+                );
+            }
+        }
+        if vias.len() > 1 {
+            d.err(p.actions.span(), format!("playbook {id:?} mixes actions via {:?}: a playbook composes into one transaction", vias), "split it into one playbook per via");
+        }
+        let title = p
+            .title
+            .as_ref()
+            .map(|t| t.get_ref().clone())
+            .unwrap_or_else(|| id.clone());
+        playbooks.push(Playbook {
+            id,
+            title,
+            actions: p
+                .actions
+                .get_ref()
+                .iter()
+                .map(|a| a.get_ref().clone())
+                .collect(),
+        });
+    }
+
+    if !d.is_empty() {
+        return Err(invalid(d.into_sorted()));
+    }
+    Ok(Manifest {
+        path: path.to_path_buf(),
+        hash: super::hash_bytes(bytes),
+        name,
+        chain_id: chain_id as u64,
+        safe,
+        timelock,
+        contracts,
+        actions,
+        playbooks,
+    })
+}

@@ -1,0 +1,2 @@
+pub mod anvil;
+pub mod bin;
