@@ -5,6 +5,12 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod bundle;
+pub mod chain;
 pub mod cli;
+pub mod compose;
+pub mod decode;
 pub mod fsutil;
 pub mod manifest;
+pub mod policy;
+pub mod safe;

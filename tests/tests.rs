@@ -7,6 +7,6 @@ mod support;
 /// The anvil harness itself: Safe 1.4.1, OZ 5 proxies and timelock deploy and behave.
 mod it_harness;
 /// Manifest loading: valid fixtures load, every `fail_*` fixture gives its error at its position.
-//TMP mod manifest_fixtures;
+mod manifest_fixtures;
 /// Manifest trust: pin store and owner approvals with real signatures, via the real binary.
 mod manifest_trust;

@@ -158,7 +158,14 @@ impl Constraint {
             }
             Constraint::Range { min, max } => format!(
                 "in [{}, {}]",
-                min.as_ref().map_or("-inf".to_string(), show_value),
+                min.as_ref().map_or_else(
+                    || if matches!(max, Some(DynSolValue::Uint(..))) {
+                        "0".to_string()
+                    } else {
+                        "-inf".to_string()
+                    },
+                    show_value
+                ),
                 max.as_ref().map_or("+inf".to_string(), show_value)
             ),
         }

@@ -139,10 +139,10 @@ pub(crate) fn parse_expectation(
             .functions()
             .filter(|f| f.name == name && f.inputs.len() == arg_texts.len())
             .collect();
-        let function =
-            match candidates.as_slice() {
-                [f] => (*f).clone(),
-                [] => return Err((
+        let function = match candidates.as_slice() {
+            [f] => (*f).clone(),
+            [] => {
+                return Err((
                     format!(
                         "no function `{name}` with {} argument(s) in this contract's abi",
                         arg_texts.len()
@@ -150,17 +150,18 @@ pub(crate) fn parse_expectation(
                     format!(
                         "add e.g. \"function {name}() view returns (bool)\" to the contract's abi"
                     ),
-                )),
-                _ => {
-                    return Err((
-                        format!(
-                            "`{name}` with {} argument(s) is ambiguous in this contract's abi",
-                            arg_texts.len()
-                        ),
-                        "remove the overload from the abi or check another function".into(),
-                    ))
-                }
-            };
+                ))
+            }
+            _ => {
+                return Err((
+                    format!(
+                        "`{name}` with {} argument(s) is ambiguous in this contract's abi",
+                        arg_texts.len()
+                    ),
+                    "remove the overload from the abi or check another function".into(),
+                ))
+            }
+        };
         if function.outputs.len() != 1 {
             return Err((
                 format!("`{}` returns {} values; a post-condition needs exactly one", function.signature(), function.outputs.len()),
@@ -172,9 +173,9 @@ pub(crate) fn parse_expectation(
             let ty = param
                 .resolve()
                 .map_err(|e| (format!("bad type in abi: {e}"), String::new()))?;
-            let v = ty.coerce_str(t).map_err(|e| {
+            let v = ty.coerce_str(t).map_err(|_| {
                 (
-                    format!("argument {t:?} does not fit {}: {e}", ty.sol_type_name()),
+                    format!("argument {t:?} does not fit {}", ty.sol_type_name()),
                     format!("write a {} literal", ty.sol_type_name()),
                 )
             })?;
@@ -185,10 +186,10 @@ pub(crate) fn parse_expectation(
             .map_err(|e| (format!("bad output type in abi: {e}"), String::new()))?;
         (ExpectLhs::Call { function, args }, out_ty)
     };
-    let rhs = out_ty.coerce_str(rhs_s).map_err(|e| {
+    let rhs = out_ty.coerce_str(rhs_s).map_err(|_| {
         (
             format!(
-                "expected value {rhs_s:?} does not fit {}: {e}",
+                "expected value {rhs_s:?} does not fit {}",
                 out_ty.sol_type_name()
             ),
             format!("write a {} literal", out_ty.sol_type_name()),

@@ -12,6 +12,11 @@ mod raw;
 pub mod trust;
 mod validate;
 
+/// Parses an address, insisting on a valid EIP-55 checksum when mixed case. Errors are (message, hint).
+pub fn parse_address_strict(s: &str) -> Result<Address, (String, String)> {
+    validate::parse_address(s)
+}
+
 pub use constraint::{show_value, Constraint, ConstraintCheck};
 
 /// A constraint as text, e.g. `== 0x…` or `one of [..]`.
@@ -194,7 +199,10 @@ impl Action {
     pub fn call_signature(&self) -> String {
         match &self.call {
             ActionCall::Function(f) => f.signature(),
-            ActionCall::Upgrade => "upgrade(address implementation,bytes data)".to_string(),
+            ActionCall::Upgrade if self.args.iter().any(|(n, _)| n == "data") => {
+                "upgrade(address implementation,bytes data)".to_string()
+            }
+            ActionCall::Upgrade => "upgrade(address implementation)".to_string(),
         }
     }
 }

@@ -22,7 +22,13 @@ pub(crate) fn parse_address(s: &str) -> Result<Address, (String, String)> {
             "write 0x followed by 40 hex digits".to_string(),
         )
     })?;
-    if hex.len() != 40 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+    if let Some(bad) = hex.chars().find(|c| !c.is_ascii_hexdigit()) {
+        return Err((
+            format!("{s:?} is not an address: it contains the non-hex character {bad:?}"),
+            "write 0x followed by 40 hex digits (0-9, a-f)".into(),
+        ));
+    }
+    if hex.len() != 40 {
         return Err((
             format!("{s:?} is not an address ({} hex digits)", hex.len()),
             "write 0x followed by 40 hex digits".into(),
@@ -47,6 +53,15 @@ pub(crate) fn parse_address(s: &str) -> Result<Address, (String, String)> {
     Ok(addr)
 }
 
+/// The first meaningful line of a multi-line parser message.
+pub(crate) fn first_line(s: &str) -> String {
+    s.lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty() && *l != "parser error:")
+        .unwrap_or("")
+        .to_string()
+}
+
 fn parse_b256(s: &str) -> Option<B256> {
     let hex = s.strip_prefix("0x")?;
     if hex.len() != 64 {
@@ -55,25 +70,47 @@ fn parse_b256(s: &str) -> Option<B256> {
     s.parse().ok()
 }
 
-fn literal_value(ty: &DynSolType, lit: &RawLiteral) -> Result<DynSolValue, String> {
+fn type_hint(ty: &DynSolType) -> String {
+    match ty {
+        DynSolType::Uint(n) => {
+            format!("write an integer from 0 to 2^{n}-1 (large values as a quoted decimal string)")
+        }
+        DynSolType::Int(n) => format!("write an integer from -2^{} to 2^{}-1", n - 1, n - 1),
+        DynSolType::Address => "write 0x followed by 40 hex digits".into(),
+        DynSolType::Bool => "write true or false".into(),
+        DynSolType::Bytes | DynSolType::FixedBytes(_) => {
+            "write 0x-prefixed hex bytes as a string".into()
+        }
+        other => format!("write a {} value as a string", other.sol_type_name()),
+    }
+}
+
+/// Turns a TOML literal into a value of the ABI type. Errors are (message, hint), one line each.
+pub(crate) fn literal_value(
+    ty: &DynSolType,
+    lit: &RawLiteral,
+) -> Result<DynSolValue, (String, String)> {
+    let shown = match lit {
+        RawLiteral::Str(s) => format!("{s:?}"),
+        other => other.as_text(),
+    };
+    let name = ty.sol_type_name();
     match (ty, lit) {
-        (DynSolType::Address, RawLiteral::Str(s)) => parse_address(s)
-            .map(DynSolValue::Address)
-            .map_err(|(m, h)| format!("{m}; {h}")),
+        (DynSolType::Address, RawLiteral::Str(s)) => parse_address(s).map(DynSolValue::Address),
         (DynSolType::Bool, RawLiteral::Bool(b)) => Ok(DynSolValue::Bool(*b)),
-        (DynSolType::Bool, _) => Err("a bool argument needs true or false".into()),
+        (DynSolType::Bool, _) => Err((format!("{shown} is not a bool"), type_hint(ty))),
         (DynSolType::Uint(_) | DynSolType::Int(_), RawLiteral::Bool(_)) => {
-            Err("an integer argument needs an integer".into())
+            Err((format!("{shown} is not an integer"), type_hint(ty)))
         }
         (_, RawLiteral::Int(_)) if !matches!(ty, DynSolType::Uint(_) | DynSolType::Int(_)) => {
-            Err(format!(
-                "a {} argument needs a string literal, not an integer",
-                ty.sol_type_name()
+            Err((
+                format!("{shown} is an integer, but the argument is {name}"),
+                type_hint(ty),
             ))
         }
         _ => ty
             .coerce_str(&lit.as_text())
-            .map_err(|e| format!("does not fit {}: {e}", ty.sol_type_name())),
+            .map_err(|_| (format!("{shown} does not fit {name}"), type_hint(ty))),
     }
 }
 
@@ -105,12 +142,8 @@ fn build_constraint(
     }
     let lit = |d: &mut Diags<'_>, l: &S<RawLiteral>| match literal_value(ty, l.get_ref()) {
         Ok(v) => Some(v),
-        Err(e) => {
-            d.err(
-                l.span(),
-                format!("{what}: {:?} {e}", l.get_ref().as_text()),
-                format!("write a {} value", ty.sol_type_name()),
-            );
+        Err((m, h)) => {
+            d.err(l.span(), format!("{what}: {m}"), h);
             None
         }
     };
@@ -231,7 +264,7 @@ fn parse_human_abi(d: &mut Diags<'_>, items: &[S<String>]) -> Option<JsonAbi> {
                     Err(e) => {
                         d.err(
                             item.span(),
-                            format!("cannot parse ABI item {:?}: {e}", item.get_ref()),
+                            format!("cannot parse ABI item {:?}: {}", item.get_ref(), first_line(&e.to_string())),
                             "write a Solidity signature such as \"function pause()\" or \"function paused() view returns (bool)\"",
                         );
                         ok = false;
@@ -294,7 +327,14 @@ fn find_function(abi: &JsonAbi, wanted: &str) -> Result<Function, (String, Strin
             )),
             _ => Err((
                 format!("function {wanted:?} is overloaded"),
-                "write the full signature, e.g. \"pause(uint256)\"".into(),
+                format!(
+                    "write the full signature, one of: {}",
+                    named
+                        .iter()
+                        .map(|f| f.signature())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
             )),
         }
     }
@@ -308,13 +348,12 @@ pub(crate) fn validate(path: &Path, bytes: &[u8]) -> Result<Manifest, ManifestEr
     let text = match std::str::from_utf8(bytes) {
         Ok(t) => t,
         Err(e) => {
-            let mut d = Diags::new("");
+            let at = e.valid_up_to();
+            let prefix = std::str::from_utf8(&bytes[..at]).unwrap_or("");
+            let mut d = Diags::new(prefix);
             d.err(
-                0..0,
-                format!(
-                    "the manifest is not UTF-8 text (bad byte at offset {})",
-                    e.valid_up_to()
-                ),
+                at..at,
+                format!("the manifest is not UTF-8 text (bad byte at offset {at})"),
                 "save the file as UTF-8",
             );
             return Err(invalid(d.into_sorted()));
@@ -325,8 +364,14 @@ pub(crate) fn validate(path: &Path, bytes: &[u8]) -> Result<Manifest, ManifestEr
         Ok(r) => r,
         Err(e) => {
             let span = e.span().unwrap_or(0..0);
-            let msg = e.message().trim().to_string();
-            let hint = if msg.contains("unknown field") {
+            let msg = e
+                .message()
+                .trim()
+                .replace("expected i64", "expected an integer")
+                .replace("expected a boolean", "expected true or false");
+            let hint = if msg.contains("invalid type") {
+                "this field needs another kind of value: numbers without quotes (threshold = 2), text in quotes (version = \"1.4.1\"), lists in [ ]"
+            } else if msg.contains("unknown field") {
                 "remove the field or fix its spelling; the fields are listed in DESIGN.md's manifest section"
             } else if msg.contains("missing field") {
                 "add the field"
@@ -399,7 +444,7 @@ pub(crate) fn validate(path: &Path, bytes: &[u8]) -> Result<Manifest, ManifestEr
             d.err(s.owners.span(), "the Safe has no owners", "list the Safe's owner addresses");
         }
         let t = *s.threshold.get_ref();
-        if t < 1 || t as usize > s.owners.get_ref().len() {
+        if !s.owners.get_ref().is_empty() && (t < 1 || t as usize > s.owners.get_ref().len()) {
             d.err(s.threshold.span(), format!("threshold {t} is impossible with {} owner(s)", s.owners.get_ref().len()), format!("write a threshold between 1 and {}", s.owners.get_ref().len().max(1)));
         }
         let ms = match &s.multisend_call_only {
@@ -439,7 +484,9 @@ pub(crate) fn validate(path: &Path, bytes: &[u8]) -> Result<Manifest, ManifestEr
     // [contracts.*]
     let mut contracts = BTreeMap::new();
     let mut contract_addrs: BTreeMap<Address, String> = BTreeMap::new();
-    for (id, c) in &raw.contracts {
+    let mut ordered: Vec<(&String, &S<super::raw::RawContract>)> = raw.contracts.iter().collect();
+    ordered.sort_by_key(|(_, c)| c.span().start);
+    for (id, c) in ordered {
         let span = c.span();
         let c = c.get_ref();
         let address = addr_field(&mut d, &c.address, &format!("contracts.{id}.address"));
@@ -535,7 +582,7 @@ pub(crate) fn validate(path: &Path, bytes: &[u8]) -> Result<Manifest, ManifestEr
 
     // [[actions]]
     let mut actions = Vec::new();
-    let mut action_ids: BTreeMap<String, (Via, std::ops::Range<usize>)> = BTreeMap::new();
+    let mut action_ids: BTreeMap<String, Option<Via>> = BTreeMap::new();
     for a in &raw.actions {
         let a_span = a.span();
         let a = a.get_ref();
@@ -572,14 +619,12 @@ pub(crate) fn validate(path: &Path, bytes: &[u8]) -> Result<Manifest, ManifestEr
             Some(Via::Timelock) if raw.safe.is_none() => d.err(via_span.clone(), format!("action {id:?} goes via the timelock, which the Safe schedules, but the manifest has no [safe]"), "add a [safe] table"),
             _ => {}
         }
-        if let Some(via) = via {
-            if action_ids.insert(id.clone(), (via, a.id.span())).is_some() {
-                d.err(
-                    a.id.span(),
-                    format!("action id {id:?} is used twice"),
-                    "give each action its own id",
-                );
-            }
+        if action_ids.insert(id.clone(), via).is_some() {
+            d.err(
+                a.id.span(),
+                format!("action id {id:?} is used twice"),
+                "give each action its own id",
+            );
         }
         let title = a
             .title
@@ -673,7 +718,14 @@ pub(crate) fn validate(path: &Path, bytes: &[u8]) -> Result<Manifest, ManifestEr
                         "action {id:?}: {} has no argument `{k}`",
                         a.function.get_ref()
                     ),
-                    format!("constrain only the function's arguments: {names:?}"),
+                    if names.is_empty() {
+                        format!(
+                            "{} takes no arguments: remove `{k}` from args",
+                            a.function.get_ref()
+                        )
+                    } else {
+                        format!("constrain only the function's arguments: {names:?}")
+                    },
                 );
             }
         }
@@ -689,6 +741,20 @@ pub(crate) fn validate(path: &Path, bytes: &[u8]) -> Result<Manifest, ManifestEr
                 256,
             ))),
         };
+        if let (Some(v), ActionCall::Function(f), Some(_)) = (&a.value, &call, &value) {
+            let zero_only =
+                matches!(&value, Some(Constraint::Eq(DynSolValue::Uint(u, _))) if u.is_zero());
+            if !zero_only && f.state_mutability != alloy::json_abi::StateMutability::Payable {
+                d.err(
+                    v.span(),
+                    format!(
+                        "action {id:?}: {} is not payable, so any ETH value would make it revert",
+                        f.signature()
+                    ),
+                    "remove value, or declare the function payable in the abi if it is",
+                );
+            }
+        }
         let implementation_codehash = match &a.implementation_codehash {
             Some(h) if fname != "upgrade" => {
                 d.err(
@@ -757,8 +823,10 @@ pub(crate) fn validate(path: &Path, bytes: &[u8]) -> Result<Manifest, ManifestEr
         let mut seen = BTreeSet::new();
         for a in p.actions.get_ref() {
             match action_ids.get(a.get_ref()) {
-                Some((via, _)) => {
-                    vias.insert(via.as_str());
+                Some(via) => {
+                    if let Some(via) = via {
+                        vias.insert(via.as_str());
+                    }
                 }
                 None => d.err(
                     a.span(),

@@ -1,0 +1,551 @@
+//! The bundle: `breakglass/bundle@1`, the one JSON format that moves between machines. It grows as it
+//! moves (request → signatures → signed tx → receipt). Readers trust nothing in it: every hash is
+//! recomputed and every signer recovered, and a field that does not match is an error naming the field.
+//! Writes are atomic (temp file, fsync, rename) and never replace a file without `force`.
+
+use crate::decode::DecodeError;
+use crate::manifest::Manifest;
+use crate::policy::{self, Report};
+use crate::safe::{Operation, SafeHashes, SafeTxFields, SignatureKind};
+use alloy::consensus::{SignableTransaction, TxEip1559};
+use alloy::primitives::{Address, Bytes, Signature, TxKind, B256, U256};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// The format tag of this version.
+pub const FORMAT: &str = "breakglass/bundle@1";
+
+/// Which manifest the bundle was composed against.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManifestRef {
+    /// Manifest name.
+    pub name: String,
+    /// Manifest hash.
+    pub hash: B256,
+}
+
+/// A Safe transaction request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SafeRequest {
+    /// The Safe.
+    pub safe: Address,
+    /// The SafeTx fields.
+    #[serde(flatten)]
+    pub tx: SafeTxFields,
+    /// Hashes (recomputed by every reader).
+    pub hashes: SafeHashes,
+}
+
+/// An EIP-1559 transaction request (guardian EOA).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EoaRequest {
+    /// Sender.
+    pub from: Address,
+    /// Target.
+    pub to: Address,
+    /// Wei.
+    pub value: U256,
+    /// Calldata.
+    pub data: Bytes,
+    /// Account nonce.
+    pub nonce: u64,
+    /// Gas limit.
+    pub gas_limit: u64,
+    /// maxFeePerGas (wei).
+    pub max_fee_per_gas: u128,
+    /// maxPriorityFeePerGas (wei).
+    pub max_priority_fee_per_gas: u128,
+    /// keccak256(0x02 ‖ rlp(unsigned fields)): what the signer signs (recomputed by every reader).
+    pub signing_hash: B256,
+}
+
+impl EoaRequest {
+    /// The unsigned alloy transaction.
+    pub fn unsigned(&self, chain_id: u64) -> TxEip1559 {
+        TxEip1559 {
+            chain_id,
+            nonce: self.nonce,
+            gas_limit: self.gas_limit,
+            max_fee_per_gas: self.max_fee_per_gas,
+            max_priority_fee_per_gas: self.max_priority_fee_per_gas,
+            to: TxKind::Call(self.to),
+            value: self.value,
+            access_list: Default::default(),
+            input: self.data.clone(),
+        }
+    }
+}
+
+/// One call of a timelock operation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimelockCall {
+    /// Target.
+    pub target: Address,
+    /// Wei.
+    pub value: U256,
+    /// Calldata.
+    pub data: Bytes,
+}
+
+/// A timelock operation that a Safe tx schedules or executes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimelockOp {
+    /// `schedule` (the Safe tx schedules it) or `execute` (the Safe tx executes it).
+    pub step: TimelockStep,
+    /// The TimelockController.
+    pub address: Address,
+    /// The calls.
+    pub calls: Vec<TimelockCall>,
+    /// Predecessor operation id (zero for none).
+    pub predecessor: B256,
+    /// Salt.
+    pub salt: B256,
+    /// Delay in seconds.
+    pub delay: u64,
+    /// `hashOperation` / `hashOperationBatch` (recomputed by every reader).
+    pub operation_id: B256,
+}
+
+/// Which timelock step a bundle carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TimelockStep {
+    /// `schedule` / `scheduleBatch`.
+    Schedule,
+    /// `execute` / `executeBatch`.
+    Execute,
+}
+
+/// An owner's signature of the safeTxHash (or a guardian's of the EOA tx).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignatureEntry {
+    /// Who signed (recovered and compared by every reader).
+    pub signer: Address,
+    /// 65 bytes r ‖ s ‖ v, as `execTransaction` takes it.
+    pub signature: Bytes,
+    /// How it was made.
+    pub kind: SignatureKind,
+    /// Which device or key store made it (informational).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<String>,
+}
+
+/// A bundle.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Bundle {
+    /// Always [`FORMAT`].
+    pub format: String,
+    /// The manifest it was composed against.
+    pub manifest: ManifestRef,
+    /// Chain id.
+    pub chain_id: u64,
+    /// Playbook id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub playbook: Option<String>,
+    /// Action ids, in call order.
+    pub actions: Vec<String>,
+    /// Unix seconds when composed.
+    pub created_at: u64,
+    /// A Safe transaction request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub safe_tx: Option<SafeRequest>,
+    /// An EIP-1559 transaction request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eoa_tx: Option<EoaRequest>,
+    /// The timelock operation the Safe tx schedules or executes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timelock: Option<TimelockOp>,
+    /// Signatures collected so far.
+    #[serde(default)]
+    pub signatures: Vec<SignatureEntry>,
+    /// Later steps (signed execution tx, receipt, post-conditions) are kept as written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signed_tx: Option<serde_json::Value>,
+    /// Receipt, once mined.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receipt: Option<serde_json::Value>,
+    /// Post-condition results.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub postconditions: Option<serde_json::Value>,
+}
+
+/// Why a bundle is refused.
+#[derive(Debug, thiserror::Error)]
+pub enum BundleError {
+    /// Not readable.
+    #[error("cannot read bundle {path}: {source}")]
+    Io {
+        /// File.
+        path: String,
+        /// OS error.
+        source: std::io::Error,
+    },
+    /// Not JSON of the bundle shape.
+    #[error("{path} is not a breakglass bundle: {reason}")]
+    Malformed {
+        /// File.
+        path: String,
+        /// Parser message.
+        reason: String,
+    },
+    /// Another format version.
+    #[error("{path} is a {found:?} bundle; this breakglass reads only {FORMAT:?}")]
+    UnknownFormat {
+        /// File.
+        path: String,
+        /// The format tag found.
+        found: String,
+    },
+    /// A stored field differs from its recomputation.
+    #[error("bundle field `{field}` does not match its recomputation: stored {stored}, recomputed {recomputed}. The bundle was altered or corrupted: do not sign it")]
+    Mismatch {
+        /// The field.
+        field: String,
+        /// As stored.
+        stored: String,
+        /// As recomputed.
+        recomputed: String,
+    },
+    /// Inconsistent content.
+    #[error("bundle is inconsistent: {0}")]
+    Inconsistent(String),
+    /// Composed against another manifest.
+    #[error("the bundle was composed against manifest {bundle_name:?} {bundle_hash:#x}, but the manifest here is {name:?} {hash:#x}")]
+    WrongManifest {
+        /// Bundle's manifest name.
+        bundle_name: String,
+        /// Bundle's manifest hash.
+        bundle_hash: B256,
+        /// Local name.
+        name: String,
+        /// Local hash.
+        hash: B256,
+    },
+    /// A signature does not recover to its signer, or the signer is not an owner.
+    #[error("signature {index} ({signer}): {reason}")]
+    BadSignature {
+        /// Index in `signatures`.
+        index: usize,
+        /// Claimed signer.
+        signer: String,
+        /// Why.
+        reason: String,
+    },
+    /// Malformed calldata inside.
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    /// Writing failed.
+    #[error("cannot write {path}: {source}")]
+    Write {
+        /// File.
+        path: String,
+        /// OS error.
+        source: std::io::Error,
+    },
+}
+
+fn mismatch<T: std::fmt::Display>(field: &str, stored: T, recomputed: T) -> BundleError {
+    BundleError::Mismatch {
+        field: field.into(),
+        stored: stored.to_string(),
+        recomputed: recomputed.to_string(),
+    }
+}
+
+/// The timelock operation id of a set of calls (`hashOperation` for one, `hashOperationBatch` for many
+/// when `batch`).
+pub fn timelock_operation_id(
+    calls: &[TimelockCall],
+    predecessor: B256,
+    salt: B256,
+    batch: bool,
+) -> B256 {
+    use alloy::dyn_abi::DynSolValue as V;
+    let enc = if batch {
+        V::Tuple(vec![
+            V::Array(calls.iter().map(|c| V::Address(c.target)).collect()),
+            V::Array(calls.iter().map(|c| V::Uint(c.value, 256)).collect()),
+            V::Array(calls.iter().map(|c| V::Bytes(c.data.to_vec())).collect()),
+            V::FixedBytes(predecessor, 32),
+            V::FixedBytes(salt, 32),
+        ])
+    } else {
+        let c = calls.first().cloned().unwrap_or(TimelockCall {
+            target: Address::ZERO,
+            value: U256::ZERO,
+            data: Bytes::new(),
+        });
+        V::Tuple(vec![
+            V::Address(c.target),
+            V::Uint(c.value, 256),
+            V::Bytes(c.data.to_vec()),
+            V::FixedBytes(predecessor, 32),
+            V::FixedBytes(salt, 32),
+        ])
+    };
+    alloy::primitives::keccak256(enc.abi_encode_params())
+}
+
+/// Recovers the signer of a Safe signature over `safe_tx_hash`.
+pub fn recover_safe_signature(
+    sig: &[u8],
+    kind: SignatureKind,
+    safe_tx_hash: &B256,
+) -> Result<Address, String> {
+    if sig.len() != 65 {
+        return Err(format!(
+            "a signature is 65 bytes, this one is {}",
+            sig.len()
+        ));
+    }
+    let v = sig[64];
+    match kind {
+        SignatureKind::Eip712 => {
+            if v != 27 && v != 28 {
+                return Err(format!("v {v} is not 27/28 for an EIP-712 signature"));
+            }
+            let s = Signature::from_raw(sig).map_err(|e| e.to_string())?;
+            s.recover_address_from_prehash(safe_tx_hash)
+                .map_err(|e| e.to_string())
+        }
+        SignatureKind::EthSign => {
+            if v != 31 && v != 32 {
+                return Err(format!("v {v} is not 31/32 for an eth_sign signature"));
+            }
+            let mut raw = [0u8; 65];
+            raw.copy_from_slice(sig);
+            raw[64] = v - 4;
+            let s = Signature::from_raw(&raw).map_err(|e| e.to_string())?;
+            s.recover_address_from_msg(safe_tx_hash.as_slice())
+                .map_err(|e| e.to_string())
+        }
+        SignatureKind::ApprovedHash => {
+            if v != 1 {
+                return Err(format!("v {v} is not 1 for an approved-hash signature"));
+            }
+            Ok(Address::from_slice(&sig[12..32]))
+        }
+    }
+}
+
+impl Bundle {
+    /// Parses bundle bytes, checking the format tag first so another version gets a clear message.
+    pub fn from_slice(path: &str, bytes: &[u8]) -> Result<Self, BundleError> {
+        let v: serde_json::Value =
+            serde_json::from_slice(bytes).map_err(|e| BundleError::Malformed {
+                path: path.into(),
+                reason: e.to_string(),
+            })?;
+        match v.get("format").and_then(|f| f.as_str()) {
+            Some(FORMAT) => {}
+            Some(other) => {
+                return Err(BundleError::UnknownFormat {
+                    path: path.into(),
+                    found: other.into(),
+                })
+            }
+            None => {
+                return Err(BundleError::Malformed {
+                    path: path.into(),
+                    reason: "no \"format\" field".into(),
+                })
+            }
+        }
+        let b: Bundle = serde_json::from_value(v).map_err(|e| BundleError::Malformed {
+            path: path.into(),
+            reason: e.to_string(),
+        })?;
+        b.recompute()?;
+        Ok(b)
+    }
+
+    /// Reads and checks a bundle file.
+    pub fn read(path: &Path) -> Result<Self, BundleError> {
+        let bytes = std::fs::read(path).map_err(|source| BundleError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::from_slice(&path.display().to_string(), &bytes)
+    }
+
+    /// Writes the bundle atomically; refuses to replace an existing file unless `force`.
+    pub fn write(&self, path: &Path, force: bool) -> Result<(), BundleError> {
+        let mut body = serde_json::to_vec_pretty(self).map_err(|e| BundleError::Write {
+            path: path.display().to_string(),
+            source: std::io::Error::other(e),
+        })?;
+        body.push(b'\n');
+        crate::fsutil::atomic_write(path, &body, force).map_err(|source| BundleError::Write {
+            path: path.display().to_string(),
+            source,
+        })
+    }
+
+    /// Recomputes every hash and recovers every signer; any difference is an error naming the field.
+    pub fn recompute(&self) -> Result<(), BundleError> {
+        if self.format != FORMAT {
+            return Err(BundleError::UnknownFormat {
+                path: String::new(),
+                found: self.format.clone(),
+            });
+        }
+        match (&self.safe_tx, &self.eoa_tx) {
+            (Some(_), Some(_)) => {
+                return Err(BundleError::Inconsistent(
+                    "it holds both a Safe tx and an EOA tx".into(),
+                ))
+            }
+            (None, None) => {
+                return Err(BundleError::Inconsistent("it holds no transaction".into()))
+            }
+            _ => {}
+        }
+        if let Some(s) = &self.safe_tx {
+            let h = s.tx.hashes(self.chain_id, s.safe);
+            if h.domain_separator != s.hashes.domain_separator {
+                return Err(mismatch(
+                    "safe_tx.hashes.domain_separator",
+                    s.hashes.domain_separator,
+                    h.domain_separator,
+                ));
+            }
+            if h.message_hash != s.hashes.message_hash {
+                return Err(mismatch(
+                    "safe_tx.hashes.message_hash",
+                    s.hashes.message_hash,
+                    h.message_hash,
+                ));
+            }
+            if h.safe_tx_hash != s.hashes.safe_tx_hash {
+                return Err(mismatch(
+                    "safe_tx.hashes.safe_tx_hash",
+                    s.hashes.safe_tx_hash,
+                    h.safe_tx_hash,
+                ));
+            }
+            for (i, sig) in self.signatures.iter().enumerate() {
+                let rec = recover_safe_signature(&sig.signature, sig.kind, &h.safe_tx_hash)
+                    .map_err(|reason| BundleError::BadSignature {
+                        index: i,
+                        signer: sig.signer.to_checksum(None),
+                        reason,
+                    })?;
+                if rec != sig.signer {
+                    return Err(BundleError::BadSignature {
+                        index: i,
+                        signer: sig.signer.to_checksum(None),
+                        reason: format!(
+                            "it recovers to {}, not to the signer it names",
+                            rec.to_checksum(None)
+                        ),
+                    });
+                }
+            }
+        }
+        if let Some(e) = &self.eoa_tx {
+            let h = e.unsigned(self.chain_id).signature_hash();
+            if h != e.signing_hash {
+                return Err(mismatch("eoa_tx.signing_hash", e.signing_hash, h));
+            }
+            for (i, sig) in self.signatures.iter().enumerate() {
+                let s = Signature::from_raw(&sig.signature).map_err(|err| {
+                    BundleError::BadSignature {
+                        index: i,
+                        signer: sig.signer.to_checksum(None),
+                        reason: err.to_string(),
+                    }
+                })?;
+                let rec = s.recover_address_from_prehash(&h).map_err(|err| {
+                    BundleError::BadSignature {
+                        index: i,
+                        signer: sig.signer.to_checksum(None),
+                        reason: err.to_string(),
+                    }
+                })?;
+                if rec != sig.signer || rec != e.from {
+                    return Err(BundleError::BadSignature {
+                        index: i,
+                        signer: sig.signer.to_checksum(None),
+                        reason: format!(
+                            "it recovers to {}, the transaction is from {}",
+                            rec.to_checksum(None),
+                            e.from.to_checksum(None)
+                        ),
+                    });
+                }
+            }
+        }
+        if let Some(t) = &self.timelock {
+            let id = timelock_operation_id(&t.calls, t.predecessor, t.salt, t.calls.len() != 1);
+            if id != t.operation_id {
+                return Err(mismatch("timelock.operation_id", t.operation_id, id));
+            }
+            let s = self.safe_tx.as_ref().ok_or_else(|| {
+                BundleError::Inconsistent("a timelock operation needs a Safe tx".into())
+            })?;
+            if s.tx.to != t.address || s.tx.operation != Operation::Call {
+                return Err(BundleError::Inconsistent(
+                    "the Safe tx does not call the timelock".into(),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The Safe hashes, for a Safe tx bundle.
+    pub fn safe_hashes(&self) -> Option<&SafeHashes> {
+        self.safe_tx.as_ref().map(|s| &s.hashes)
+    }
+}
+
+/// A bundle that passed the manifest's policy: the only thing signers accept.
+#[derive(Debug, Clone)]
+pub struct VerifiedBundle {
+    /// The bundle.
+    pub bundle: Bundle,
+    /// The policy report.
+    pub report: Report,
+}
+
+/// Checks a (recomputed) bundle against the local manifest: same manifest, same chain, and the policy.
+/// The report is returned whether allowed or not; callers that sign must check `report.allowed`.
+pub fn verify_bundle(m: &Manifest, b: &Bundle) -> Result<VerifiedBundle, BundleError> {
+    b.recompute()?;
+    if b.manifest.hash != m.hash {
+        return Err(BundleError::WrongManifest {
+            bundle_name: b.manifest.name.clone(),
+            bundle_hash: b.manifest.hash,
+            name: m.name.clone(),
+            hash: m.hash,
+        });
+    }
+    let report = match (&b.safe_tx, &b.eoa_tx) {
+        (Some(s), _) => policy::verify_safe_tx(m, b.chain_id, s.safe, &s.tx)?,
+        (_, Some(e)) => policy::verify_plain(m, b.chain_id, Some(e.from), e.to, e.value, &e.data)?,
+        (None, None) => return Err(BundleError::Inconsistent("it holds no transaction".into())),
+    };
+    if let Some(s) = &b.safe_tx {
+        if let Some(cfg) = &m.safe {
+            for (i, sig) in b.signatures.iter().enumerate() {
+                if !cfg.is_owner(&sig.signer) {
+                    return Err(BundleError::BadSignature {
+                        index: i,
+                        signer: sig.signer.to_checksum(None),
+                        reason: format!("not an owner of Safe {}", s.safe.to_checksum(None)),
+                    });
+                }
+            }
+        }
+    }
+    Ok(VerifiedBundle {
+        bundle: b.clone(),
+        report,
+    })
+}

@@ -1,0 +1,583 @@
+//! Calldata → call tree. Any transaction, from anywhere, is opened as far as it goes: Safe
+//! `execTransaction`, MultiSend batches, TimelockController payloads, proxy upgrades with their init calls,
+//! Safe self-administration, and every function in the manifest's ABIs. ABI decoding is alloy's
+//! (`dyn-abi`); only the MultiSend packing, which is not ABI, is read here by hand.
+//!
+//! Two rules make the tree trustworthy:
+//! - nothing is hidden: a selector no ABI knows stays in the tree as raw selector + argument bytes;
+//! - every ABI payload must be the canonical encoding of what it decodes to (re-encoded and compared),
+//!   so trailing bytes, dirty padding or overlapping offsets, which a legitimate encoder never produces
+//!   and which different decoders read differently, are refused with their byte offset.
+
+use crate::manifest::Manifest;
+use crate::safe::{unpack_multisend, Operation, SafeTxFields};
+use alloy::dyn_abi::{DynSolValue, JsonAbiExt};
+use alloy::json_abi::Function;
+use alloy::primitives::{keccak256, Address, Bytes, B256, U256};
+use serde::Serialize;
+use std::sync::LazyLock;
+
+/// How deep calls may nest (Safe → MultiSend → timelock → upgrade init …) before the input is refused.
+pub const MAX_DEPTH: usize = 8;
+
+/// Which well-known family a function belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Family {
+    /// Safe's `execTransaction`, `approveHash`.
+    Safe,
+    /// Safe self-administration: owners, threshold, modules, guard, fallback handler.
+    SafeAdmin,
+    /// MultiSend / MultiSendCallOnly.
+    MultiSend,
+    /// OZ TimelockController.
+    Timelock,
+    /// Proxy upgrades (UUPS, ProxyAdmin, beacon).
+    Proxy,
+    /// Common ownership / role / token functions, named so they cannot hide.
+    Common,
+    /// A function from the manifest's ABI for this contract.
+    Manifest,
+}
+
+const KNOWN: &[(Family, &str)] = &[
+    (Family::Safe, "function execTransaction(address to,uint256 value,bytes data,uint8 operation,uint256 safeTxGas,uint256 baseGas,uint256 gasPrice,address gasToken,address refundReceiver,bytes signatures)"),
+    (Family::Safe, "function approveHash(bytes32 hashToApprove)"),
+    (Family::MultiSend, "function multiSend(bytes transactions)"),
+    (Family::Timelock, "function schedule(address target,uint256 value,bytes data,bytes32 predecessor,bytes32 salt,uint256 delay)"),
+    (Family::Timelock, "function scheduleBatch(address[] targets,uint256[] values,bytes[] payloads,bytes32 predecessor,bytes32 salt,uint256 delay)"),
+    (Family::Timelock, "function execute(address target,uint256 value,bytes payload,bytes32 predecessor,bytes32 salt)"),
+    (Family::Timelock, "function executeBatch(address[] targets,uint256[] values,bytes[] payloads,bytes32 predecessor,bytes32 salt)"),
+    (Family::Timelock, "function cancel(bytes32 id)"),
+    (Family::Timelock, "function updateDelay(uint256 newDelay)"),
+    (Family::Proxy, "function upgradeTo(address newImplementation)"),
+    (Family::Proxy, "function upgradeToAndCall(address newImplementation,bytes data)"),
+    (Family::Proxy, "function upgradeAndCall(address proxy,address implementation,bytes data)"),
+    (Family::Proxy, "function changeProxyAdmin(address proxy,address newAdmin)"),
+    (Family::SafeAdmin, "function addOwnerWithThreshold(address owner,uint256 _threshold)"),
+    (Family::SafeAdmin, "function removeOwner(address prevOwner,address owner,uint256 _threshold)"),
+    (Family::SafeAdmin, "function swapOwner(address prevOwner,address oldOwner,address newOwner)"),
+    (Family::SafeAdmin, "function changeThreshold(uint256 _threshold)"),
+    (Family::SafeAdmin, "function enableModule(address module)"),
+    (Family::SafeAdmin, "function disableModule(address prevModule,address module)"),
+    (Family::SafeAdmin, "function setGuard(address guard)"),
+    (Family::SafeAdmin, "function setModuleGuard(address moduleGuard)"),
+    (Family::SafeAdmin, "function setFallbackHandler(address handler)"),
+    (Family::Common, "function transferOwnership(address newOwner)"),
+    (Family::Common, "function renounceOwnership()"),
+    (Family::Common, "function acceptOwnership()"),
+    (Family::Common, "function grantRole(bytes32 role,address account)"),
+    (Family::Common, "function revokeRole(bytes32 role,address account)"),
+    (Family::Common, "function renounceRole(bytes32 role,address callerConfirmation)"),
+    (Family::Common, "function approve(address spender,uint256 amount)"),
+    (Family::Common, "function transfer(address to,uint256 amount)"),
+    (Family::Common, "function transferFrom(address from,address to,uint256 amount)"),
+    (Family::Common, "function setApprovalForAll(address operator,bool approved)"),
+];
+
+static KNOWN_FNS: LazyLock<Vec<(Family, Function)>> = LazyLock::new(|| {
+    KNOWN
+        .iter()
+        .filter_map(|(fam, sig)| Function::parse(sig).ok().map(|f| (*fam, f)))
+        .collect()
+});
+
+/// Where a call in the tree came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Origin {
+    /// The transaction itself (a plain transaction's call, or a Safe tx's inner call).
+    Root,
+    /// The inner call of an `execTransaction`.
+    SafeExec,
+    /// Entry `index` of a MultiSend batch.
+    MultiSendEntry {
+        /// Index in the batch.
+        index: usize,
+    },
+    /// Payload `index` of a timelock operation (0 for single operations).
+    TimelockPayload {
+        /// Index in the batch.
+        index: usize,
+    },
+    /// The init call an upgrade runs on the proxy (delegatecall into the new implementation).
+    UpgradeInit,
+}
+
+/// One decoded argument.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Arg {
+    /// Parameter name (or `argN`).
+    pub name: String,
+    /// Solidity type.
+    pub ty: String,
+    /// Value.
+    pub value: DynSolValue,
+}
+
+impl Serialize for Arg {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut st = s.serialize_struct("Arg", 3)?;
+        st.serialize_field("name", &self.name)?;
+        st.serialize_field("type", &self.ty)?;
+        st.serialize_field("value", &crate::manifest::show_value(&self.value))?;
+        st.end()
+    }
+}
+
+/// What a call's data is.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Decoded {
+    /// No calldata: a plain value transfer (or a fallback call).
+    Empty,
+    /// A function found in an ABI.
+    Function {
+        /// Which ABI.
+        family: Family,
+        /// The manifest contract id, when the target is one.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        contract: Option<String>,
+        /// `name(types)`.
+        signature: String,
+        /// Function name.
+        name: String,
+        /// Arguments.
+        args: Vec<Arg>,
+    },
+    /// A selector no known ABI has: kept visible, raw.
+    Unknown {
+        /// The first 4 bytes (fewer if the data is shorter).
+        selector: Bytes,
+        /// The rest.
+        args: Bytes,
+    },
+}
+
+/// A node of the call tree.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CallNode {
+    /// Position in the tree, e.g. `0`, `0.2`, `0.2.0`.
+    pub path: String,
+    /// How this call arose.
+    pub origin: Origin,
+    /// Target.
+    pub to: Address,
+    /// Wei.
+    pub value: U256,
+    /// CALL or DELEGATECALL.
+    pub operation: Operation,
+    /// The raw calldata.
+    pub data: Bytes,
+    /// Byte offset of `data` within the outermost input (for error reports and review).
+    pub offset: usize,
+    /// The decoded call.
+    pub decoded: Decoded,
+    /// For timelock operations: the operation id (`hashOperation` / `hashOperationBatch`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timelock_operation_id: Option<B256>,
+    /// Calls this one makes (batch entries, timelock payloads, upgrade init calls).
+    pub children: Vec<CallNode>,
+}
+
+impl CallNode {
+    /// The function signature, if decoded.
+    pub fn signature(&self) -> Option<&str> {
+        match &self.decoded {
+            Decoded::Function { signature, .. } => Some(signature),
+            _ => None,
+        }
+    }
+
+    /// The named argument, if decoded.
+    pub fn arg(&self, name: &str) -> Option<&DynSolValue> {
+        match &self.decoded {
+            Decoded::Function { args, .. } => {
+                args.iter().find(|a| a.name == name).map(|a| &a.value)
+            }
+            _ => None,
+        }
+    }
+
+    /// This node and all below it, depth first.
+    pub fn walk(&self) -> Vec<&CallNode> {
+        let mut out = vec![self];
+        for c in &self.children {
+            out.extend(c.walk());
+        }
+        out
+    }
+}
+
+/// Malformed input: where and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize)]
+#[error("malformed calldata at byte {offset} (call {path}): {message}")]
+pub struct DecodeError {
+    /// Byte offset within the outermost input.
+    pub offset: usize,
+    /// The tree path of the call being decoded.
+    pub path: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+struct Ctx<'m> {
+    manifest: Option<&'m Manifest>,
+}
+
+fn find_function(
+    m: Option<&Manifest>,
+    to: &Address,
+    selector: &[u8],
+) -> Option<(Family, Option<String>, Function)> {
+    if let Some(c) = m.and_then(|m| m.contract_at(to)) {
+        if let Some(f) = c
+            .abi
+            .functions()
+            .find(|f| f.selector().as_slice() == selector)
+        {
+            return Some((Family::Manifest, Some(c.id.clone()), f.clone()));
+        }
+    }
+    let contract = m.and_then(|m| m.contract_at(to)).map(|c| c.id.clone());
+    KNOWN_FNS
+        .iter()
+        .find(|(_, f)| f.selector().as_slice() == selector)
+        .map(|(fam, f)| (*fam, contract, f.clone()))
+}
+
+fn as_address(v: Option<&DynSolValue>) -> Option<Address> {
+    match v {
+        Some(DynSolValue::Address(a)) => Some(*a),
+        _ => None,
+    }
+}
+fn as_uint(v: Option<&DynSolValue>) -> Option<U256> {
+    match v {
+        Some(DynSolValue::Uint(u, _)) => Some(*u),
+        _ => None,
+    }
+}
+fn as_bytes(v: Option<&DynSolValue>) -> Option<Bytes> {
+    match v {
+        Some(DynSolValue::Bytes(b)) => Some(Bytes::copy_from_slice(b)),
+        _ => None,
+    }
+}
+fn as_array(v: Option<&DynSolValue>) -> Option<&[DynSolValue]> {
+    match v {
+        Some(DynSolValue::Array(a)) => Some(a),
+        _ => None,
+    }
+}
+
+/// Decodes one call and everything it contains.
+#[allow(clippy::too_many_arguments)]
+fn decode_node(
+    cx: &Ctx<'_>,
+    path: String,
+    origin: Origin,
+    to: Address,
+    value: U256,
+    operation: Operation,
+    data: Bytes,
+    offset: usize,
+    depth: usize,
+) -> Result<CallNode, DecodeError> {
+    let err = |off: usize, message: String| DecodeError {
+        offset: off,
+        path: path.clone(),
+        message,
+    };
+    if depth > MAX_DEPTH {
+        return Err(err(
+            offset,
+            format!("calls nest deeper than {MAX_DEPTH} levels; refusing absurd nesting"),
+        ));
+    }
+    let mut node = CallNode {
+        path: path.clone(),
+        origin,
+        to,
+        value,
+        operation,
+        data: data.clone(),
+        offset,
+        decoded: Decoded::Empty,
+        timelock_operation_id: None,
+        children: Vec::new(),
+    };
+    if data.is_empty() {
+        return Ok(node);
+    }
+    if data.len() < 4 {
+        node.decoded = Decoded::Unknown {
+            selector: data.clone(),
+            args: Bytes::new(),
+        };
+        return Ok(node);
+    }
+    let selector = &data[..4];
+    let Some((family, contract, function)) = find_function(cx.manifest, &to, selector) else {
+        node.decoded = Decoded::Unknown {
+            selector: Bytes::copy_from_slice(selector),
+            args: Bytes::copy_from_slice(&data[4..]),
+        };
+        return Ok(node);
+    };
+    let body = &data[4..];
+    let values = function.abi_decode_input(body).map_err(|e| {
+        err(
+            offset + 4,
+            format!(
+                "cannot decode the arguments of {}: {e}",
+                function.signature()
+            ),
+        )
+    })?;
+    if DynSolValue::Tuple(values.clone()).abi_encode_params() != body {
+        return Err(err(
+            offset + 4,
+            format!(
+                "the arguments of {} are not canonically ABI-encoded (trailing bytes, dirty padding or unusual offsets); a legitimate encoder never produces this",
+                function.signature()
+            ),
+        ));
+    }
+    let args: Vec<Arg> = function
+        .inputs
+        .iter()
+        .zip(values)
+        .enumerate()
+        .map(|(i, (p, v))| Arg {
+            name: if p.name.is_empty() {
+                format!("arg{i}")
+            } else {
+                p.name.clone()
+            },
+            ty: p.selector_type().into_owned(),
+            value: v,
+        })
+        .collect();
+    let get = |n: &str| args.iter().find(|a| a.name == n).map(|a| &a.value);
+    let args_at = offset + 4;
+    let child_path = |i: usize| format!("{path}.{i}");
+    match (family, function.name.as_str()) {
+        (Family::Safe, "execTransaction") => {
+            let op_raw = as_uint(get("operation")).unwrap_or_default();
+            let op = u8::try_from(op_raw)
+                .ok()
+                .and_then(Operation::from_u8)
+                .ok_or_else(|| {
+                    err(
+                        args_at + 96,
+                        format!("operation {op_raw} is neither 0 (CALL) nor 1 (DELEGATECALL)"),
+                    )
+                })?;
+            let inner = decode_node(
+                cx,
+                child_path(0),
+                Origin::SafeExec,
+                as_address(get("to")).unwrap_or_default(),
+                as_uint(get("value")).unwrap_or_default(),
+                op,
+                as_bytes(get("data")).unwrap_or_default(),
+                args_at,
+                depth + 1,
+            )?;
+            node.children.push(inner);
+        }
+        (Family::MultiSend, "multiSend") => {
+            let packed = as_bytes(get("transactions")).unwrap_or_default();
+            // Canonical encoding of (bytes): offset word, length word, then the bytes.
+            let packed_at = args_at + 64;
+            let entries =
+                unpack_multisend(&packed).map_err(|e| err(packed_at + e.offset, e.to_string()))?;
+            let mut entry_at = packed_at;
+            for (i, e) in entries.into_iter().enumerate() {
+                let len = e.data.len();
+                node.children.push(decode_node(
+                    cx,
+                    child_path(i),
+                    Origin::MultiSendEntry { index: i },
+                    e.to,
+                    e.value,
+                    e.operation,
+                    e.data,
+                    entry_at + 85,
+                    depth + 1,
+                )?);
+                entry_at += 85 + len;
+            }
+        }
+        (Family::Timelock, "schedule" | "execute") => {
+            let payload = as_bytes(get("data").or_else(|| get("payload"))).unwrap_or_default();
+            let target = as_address(get("target")).unwrap_or_default();
+            let v = as_uint(get("value")).unwrap_or_default();
+            let id_input = DynSolValue::Tuple(vec![
+                DynSolValue::Address(target),
+                DynSolValue::Uint(v, 256),
+                DynSolValue::Bytes(payload.to_vec()),
+                get("predecessor")
+                    .cloned()
+                    .unwrap_or(DynSolValue::FixedBytes(B256::ZERO, 32)),
+                get("salt")
+                    .cloned()
+                    .unwrap_or(DynSolValue::FixedBytes(B256::ZERO, 32)),
+            ]);
+            node.timelock_operation_id = Some(keccak256(id_input.abi_encode_params()));
+            node.children.push(decode_node(
+                cx,
+                child_path(0),
+                Origin::TimelockPayload { index: 0 },
+                target,
+                v,
+                Operation::Call,
+                payload,
+                args_at,
+                depth + 1,
+            )?);
+        }
+        (Family::Timelock, "scheduleBatch" | "executeBatch") => {
+            let targets = as_array(get("targets")).unwrap_or_default();
+            let vals = as_array(get("values")).unwrap_or_default();
+            let payloads = as_array(get("payloads")).unwrap_or_default();
+            if targets.len() != vals.len() || targets.len() != payloads.len() {
+                return Err(err(
+                    args_at,
+                    format!(
+                        "timelock batch has {} targets, {} values and {} payloads: the lengths must match",
+                        targets.len(),
+                        vals.len(),
+                        payloads.len()
+                    ),
+                ));
+            }
+            let id_input = DynSolValue::Tuple(vec![
+                DynSolValue::Array(targets.to_vec()),
+                DynSolValue::Array(vals.to_vec()),
+                DynSolValue::Array(payloads.to_vec()),
+                get("predecessor")
+                    .cloned()
+                    .unwrap_or(DynSolValue::FixedBytes(B256::ZERO, 32)),
+                get("salt")
+                    .cloned()
+                    .unwrap_or(DynSolValue::FixedBytes(B256::ZERO, 32)),
+            ]);
+            node.timelock_operation_id = Some(keccak256(id_input.abi_encode_params()));
+            for i in 0..targets.len() {
+                node.children.push(decode_node(
+                    cx,
+                    child_path(i),
+                    Origin::TimelockPayload { index: i },
+                    as_address(targets.get(i)).unwrap_or_default(),
+                    as_uint(vals.get(i)).unwrap_or_default(),
+                    Operation::Call,
+                    as_bytes(payloads.get(i)).unwrap_or_default(),
+                    args_at,
+                    depth + 1,
+                )?);
+            }
+        }
+        (Family::Proxy, "upgradeToAndCall") => {
+            let init = as_bytes(get("data")).unwrap_or_default();
+            if !init.is_empty() {
+                node.children.push(decode_node(
+                    cx,
+                    child_path(0),
+                    Origin::UpgradeInit,
+                    to,
+                    U256::ZERO,
+                    Operation::DelegateCall,
+                    init,
+                    args_at,
+                    depth + 1,
+                )?);
+            }
+        }
+        (Family::Proxy, "upgradeAndCall") => {
+            let init = as_bytes(get("data")).unwrap_or_default();
+            if !init.is_empty() {
+                let proxy = as_address(get("proxy")).unwrap_or_default();
+                node.children.push(decode_node(
+                    cx,
+                    child_path(0),
+                    Origin::UpgradeInit,
+                    proxy,
+                    U256::ZERO,
+                    Operation::DelegateCall,
+                    init,
+                    args_at,
+                    depth + 1,
+                )?);
+            }
+        }
+        _ => {}
+    }
+    node.decoded = Decoded::Function {
+        family,
+        contract,
+        signature: function.signature(),
+        name: function.name.clone(),
+        args,
+    };
+    Ok(node)
+}
+
+/// Decodes a plain transaction's call (`to`, `value`, `data`) from an externally owned account.
+pub fn decode_call(
+    m: Option<&Manifest>,
+    to: Address,
+    value: U256,
+    data: &[u8],
+) -> Result<CallNode, DecodeError> {
+    decode_node(
+        &Ctx { manifest: m },
+        "0".into(),
+        Origin::Root,
+        to,
+        value,
+        Operation::Call,
+        Bytes::copy_from_slice(data),
+        0,
+        0,
+    )
+}
+
+/// Decodes the call a Safe transaction makes (its `to`, `value`, `data`, `operation`).
+pub fn decode_safe_tx(m: Option<&Manifest>, tx: &SafeTxFields) -> Result<CallNode, DecodeError> {
+    decode_node(
+        &Ctx { manifest: m },
+        "0".into(),
+        Origin::Root,
+        tx.to,
+        tx.value,
+        tx.operation,
+        tx.data.clone(),
+        0,
+        0,
+    )
+}
+
+/// The `execTransaction` fields of a decoded node, when it is one.
+pub fn exec_transaction_fields(node: &CallNode) -> Option<SafeTxFields> {
+    if node.signature() != Some("execTransaction(address,uint256,bytes,uint8,uint256,uint256,uint256,address,address,bytes)") {
+        return None;
+    }
+    let op = u8::try_from(as_uint(node.arg("operation"))?)
+        .ok()
+        .and_then(Operation::from_u8)?;
+    Some(SafeTxFields {
+        to: as_address(node.arg("to"))?,
+        value: as_uint(node.arg("value"))?,
+        data: as_bytes(node.arg("data"))?,
+        operation: op,
+        safe_tx_gas: as_uint(node.arg("safeTxGas"))?,
+        base_gas: as_uint(node.arg("baseGas"))?,
+        gas_price: as_uint(node.arg("gasPrice"))?,
+        gas_token: as_address(node.arg("gasToken"))?,
+        refund_receiver: as_address(node.arg("refundReceiver"))?,
+        nonce: U256::ZERO,
+    })
+}

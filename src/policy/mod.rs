@@ -1,0 +1,672 @@
+//! Call tree × manifest → report. Every call either matches a manifest action (named, with each argument
+//! constraint that held) or is refused with the reason. Some findings are critical whatever the manifest
+//! says: DELEGATECALL to anything but the pinned MultiSendCallOnly (Bybit, Feb 2025), DELEGATECALL inside
+//! a batch, changes to who controls the Safe, a wrong chain or Safe, ETH the manifest does not allow, and
+//! refund fields that let the executor drain the Safe.
+
+mod render;
+
+pub use render::render_text;
+
+use crate::decode::{self, CallNode, DecodeError, Decoded, Family, Origin};
+use crate::manifest::{Action, ActionCall, ConstraintCheck, Manifest, ProxyKind, Via};
+use crate::safe::{Operation, SafeHashes, SafeTxFields};
+use alloy::dyn_abi::DynSolValue;
+use alloy::primitives::{Address, U256};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// How bad a finding is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Always refused, whatever the manifest says: the shapes of real heists.
+    Critical,
+    /// Not allowed by the manifest.
+    Refused,
+    /// Allowed, but worth a look.
+    Warning,
+    /// For the record.
+    Info,
+}
+
+/// One finding.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    /// Severity.
+    pub severity: Severity,
+    /// A stable code, e.g. `delegatecall`, `safe_admin`, `not_in_manifest`.
+    pub code: &'static str,
+    /// The call it is about (tree path), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// What it means.
+    pub message: String,
+}
+
+/// The verdict on one call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "verdict", rename_all = "snake_case")]
+pub enum Verdict {
+    /// Matches a manifest action.
+    Allowed {
+        /// The action id.
+        action: String,
+        /// Each constraint that held.
+        checks: Vec<String>,
+    },
+    /// A wrapper (batch, timelock operation, upgrade init) whose contents are judged on their own.
+    Structural {
+        /// What it is.
+        what: String,
+    },
+    /// Not allowed.
+    Refused {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// What kind of transaction was verified.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum TxContext {
+    /// A Safe transaction, signed by owners.
+    Safe {
+        /// The Safe.
+        safe: Address,
+        /// Its fields.
+        tx: Box<SafeTxFields>,
+        /// The hashes the Ledger shows and the owners sign.
+        hashes: SafeHashes,
+    },
+    /// A plain transaction from an account.
+    Plain {
+        /// Sender, when known.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        from: Option<Address>,
+    },
+}
+
+/// The verification report.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// Manifest name.
+    pub manifest: String,
+    /// Manifest hash.
+    pub manifest_hash: String,
+    /// Chain id of the transaction.
+    pub chain_id: u64,
+    /// Safe tx or plain tx.
+    pub context: TxContext,
+    /// The decoded calls.
+    pub tree: CallNode,
+    /// Verdict per tree path.
+    pub verdicts: BTreeMap<String, Verdict>,
+    /// Findings, most severe first.
+    pub findings: Vec<Finding>,
+    /// Manifest actions matched, in call order.
+    pub actions: Vec<String>,
+    /// Whether everything is allowed (no critical or refused finding).
+    pub allowed: bool,
+}
+
+impl Report {
+    /// The Safe hashes, for a Safe tx.
+    pub fn safe_hashes(&self) -> Option<&SafeHashes> {
+        match &self.context {
+            TxContext::Safe { hashes, .. } => Some(hashes),
+            TxContext::Plain { .. } => None,
+        }
+    }
+
+    /// Critical findings.
+    pub fn criticals(&self) -> impl Iterator<Item = &Finding> {
+        self.findings
+            .iter()
+            .filter(|f| f.severity == Severity::Critical)
+    }
+}
+
+struct Checker<'m> {
+    m: &'m Manifest,
+    findings: Vec<Finding>,
+    verdicts: BTreeMap<String, Verdict>,
+    actions: Vec<String>,
+}
+
+fn short(a: &Address) -> String {
+    a.to_checksum(None)
+}
+
+impl<'m> Checker<'m> {
+    fn finding(
+        &mut self,
+        severity: Severity,
+        code: &'static str,
+        path: Option<&str>,
+        message: String,
+    ) {
+        self.findings.push(Finding {
+            severity,
+            code,
+            path: path.map(str::to_string),
+            message,
+        });
+    }
+
+    fn refuse(&mut self, node: &CallNode, code: &'static str, reason: String) {
+        self.finding(Severity::Refused, code, Some(&node.path), reason.clone());
+        self.verdicts
+            .insert(node.path.clone(), Verdict::Refused { reason });
+    }
+
+    fn critical(&mut self, node: &CallNode, code: &'static str, reason: String) {
+        self.finding(Severity::Critical, code, Some(&node.path), reason.clone());
+        self.verdicts
+            .insert(node.path.clone(), Verdict::Refused { reason });
+    }
+
+    fn describe(&self, node: &CallNode) -> String {
+        let target = self
+            .m
+            .contract_at(&node.to)
+            .map(|c| format!("{} ({})", c.id, short(&node.to)))
+            .unwrap_or_else(|| short(&node.to));
+        match &node.decoded {
+            Decoded::Empty => format!("a plain transfer to {target}"),
+            Decoded::Function { signature, .. } => format!("{signature} on {target}"),
+            Decoded::Unknown { selector, .. } => {
+                format!(
+                    "unknown function 0x{} on {target} (no ABI knows this selector)",
+                    alloy::hex::encode(selector)
+                )
+            }
+        }
+    }
+
+    /// The address an action's call goes to, and whether a node's call is that action's function.
+    fn action_matches_call(&self, a: &Action, node: &CallNode) -> bool {
+        let Some(c) = self.m.contract(&a.contract) else {
+            return false;
+        };
+        let sig = node.signature();
+        match (&a.call, &c.proxy) {
+            (ActionCall::Function(f), _) => {
+                node.to == c.address && sig == Some(f.signature().as_str())
+            }
+            (ActionCall::Upgrade, ProxyKind::Uups) => {
+                node.to == c.address && sig == Some("upgradeToAndCall(address,bytes)")
+            }
+            (ActionCall::Upgrade, ProxyKind::Transparent { proxy_admin }) => {
+                node.to == *proxy_admin
+                    && sig == Some("upgradeAndCall(address,address,bytes)")
+                    && node.arg("proxy") == Some(&DynSolValue::Address(c.address))
+            }
+            (ActionCall::Upgrade, ProxyKind::Beacon { beacon }) => {
+                node.to == *beacon && sig == Some("upgradeTo(address)")
+            }
+            (ActionCall::Upgrade, ProxyKind::None) => false,
+        }
+    }
+
+    /// Checks an action's constraints on a node. Ok(checks) or Err((reasons, value_broken)).
+    fn check_action(
+        &self,
+        a: &Action,
+        node: &CallNode,
+    ) -> Result<Vec<String>, (Vec<String>, bool)> {
+        let mut held = Vec::new();
+        let mut broken = Vec::new();
+        let mut value_broken = false;
+        match a.value.check(&DynSolValue::Uint(node.value, 256)) {
+            ConstraintCheck::Held(t) => held.push(format!("value {t}")),
+            ConstraintCheck::Broken(t) => {
+                value_broken = true;
+                broken.push(format!("ETH value {t}"));
+            }
+        }
+        for (name, c) in &a.args {
+            let arg_name = match (&a.call, name.as_str()) {
+                (ActionCall::Upgrade, "implementation") => match node.signature() {
+                    Some("upgradeAndCall(address,address,bytes)") => "implementation",
+                    _ => "newImplementation",
+                },
+                _ => name.as_str(),
+            };
+            match node.arg(arg_name) {
+                None => broken.push(format!("argument `{name}` is missing")),
+                Some(v) => match c.check(v) {
+                    ConstraintCheck::Held(t) => held.push(format!("{name} {t}")),
+                    ConstraintCheck::Broken(t) => broken.push(format!("argument `{name}` {t}")),
+                },
+            }
+        }
+        if broken.is_empty() {
+            if a.implementation_codehash.is_some() {
+                held.push("implementation code hash is pinned (checked against the chain before execution)".into());
+            }
+            Ok(held)
+        } else {
+            Err((broken, value_broken))
+        }
+    }
+
+    fn check_call(&mut self, node: &CallNode, via: Via, safe: Option<Address>) {
+        // Who controls the Safe: never, whatever the manifest says.
+        if let Decoded::Function {
+            family: Family::SafeAdmin,
+            signature,
+            ..
+        } = &node.decoded
+        {
+            let whose = if Some(node.to) == safe {
+                "the Safe's"
+            } else {
+                "a Safe's"
+            };
+            self.critical(
+                node,
+                "safe_admin",
+                format!("{signature} changes {whose} owners, threshold, modules, guard or fallback handler: breakglass never signs this"),
+            );
+            return;
+        }
+        if Some(node.to) == safe {
+            let d = self.describe(node);
+            self.critical(
+                node,
+                "safe_self_call",
+                format!("{d}: a call from the Safe to itself is not an emergency action"),
+            );
+            return;
+        }
+        // Timelock operations: the wrapper is structural, the payloads are the actions.
+        if let (
+            Some(tl),
+            Decoded::Function {
+                family: Family::Timelock,
+                name,
+                ..
+            },
+        ) = (&self.m.timelock, &node.decoded)
+        {
+            if node.to == tl.address
+                && matches!(
+                    name.as_str(),
+                    "schedule" | "scheduleBatch" | "execute" | "executeBatch"
+                )
+            {
+                if via == Via::Timelock {
+                    self.refuse(
+                        node,
+                        "nested_timelock",
+                        "a timelock operation inside a timelock operation".into(),
+                    );
+                    return;
+                }
+                if !node.value.is_zero() {
+                    self.critical(
+                        node,
+                        "value",
+                        format!(
+                            "sends {} wei to the timelock, which the manifest does not allow",
+                            node.value
+                        ),
+                    );
+                    return;
+                }
+                if name.starts_with("schedule") {
+                    let delay = match node.arg("delay") {
+                        Some(DynSolValue::Uint(d, _)) => *d,
+                        _ => U256::ZERO,
+                    };
+                    if delay < U256::from(tl.min_delay) {
+                        self.refuse(
+                            node,
+                            "timelock_delay",
+                            format!(
+                                "delay {delay} s is below the manifest's min_delay {} s",
+                                tl.min_delay
+                            ),
+                        );
+                        return;
+                    }
+                }
+                let id = node
+                    .timelock_operation_id
+                    .map(|h| format!("{h:#x}"))
+                    .unwrap_or_default();
+                self.verdicts.insert(
+                    node.path.clone(),
+                    Verdict::Structural {
+                        what: format!("timelock {name}, operation id {id}"),
+                    },
+                );
+                for c in &node.children {
+                    self.check_call(c, Via::Timelock, safe);
+                }
+                return;
+            }
+        }
+        // Manifest actions for this call.
+        let candidates: Vec<&Action> = self
+            .m
+            .actions
+            .iter()
+            .filter(|a| self.action_matches_call(a, node))
+            .collect();
+        let same_via: Vec<&&Action> = candidates.iter().filter(|a| a.via == via).collect();
+        let mut first_failure: Option<(String, Vec<String>, bool)> = None;
+        for a in &same_via {
+            match self.check_action(a, node) {
+                Ok(checks) => {
+                    self.actions.push(a.id.clone());
+                    self.verdicts.insert(
+                        node.path.clone(),
+                        Verdict::Allowed {
+                            action: a.id.clone(),
+                            checks,
+                        },
+                    );
+                    for c in &node.children {
+                        if c.origin == Origin::UpgradeInit {
+                            self.verdicts.insert(
+                                c.path.clone(),
+                                Verdict::Structural {
+                                    what: format!(
+                                        "upgrade init call, covered by action {}'s data constraint",
+                                        a.id
+                                    ),
+                                },
+                            );
+                        }
+                    }
+                    return;
+                }
+                Err((reasons, value_broken)) => {
+                    if first_failure.is_none() {
+                        first_failure = Some((a.id.clone(), reasons, value_broken));
+                    }
+                }
+            }
+        }
+        let d = self.describe(node);
+        if let Some((id, reasons, value_broken)) = first_failure {
+            let msg = format!("{d} looks like action {id}, but {}", reasons.join("; "));
+            if value_broken {
+                self.critical(node, "value", msg);
+            } else {
+                self.refuse(node, "constraint", msg);
+            }
+            return;
+        }
+        if let Some(a) = candidates.first() {
+            self.refuse(
+                node,
+                "wrong_via",
+                format!(
+                    "{d} is action {} only via {}, but here it goes via {}",
+                    a.id,
+                    a.via.as_str(),
+                    via.as_str()
+                ),
+            );
+            return;
+        }
+        if !node.value.is_zero() {
+            self.critical(
+                node,
+                "value",
+                format!(
+                    "{d} sends {} wei, which the manifest does not allow",
+                    node.value
+                ),
+            );
+            return;
+        }
+        let why = match &node.decoded {
+            Decoded::Function {
+                family: Family::Common,
+                name,
+                ..
+            } if name.contains("Ownership") || name.contains("Role") => {
+                " (it changes who controls the contract)"
+            }
+            _ => "",
+        };
+        self.refuse(
+            node,
+            "not_in_manifest",
+            format!("{d} is not an action in the manifest{why}"),
+        );
+    }
+
+    fn check_safe_call_tree(&mut self, tree: &CallNode, safe: Address) {
+        let Some(cfg) = self.m.safe.clone() else {
+            self.finding(
+                Severity::Critical,
+                "no_safe",
+                None,
+                "the manifest has no [safe]: it allows no Safe transaction".into(),
+            );
+            return;
+        };
+        match tree.operation {
+            Operation::DelegateCall if tree.to != cfg.multisend_call_only => {
+                self.critical(
+                    tree,
+                    "delegatecall",
+                    format!(
+                        "DELEGATECALL to {}: that contract's code would run with the Safe's own storage and could replace its owners or singleton (the Bybit attack, Feb 2025); the only allowed DELEGATECALL target is the manifest's MultiSendCallOnly {}",
+                        short(&tree.to),
+                        short(&cfg.multisend_call_only)
+                    ),
+                );
+            }
+            Operation::DelegateCall => {
+                if !tree.value.is_zero() {
+                    self.critical(
+                        tree,
+                        "value",
+                        format!(
+                            "a batch with value {} wei, which the manifest does not allow",
+                            tree.value
+                        ),
+                    );
+                    return;
+                }
+                if tree.signature() != Some("multiSend(bytes)") {
+                    let d = self.describe(tree);
+                    self.critical(tree, "delegatecall", format!("DELEGATECALL to MultiSendCallOnly with {d} instead of multiSend(bytes)"));
+                    return;
+                }
+                if tree.children.is_empty() {
+                    self.refuse(tree, "empty_batch", "the MultiSend batch is empty".into());
+                    return;
+                }
+                self.verdicts.insert(
+                    tree.path.clone(),
+                    Verdict::Structural {
+                        what: format!("MultiSendCallOnly batch of {} calls", tree.children.len()),
+                    },
+                );
+                for entry in &tree.children {
+                    if entry.operation == Operation::DelegateCall {
+                        let d = self.describe(entry);
+                        self.critical(
+                            entry,
+                            "inner_delegatecall",
+                            format!("batch entry {} is a DELEGATECALL ({d}): it would run with the Safe's storage", entry.path),
+                        );
+                    } else {
+                        self.check_call(entry, Via::Safe, Some(safe));
+                    }
+                }
+            }
+            Operation::Call => self.check_call(tree, Via::Safe, Some(safe)),
+        }
+    }
+
+    fn finish(mut self, chain_id: u64, context: TxContext, tree: CallNode) -> Report {
+        // Every decoded call must have a verdict; anything left over (e.g. unvisited children) is refused.
+        for n in tree.walk() {
+            if !self.verdicts.contains_key(&n.path) {
+                let d = self.describe(n);
+                self.finding(
+                    Severity::Refused,
+                    "unchecked",
+                    Some(&n.path),
+                    format!("{d} was not checked"),
+                );
+                self.verdicts.insert(
+                    n.path.clone(),
+                    Verdict::Refused {
+                        reason: "not checked".into(),
+                    },
+                );
+            }
+        }
+        self.findings.sort_by_key(|f| f.severity);
+        let allowed = !self
+            .findings
+            .iter()
+            .any(|f| matches!(f.severity, Severity::Critical | Severity::Refused));
+        Report {
+            manifest: self.m.name.clone(),
+            manifest_hash: self.m.hash_hex(),
+            chain_id,
+            context,
+            tree,
+            verdicts: self.verdicts,
+            findings: self.findings,
+            actions: self.actions,
+            allowed,
+        }
+    }
+}
+
+fn new_checker(m: &Manifest) -> Checker<'_> {
+    Checker {
+        m,
+        findings: Vec::new(),
+        verdicts: BTreeMap::new(),
+        actions: Vec::new(),
+    }
+}
+
+fn check_chain(c: &mut Checker<'_>, chain_id: u64) {
+    if chain_id != c.m.chain_id {
+        c.finding(
+            Severity::Critical,
+            "wrong_chain",
+            None,
+            format!("chain id {chain_id} is not the manifest's chain {}: a signature here could be replayed there", c.m.chain_id),
+        );
+    }
+}
+
+fn check_safe_fields(c: &mut Checker<'_>, safe: Address, tx: &SafeTxFields) {
+    match &c.m.safe {
+        Some(cfg) if cfg.address != safe => c.finding(
+            Severity::Critical,
+            "wrong_safe",
+            None,
+            format!(
+                "Safe {} is not the manifest's Safe {}",
+                short(&safe),
+                short(&cfg.address)
+            ),
+        ),
+        _ => {}
+    }
+    if !tx.gas_price.is_zero()
+        || tx.gas_token != Address::ZERO
+        || tx.refund_receiver != Address::ZERO
+    {
+        c.finding(
+            Severity::Critical,
+            "refund",
+            None,
+            format!(
+                "refund fields are set (gasPrice {}, gasToken {}, refundReceiver {}): the executor would be paid from the Safe, which can drain it; breakglass requires all three to be zero",
+                tx.gas_price,
+                short(&tx.gas_token),
+                short(&tx.refund_receiver)
+            ),
+        );
+    }
+    if !tx.safe_tx_gas.is_zero() || !tx.base_gas.is_zero() {
+        c.finding(
+            Severity::Warning,
+            "gas_fields",
+            None,
+            format!("safeTxGas {} / baseGas {} are not zero: the inner call may fail without reverting the Safe tx", tx.safe_tx_gas, tx.base_gas),
+        );
+    }
+}
+
+/// Verifies a Safe transaction of `safe` on `chain_id`.
+pub fn verify_safe_tx(
+    m: &Manifest,
+    chain_id: u64,
+    safe: Address,
+    tx: &SafeTxFields,
+) -> Result<Report, DecodeError> {
+    let tree = decode::decode_safe_tx(Some(m), tx)?;
+    let mut c = new_checker(m);
+    check_chain(&mut c, chain_id);
+    check_safe_fields(&mut c, safe, tx);
+    c.check_safe_call_tree(&tree, safe);
+    let hashes = tx.hashes(chain_id, safe);
+    Ok(c.finish(
+        chain_id,
+        TxContext::Safe {
+            safe,
+            tx: Box::new(tx.clone()),
+            hashes,
+        },
+        tree,
+    ))
+}
+
+/// Verifies a plain transaction (`to`, `value`, `data`) on `chain_id`. A plain transaction to the Safe
+/// carrying `execTransaction` is opened and its Safe tx is checked as one.
+pub fn verify_plain(
+    m: &Manifest,
+    chain_id: u64,
+    from: Option<Address>,
+    to: Address,
+    value: U256,
+    data: &[u8],
+) -> Result<Report, DecodeError> {
+    let tree = decode::decode_call(Some(m), to, value, data)?;
+    let mut c = new_checker(m);
+    check_chain(&mut c, chain_id);
+    if let Some(fields) = decode::exec_transaction_fields(&tree) {
+        if !value.is_zero() {
+            c.critical(
+                &tree,
+                "value",
+                format!("sends {value} wei along with execTransaction"),
+            );
+        } else {
+            c.verdicts.insert(
+                tree.path.clone(),
+                Verdict::Structural {
+                    what: format!(
+                        "execTransaction on Safe {} (submits a signed Safe tx)",
+                        short(&to)
+                    ),
+                },
+            );
+        }
+        check_safe_fields(&mut c, to, &fields);
+        if let Some(inner) = tree.children.first() {
+            c.check_safe_call_tree(inner, to);
+        }
+    } else {
+        c.check_call(&tree, Via::Eoa, m.safe.as_ref().map(|s| s.address));
+    }
+    Ok(c.finish(chain_id, TxContext::Plain { from }, tree))
+}
