@@ -2,8 +2,10 @@
 //! for a person or, with `--json`, as data. Errors become [`CliError`] with an exit code from DESIGN.md:
 //! 0 ok, 1 error, 2 usage, 3 verification refused, 4 signer refused or unavailable.
 
+mod compose;
 mod manifest;
 mod output;
+mod verify;
 
 pub use output::{CliError, ExitCode};
 
@@ -49,6 +51,13 @@ pub enum Command {
     /// Inspect, check, pin and approve the manifest.
     #[command(subcommand)]
     Manifest(manifest::ManifestCmd),
+    /// Decode a transaction (flags, bundle or Safe Transaction Builder file) and check it against the
+    /// manifest. Exit 0 when allowed, 3 when refused.
+    Verify(verify::VerifyArgs),
+    /// Compose a playbook into the exact transaction guardians sign, verified, as a bundle file.
+    Compose(compose::ComposeArgs),
+    /// Show a bundle's verification report and signing state.
+    Inspect(compose::InspectArgs),
 }
 
 /// Shared state for a command run.
@@ -59,6 +68,8 @@ pub struct Ctx {
     pub manifest_path: PathBuf,
     /// `--pin`.
     pub pin_flag: Option<String>,
+    /// `--rpc-url`.
+    pub rpc_url: Option<String>,
 }
 
 impl Ctx {
@@ -85,8 +96,12 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         json: cli.json,
         manifest_path: cli.manifest.clone(),
         pin_flag: cli.pin.clone(),
+        rpc_url: cli.rpc_url.clone(),
     };
     match cli.command {
         Command::Manifest(cmd) => manifest::run(&ctx, cmd),
+        Command::Verify(a) => verify::run(&ctx, a),
+        Command::Compose(a) => compose::run_compose(&ctx, a),
+        Command::Inspect(a) => compose::run_inspect(&ctx, a),
     }
 }

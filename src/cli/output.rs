@@ -35,6 +35,9 @@ pub struct CliError {
     /// The file the error is about.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub file: Option<String>,
+    /// With `--json`, print nothing more (the command already printed its report).
+    #[serde(skip)]
+    pub quiet_json: bool,
 }
 
 impl CliError {
@@ -47,7 +50,14 @@ impl CliError {
             hint: None,
             diagnostics: Vec::new(),
             file: None,
+            quiet_json: false,
         }
+    }
+
+    /// With `--json`, the command's own output already says it all.
+    pub fn quiet_in_json(mut self) -> Self {
+        self.quiet_json = true;
+        self
     }
 
     /// Adds what to do next.
@@ -64,6 +74,9 @@ impl CliError {
 
     /// Prints the error (stderr for people, stdout JSON envelope for `--json`) and returns the exit code.
     pub fn report(&self, json: bool) -> i32 {
+        if json && self.quiet_json {
+            return self.code as i32;
+        }
         if json {
             let v =
                 serde_json::json!({ "ok": false, "exit_code": self.code as i32, "error": self });
@@ -98,6 +111,7 @@ impl From<ManifestError> for CliError {
                 hint: Some("fix each problem at the line and column shown, then run `breakglass manifest check` again".into()),
                 diagnostics: diagnostics.clone(),
                 file: Some(path.display().to_string()),
+                quiet_json: false,
             },
         }
     }

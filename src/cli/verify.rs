@@ -74,16 +74,25 @@ pub(crate) fn parse_addr(s: &str, what: &str) -> Result<Address, CliError> {
 
 pub(crate) fn parse_u256(s: &str, what: &str) -> Result<U256, CliError> {
     let t = s.trim();
-    let r = if let Some(h) = t.strip_prefix("0x") { U256::from_str_radix(h, 16) } else { U256::from_str_radix(t, 10) };
-    r.map_err(|_| usage(format!("{what} {s:?} is not a number")).hint("write a decimal integer (wei) or 0x-hex"))
+    let r = if let Some(h) = t.strip_prefix("0x") {
+        U256::from_str_radix(h, 16)
+    } else {
+        U256::from_str_radix(t, 10)
+    };
+    r.map_err(|_| {
+        usage(format!("{what} {s:?} is not a number"))
+            .hint("write a decimal integer (wei) or 0x-hex")
+    })
 }
 
 pub(crate) fn parse_hex(s: &str, what: &str) -> Result<Bytes, CliError> {
     let t = s.trim();
     let h = t.strip_prefix("0x").unwrap_or(t);
-    alloy::hex::decode(h)
-        .map(Bytes::from)
-        .map_err(|e| CliError::new("bad_hex", format!("{what} is not hex: {e}")).code(ExitCode::Refused).hint("pass 0x-prefixed hex bytes, e.g. --data 0x8456cb59"))
+    alloy::hex::decode(h).map(Bytes::from).map_err(|e| {
+        CliError::new("bad_hex", format!("{what} is not hex: {e}"))
+            .code(ExitCode::Refused)
+            .hint("pass 0x-prefixed hex bytes, e.g. --data 0x8456cb59")
+    })
 }
 
 pub(crate) fn decode_error(e: DecodeError) -> CliError {
@@ -98,7 +107,8 @@ pub fn run(ctx: &Ctx, a: VerifyArgs) -> Result<(), CliError> {
     let trust = trust::evaluate(&m, ctx.explicit_pin()?.as_ref())?;
     let report = if let Some(path) = &a.bundle {
         let b = crate::bundle::Bundle::read(path).map_err(super::compose::bundle_error)?;
-        let verified = crate::bundle::verify_bundle(&m, &b).map_err(super::compose::bundle_error)?;
+        let verified =
+            crate::bundle::verify_bundle(&m, &b).map_err(super::compose::bundle_error)?;
         verified.report
     } else if let Some(path) = &a.safe_json {
         from_builder_json(&m, path, &a)?
@@ -115,8 +125,12 @@ pub fn run(ctx: &Ctx, a: VerifyArgs) -> Result<(), CliError> {
         match &a.safe {
             Some(safe) => {
                 let safe = parse_addr(safe, "--safe")?;
-                let operation = Operation::from_u8(a.operation)
-                    .ok_or_else(|| usage(format!("--operation {} is neither 0 (CALL) nor 1 (DELEGATECALL)", a.operation)))?;
+                let operation = Operation::from_u8(a.operation).ok_or_else(|| {
+                    usage(format!(
+                        "--operation {} is neither 0 (CALL) nor 1 (DELEGATECALL)",
+                        a.operation
+                    ))
+                })?;
                 let tx = SafeTxFields {
                     to,
                     value,
@@ -125,17 +139,33 @@ pub fn run(ctx: &Ctx, a: VerifyArgs) -> Result<(), CliError> {
                     safe_tx_gas: parse_u256(&a.safe_tx_gas, "--safe-tx-gas")?,
                     base_gas: parse_u256(&a.base_gas, "--base-gas")?,
                     gas_price: parse_u256(&a.gas_price, "--gas-price")?,
-                    gas_token: a.gas_token.as_deref().map(|s| parse_addr(s, "--gas-token")).transpose()?.unwrap_or_default(),
-                    refund_receiver: a.refund_receiver.as_deref().map(|s| parse_addr(s, "--refund-receiver")).transpose()?.unwrap_or_default(),
+                    gas_token: a
+                        .gas_token
+                        .as_deref()
+                        .map(|s| parse_addr(s, "--gas-token"))
+                        .transpose()?
+                        .unwrap_or_default(),
+                    refund_receiver: a
+                        .refund_receiver
+                        .as_deref()
+                        .map(|s| parse_addr(s, "--refund-receiver"))
+                        .transpose()?
+                        .unwrap_or_default(),
                     nonce: parse_u256(&a.nonce, "--nonce")?,
                 };
                 policy::verify_safe_tx(&m, chain_id, safe, &tx).map_err(decode_error)?
             }
             None => {
                 if a.operation != 0 {
-                    return Err(usage("--operation applies to Safe transactions: add --safe ADDR"));
+                    return Err(usage(
+                        "--operation applies to Safe transactions: add --safe ADDR",
+                    ));
                 }
-                let from = a.from.as_deref().map(|s| parse_addr(s, "--from")).transpose()?;
+                let from = a
+                    .from
+                    .as_deref()
+                    .map(|s| parse_addr(s, "--from"))
+                    .transpose()?;
                 policy::verify_plain(&m, chain_id, from, to, value, &data).map_err(decode_error)?
             }
         }
@@ -144,7 +174,11 @@ pub fn run(ctx: &Ctx, a: VerifyArgs) -> Result<(), CliError> {
     if report.allowed {
         Ok(())
     } else {
-        Err(CliError::new("refused", "verification refused: see the findings above").code(ExitCode::Refused).quiet_in_json())
+        Err(
+            CliError::new("refused", "verification refused: see the findings above")
+                .code(ExitCode::Refused)
+                .quiet_in_json(),
+        )
     }
 }
 
@@ -156,7 +190,10 @@ pub(crate) fn print_report(ctx: &Ctx, report: &Report, trust: &Trust) {
     } else {
         print!("{}", policy::render_text(report));
         if !trust.is_trusted() {
-            println!("\nNOTE: the manifest itself is {}", super::manifest::trust_text(trust));
+            println!(
+                "\nNOTE: the manifest itself is {}",
+                super::manifest::trust_text(trust)
+            );
         }
     }
 }
@@ -206,60 +243,105 @@ struct BuilderInput {
 }
 
 fn builder_calldata(i: usize, t: &BuilderTx) -> Result<Bytes, CliError> {
-    let bad = |msg: String| CliError::new("bad_builder_json", format!("transaction {i}: {msg}")).code(ExitCode::Refused);
+    let bad = |msg: String| {
+        CliError::new("bad_builder_json", format!("transaction {i}: {msg}")).code(ExitCode::Refused)
+    };
     match (&t.data, &t.contract_method) {
-        (Some(d), _) if !d.is_empty() && d != "0x" => parse_hex(d, &format!("transaction {i} data")),
+        (Some(d), _) if !d.is_empty() && d != "0x" => {
+            parse_hex(d, &format!("transaction {i} data"))
+        }
         (_, Some(method)) => {
             let mut inputs = Vec::new();
             let mut values = Vec::new();
             let given = t.contract_inputs_values.clone().unwrap_or_default();
             for inp in &method.inputs {
-                let ty = DynSolType::parse(&inp.ty).map_err(|e| bad(format!("type {:?}: {e}", inp.ty)))?;
-                let raw = given.get(&inp.name).ok_or_else(|| bad(format!("no value for input {:?}", inp.name)))?;
+                let ty = DynSolType::parse(&inp.ty)
+                    .map_err(|e| bad(format!("type {:?}: {e}", inp.ty)))?;
+                let raw = given
+                    .get(&inp.name)
+                    .ok_or_else(|| bad(format!("no value for input {:?}", inp.name)))?;
                 let text = match raw {
                     serde_json::Value::String(s) => s.clone(),
                     other => other.to_string(),
                 };
-                values.push(ty.coerce_str(&text).map_err(|e| bad(format!("input {:?} = {text:?}: {e}", inp.name)))?);
-                inputs.push(Param { ty: inp.ty.clone(), name: inp.name.clone(), components: vec![], internal_type: None });
+                values.push(
+                    ty.coerce_str(&text)
+                        .map_err(|e| bad(format!("input {:?} = {text:?}: {e}", inp.name)))?,
+                );
+                inputs.push(Param {
+                    ty: inp.ty.clone(),
+                    name: inp.name.clone(),
+                    components: vec![],
+                    internal_type: None,
+                });
             }
-            let f = Function { name: method.name.clone(), inputs, outputs: vec![], state_mutability: alloy::json_abi::StateMutability::NonPayable };
+            let f = Function {
+                name: method.name.clone(),
+                inputs,
+                outputs: vec![],
+                state_mutability: alloy::json_abi::StateMutability::NonPayable,
+            };
             for p in &f.inputs {
                 p.resolve().map_err(|e| bad(e.to_string()))?;
             }
-            f.abi_encode_input(&values).map(Bytes::from).map_err(|e| bad(e.to_string()))
+            f.abi_encode_input(&values)
+                .map(Bytes::from)
+                .map_err(|e| bad(e.to_string()))
         }
         _ => Ok(Bytes::new()),
     }
 }
 
 fn from_builder_json(m: &Manifest, path: &PathBuf, a: &VerifyArgs) -> Result<Report, CliError> {
-    let bytes = std::fs::read(path).map_err(|e| CliError::new("unreadable", format!("{}: {e}", path.display())))?;
+    let bytes = std::fs::read(path)
+        .map_err(|e| CliError::new("unreadable", format!("{}: {e}", path.display())))?;
     let f: BuilderFile = serde_json::from_slice(&bytes).map_err(|e| {
-        CliError::new("bad_builder_json", format!("{} is not a Safe Transaction Builder file: {e}", path.display()))
-            .code(ExitCode::Refused)
+        CliError::new(
+            "bad_builder_json",
+            format!(
+                "{} is not a Safe Transaction Builder file: {e}",
+                path.display()
+            ),
+        )
+        .code(ExitCode::Refused)
     })?;
     let chain_id = match (a.chain_id, &f.chain_id) {
         (Some(c), _) => c,
         (None, Some(c)) => c.parse::<u64>().map_err(|_| {
-            CliError::new("bad_builder_json", format!("chainId {c:?} is not a number")).code(ExitCode::Refused)
+            CliError::new("bad_builder_json", format!("chainId {c:?} is not a number"))
+                .code(ExitCode::Refused)
         })?,
         (None, None) => m.chain_id,
     };
-    let safe = match (&a.safe, f.meta.as_ref().and_then(|mm| mm.created_from_safe_address.clone())) {
+    let safe = match (
+        &a.safe,
+        f.meta
+            .as_ref()
+            .and_then(|mm| mm.created_from_safe_address.clone()),
+    ) {
         (Some(s), _) => parse_addr(s, "--safe")?,
         (None, Some(s)) => parse_addr(&s, "meta.createdFromSafeAddress")?,
-        (None, None) => m.safe.as_ref().map(|s| s.address).ok_or_else(|| usage("the file names no Safe: pass --safe ADDR"))?,
+        (None, None) => m
+            .safe
+            .as_ref()
+            .map(|s| s.address)
+            .ok_or_else(|| usage("the file names no Safe: pass --safe ADDR"))?,
     };
     if f.transactions.is_empty() {
-        return Err(CliError::new("bad_builder_json", "the batch has no transactions").code(ExitCode::Refused));
+        return Err(
+            CliError::new("bad_builder_json", "the batch has no transactions")
+                .code(ExitCode::Refused),
+        );
     }
     let mut entries = Vec::new();
     for (i, t) in f.transactions.iter().enumerate() {
         entries.push(crate::safe::MultiSendEntry {
             operation: Operation::Call,
             to: parse_addr(&t.to, &format!("transaction {i} to"))?,
-            value: parse_u256(t.value.as_deref().unwrap_or("0"), &format!("transaction {i} value"))?,
+            value: parse_u256(
+                t.value.as_deref().unwrap_or("0"),
+                &format!("transaction {i} value"),
+            )?,
             data: builder_calldata(i, t)?,
         });
     }
@@ -273,8 +355,16 @@ fn from_builder_json(m: &Manifest, path: &PathBuf, a: &VerifyArgs) -> Result<Rep
             .safe
             .as_ref()
             .map(|s| s.multisend_call_only)
-            .ok_or_else(|| usage("a batch needs the manifest's [safe] (for its MultiSendCallOnly)"))?;
-        SafeTxFields::new(ms, U256::ZERO, crate::safe::multisend_calldata(&entries), Operation::DelegateCall, nonce)
+            .ok_or_else(|| {
+                usage("a batch needs the manifest's [safe] (for its MultiSendCallOnly)")
+            })?;
+        SafeTxFields::new(
+            ms,
+            U256::ZERO,
+            crate::safe::multisend_calldata(&entries),
+            Operation::DelegateCall,
+            nonce,
+        )
     };
     policy::verify_safe_tx(m, chain_id, safe, &tx).map_err(decode_error)
 }
