@@ -135,7 +135,7 @@ fn now() -> u64 {
 fn write_and_report(
     ctx: &Ctx,
     c: &compose::Composed,
-    out: &PathBuf,
+    out: &std::path::Path,
     force: bool,
     trust_state: &trust::Trust,
 ) -> Result<(), CliError> {
