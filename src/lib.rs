@@ -14,3 +14,4 @@ pub mod fsutil;
 pub mod manifest;
 pub mod policy;
 pub mod safe;
+pub mod signer;

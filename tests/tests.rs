@@ -4,9 +4,13 @@
 /// Shared helpers: a real anvil node with the real Safe and OpenZeppelin contracts, and the binary.
 mod support;
 
+/// Compose against the real Safe, MultiSendCallOnly, proxies and timelock on anvil; tampered bundles.
+mod compose_chain;
 /// The anvil harness itself: Safe 1.4.1, OZ 5 proxies and timelock deploy and behave.
 mod it_harness;
 /// Manifest loading: valid fixtures load, every `fail_*` fixture gives its error at its position.
 mod manifest_fixtures;
 /// Manifest trust: pin store and owner approvals with real signatures, via the real binary.
 mod manifest_trust;
+/// Verify: every fixture transaction decoded and judged; hashes equal the real Safe's.
+mod verify_calls;

@@ -326,6 +326,7 @@ pub fn recover_safe_signature(
             s.recover_address_from_msg(safe_tx_hash.as_slice())
                 .map_err(|e| e.to_string())
         }
+        SignatureKind::Transaction => Err("a transaction signature cannot sign a Safe tx".into()),
         SignatureKind::ApprovedHash => {
             if v != 1 {
                 return Err(format!("v {v} is not 1 for an approved-hash signature"));
@@ -505,13 +506,29 @@ impl Bundle {
     }
 }
 
-/// A bundle that passed the manifest's policy: the only thing signers accept.
+/// A bundle that was recomputed and checked against the local manifest's policy. Only
+/// [`verify_bundle`] makes one; signers accept only what comes from it (and only when allowed).
 #[derive(Debug, Clone)]
 pub struct VerifiedBundle {
+    bundle: Bundle,
+    report: Report,
+}
+
+impl VerifiedBundle {
     /// The bundle.
-    pub bundle: Bundle,
+    pub fn bundle(&self) -> &Bundle {
+        &self.bundle
+    }
+
     /// The policy report.
-    pub report: Report,
+    pub fn report(&self) -> &Report {
+        &self.report
+    }
+
+    /// The report, by value.
+    pub fn into_report(self) -> Report {
+        self.report
+    }
 }
 
 /// Checks a (recomputed) bundle against the local manifest: same manifest, same chain, and the policy.

@@ -328,7 +328,7 @@ pub fn run_inspect(ctx: &Ctx, a: InspectArgs) -> Result<(), CliError> {
             .collect()
     };
     if ctx.json {
-        let mut out = serde_json::to_value(&v.report).unwrap_or_default();
+        let mut out = serde_json::to_value(v.report()).unwrap_or_default();
         out["trust"] = serde_json::to_value(&trust_state).unwrap_or_default();
         out["bundle"] = serde_json::to_value(&b).unwrap_or_default();
         out["signing"] = json!({
@@ -336,11 +336,11 @@ pub fn run_inspect(ctx: &Ctx, a: InspectArgs) -> Result<(), CliError> {
             "threshold": needed,
             "signed_by": signed.iter().map(|s| s.to_checksum(None)).collect::<Vec<_>>(),
             "missing": missing,
-            "ready": v.report.allowed && signed.len() >= needed,
+            "ready": v.report().allowed && signed.len() >= needed,
         });
         print_json(out);
     } else {
-        print_report(ctx, &v.report, &trust_state);
+        print_report(ctx, v.report(), &trust_state);
         println!(
             "\nSigning: {} of {} signature{}{}",
             signed.len(),
@@ -370,7 +370,7 @@ pub fn run_inspect(ctx: &Ctx, a: InspectArgs) -> Result<(), CliError> {
         }
     }
     let _ = U256::ZERO;
-    if v.report.allowed {
+    if v.report().allowed {
         Ok(())
     } else {
         Err(

@@ -5,6 +5,7 @@
 mod compose;
 mod manifest;
 mod output;
+mod sign;
 mod verify;
 
 pub use output::{CliError, ExitCode};
@@ -58,6 +59,14 @@ pub enum Command {
     Compose(compose::ComposeArgs),
     /// Show a bundle's verification report and signing state.
     Inspect(compose::InspectArgs),
+    /// Re-verify a bundle against the local pinned manifest and add a signature (Ledger, Speculos or
+    /// keystore). Exit 4 when the device refuses or is unavailable; nothing is written then.
+    Sign(sign::SignArgs),
+    /// Talk to a Ledger: list devices, show an address, read the Ethereum app's settings.
+    #[command(subcommand)]
+    Ledger(sign::LedgerCmd),
+    /// Run the built-in Ledger simulator (a TEST AND DRILL device) on a TCP port, Speculos protocol.
+    DeviceSim(sign::DeviceSimArgs),
 }
 
 /// Shared state for a command run.
@@ -103,5 +112,8 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Verify(a) => verify::run(&ctx, a),
         Command::Compose(a) => compose::run_compose(&ctx, a),
         Command::Inspect(a) => compose::run_inspect(&ctx, a),
+        Command::Sign(a) => sign::run_sign(&ctx, a),
+        Command::Ledger(c) => sign::run_ledger(&ctx, c),
+        Command::DeviceSim(a) => sign::run_device_sim(&ctx, a),
     }
 }

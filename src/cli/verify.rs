@@ -109,7 +109,7 @@ pub fn run(ctx: &Ctx, a: VerifyArgs) -> Result<(), CliError> {
         let b = crate::bundle::Bundle::read(path).map_err(super::compose::bundle_error)?;
         let verified =
             crate::bundle::verify_bundle(&m, &b).map_err(super::compose::bundle_error)?;
-        verified.report
+        verified.into_report()
     } else if let Some(path) = &a.safe_json {
         from_builder_json(&m, path, &a)?
     } else {

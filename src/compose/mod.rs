@@ -324,21 +324,21 @@ fn timelock_safe_tx(tl_address: Address, op: &TimelockOp, nonce: U256) -> SafeTx
 fn finish(m: &Manifest, bundle: Bundle) -> Result<Composed, ComposeError> {
     bundle.recompute()?;
     let v = bundle::verify_bundle(m, &bundle)?;
-    if !v.report.allowed {
+    if !v.report().allowed {
         let reasons: Vec<String> = v
-            .report
+            .report()
             .findings
             .iter()
             .map(|f| f.message.clone())
             .collect();
         return Err(ComposeError::Refused(
             reasons.join("; "),
-            Box::new(v.report),
+            Box::new(v.report().clone()),
         ));
     }
     Ok(Composed {
         bundle,
-        report: v.report,
+        report: v.into_report(),
     })
 }
 
@@ -533,7 +533,7 @@ pub fn compose_execute_scheduled(
     created_at: u64,
 ) -> Result<Composed, ComposeError> {
     let v = bundle::verify_bundle(m, scheduled)?;
-    if !v.report.allowed {
+    if !v.report().allowed {
         return Err(ComposeError::Missing(
             "the scheduled bundle is refused by verification: it cannot be executed".into(),
         ));

@@ -4,7 +4,7 @@
 //! a batch, changes to who controls the Safe, a wrong chain or Safe, ETH the manifest does not allow, and
 //! refund fields that let the executor drain the Safe.
 
-mod render;
+pub mod render;
 
 pub use render::render_text;
 

@@ -290,6 +290,8 @@ pub enum SignatureKind {
     EthSign,
     /// `approveHash` on chain (or the executor is the owner), v 1.
     ApprovedHash,
+    /// A guardian's signature of an EIP-1559 transaction (not a Safe signature).
+    Transaction,
 }
 
 /// Packs owner signatures for `execTransaction`: sorted by owner address ascending, 65 bytes each.
