@@ -26,6 +26,16 @@ pub enum ManifestCmd {
     },
     /// Check the Safe owners' approvals of this manifest (in `<manifest>.approvals.json`).
     Approvals,
+    /// Approve this manifest's hash as a Safe owner: EIP-191 personal_sign of `breakglass manifest
+    /// <hash>` on a Ledger, Speculos or keystore, appended to `<manifest>.approvals.json`.
+    Approve {
+        /// Signer.
+        #[command(flatten)]
+        signer: super::sign::SignerArgs,
+        /// Do not ask for a typed `yes` before signing.
+        #[arg(long)]
+        yes: bool,
+    },
 }
 
 pub fn run(ctx: &Ctx, cmd: ManifestCmd) -> Result<(), CliError> {
@@ -65,6 +75,7 @@ pub fn run(ctx: &Ctx, cmd: ManifestCmd) -> Result<(), CliError> {
             Ok(())
         }
         ManifestCmd::Pin { yes } => pin(ctx, &m, yes),
+        ManifestCmd::Approve { signer, yes } => approve(ctx, &m, &signer, yes),
         ManifestCmd::Approvals => {
             let r = trust::check_approvals(&m, &PinStore::load()?)?;
             if ctx.json {
@@ -121,6 +132,131 @@ pub fn run(ctx: &Ctx, cmd: ManifestCmd) -> Result<(), CliError> {
             Ok(())
         }
     }
+}
+
+fn approve(
+    ctx: &Ctx,
+    m: &Manifest,
+    signer: &super::sign::SignerArgs,
+    yes: bool,
+) -> Result<(), CliError> {
+    use crate::manifest::trust::{approvals_path, ApprovalEntry, ApprovalsFile};
+    if !signer.chosen() {
+        return Err(CliError::new(
+            "usage",
+            "choose a signer: --ledger, --speculos HOST:PORT or --keystore FILE",
+        )
+        .code(super::ExitCode::Usage));
+    }
+    let path = approvals_path(&m.path);
+    let mut file = match std::fs::read(&path) {
+        Ok(b) => serde_json::from_slice::<ApprovalsFile>(&b).map_err(|e| {
+            CliError::new(
+                "approvals_malformed",
+                format!("{} is not a valid approvals file: {e}", path.display()),
+            )
+        })?,
+        Err(_) => ApprovalsFile {
+            manifest_hash: m.hash,
+            approvals: Vec::new(),
+        },
+    };
+    if file.manifest_hash != m.hash {
+        return Err(CliError::new(
+            "approvals_other_manifest",
+            format!("{} holds approvals of another manifest ({:#x})", path.display(), file.manifest_hash),
+        )
+        .hint("move that file away (those approvals do not count for this version), then approve again"));
+    }
+    let req = crate::signer::ApprovalRequest::new(&m.hash);
+    if !ctx.json {
+        print!("{}", summary_text(m));
+        println!(
+            "
+You are approving, as a Safe owner, the text:
+  {}",
+            req.text()
+        );
+        println!("Review `breakglass manifest show` first: this approval lets the manifest be used for signing.");
+    }
+    if !yes {
+        print!("Type yes to sign the approval: ");
+        let _ = std::io::stdout().flush();
+        let mut line = String::new();
+        let read = std::io::stdin().lock().read_line(&mut line).unwrap_or(0);
+        if read == 0 || line.trim() != "yes" {
+            return Err(
+                CliError::new("not_confirmed", "not approved: the answer was not `yes`")
+                    .hint("type yes, or pass --yes"),
+            );
+        }
+    }
+    let mut s = signer.open()?;
+    let address = s.address().map_err(super::sign::signer_error)?;
+    let store = PinStore::load()?;
+    let anchor_owner = store
+        .pins
+        .get(&m.name)
+        .and_then(|p| p.safe.as_ref())
+        .map(|s| s.owners.contains(&address));
+    let manifest_owner = m.safe.as_ref().is_some_and(|c| c.is_owner(&address));
+    if anchor_owner == Some(false) || (anchor_owner.is_none() && !manifest_owner) {
+        return Err(CliError::new(
+            "not_owner",
+            format!("{} is not an owner of the Safe", address.to_checksum(None)),
+        )
+        .code(super::ExitCode::Signer)
+        .hint(
+            "approve with an owner's Ledger account (--account N) or keystore; nothing was signed",
+        ));
+    }
+    if file.approvals.iter().any(|a| a.signer == address) {
+        return Err(CliError::new(
+            "already_approved",
+            format!(
+                "{} already approved this manifest",
+                address.to_checksum(None)
+            ),
+        ));
+    }
+    if !ctx.json {
+        println!(
+            "Confirm the message on {} ({})…",
+            s.label(),
+            address.to_checksum(None)
+        );
+    }
+    let sig = crate::signer::sign_approval(s.as_mut(), &req, address)
+        .map_err(super::sign::signer_error)?;
+    file.approvals.push(ApprovalEntry {
+        signer: address,
+        signature: alloy::primitives::Bytes::copy_from_slice(&sig.as_bytes()),
+    });
+    let mut body = serde_json::to_vec_pretty(&file)
+        .map_err(|e| CliError::new("write_failed", e.to_string()))?;
+    body.push(b'\n');
+    crate::fsutil::atomic_write(&path, &body, true).map_err(|e| {
+        CliError::new(
+            "write_failed",
+            format!("cannot write {}: {e}", path.display()),
+        )
+    })?;
+    let report = trust::check_approvals(m, &store)?;
+    if ctx.json {
+        print_json(
+            json!({ "signer": address.to_checksum(None), "file": path.display().to_string(), "valid": report.valid, "threshold": report.threshold }),
+        );
+    } else {
+        println!(
+            "approved by {}; wrote {}",
+            address.to_checksum(None),
+            path.display()
+        );
+        if report.threshold > 0 {
+            println!("{} of {} owner approvals", report.valid, report.threshold);
+        }
+    }
+    Ok(())
 }
 
 fn pin(ctx: &Ctx, m: &Manifest, yes: bool) -> Result<(), CliError> {

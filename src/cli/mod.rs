@@ -5,7 +5,7 @@
 mod compose;
 mod manifest;
 mod output;
-mod sign;
+pub(crate) mod sign;
 mod verify;
 
 pub use output::{CliError, ExitCode};
