@@ -6,11 +6,16 @@ mod support;
 
 /// Compose against the real Safe, MultiSendCallOnly, proxies and timelock on anvil; tampered bundles.
 mod compose_chain;
+/// Execute and broadcast on a real node: the whole incident, upgrades, timelock, idempotent broadcast.
+mod execute_chain;
 /// The anvil harness itself: Safe 1.4.1, OZ 5 proxies and timelock deploy and behave.
 mod it_harness;
 /// Manifest loading: valid fixtures load, every `fail_*` fixture gives its error at its position.
 mod manifest_fixtures;
 /// Manifest trust: pin store and owner approvals with real signatures, via the real binary.
 mod manifest_trust;
+/// Signers: Ledger APDUs against Ledger's own JS client, the simulator against PROTOCOLS.md's vectors,
+/// keystores from cast, and signatures the real Safe accepts.
+mod signer;
 /// Verify: every fixture transaction decoded and judged; hashes equal the real Safe's.
 mod verify_calls;

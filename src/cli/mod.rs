@@ -3,6 +3,7 @@
 //! 0 ok, 1 error, 2 usage, 3 verification refused, 4 signer refused or unavailable.
 
 mod compose;
+mod execute;
 mod manifest;
 mod output;
 pub(crate) mod sign;
@@ -65,6 +66,15 @@ pub enum Command {
     /// Talk to a Ledger: list devices, show an address, read the Ethereum app's settings.
     #[command(subcommand)]
     Ledger(sign::LedgerCmd),
+    /// Execute a fully signed Safe transaction: check signatures against the chain, simulate, sign the
+    /// execution with the executor's signer, send, wait, and check the post-conditions.
+    Execute(execute::ExecuteArgs),
+    /// Send an already-signed transaction (idempotent: re-running never sends twice), wait, and check
+    /// the post-conditions.
+    Broadcast(execute::BroadcastArgs),
+    /// Timelock operations.
+    #[command(subcommand)]
+    Timelock(execute::TimelockCmd),
     /// Run the built-in Ledger simulator (a TEST AND DRILL device) on a TCP port, Speculos protocol.
     DeviceSim(sign::DeviceSimArgs),
 }
@@ -115,5 +125,8 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Sign(a) => sign::run_sign(&ctx, a),
         Command::Ledger(c) => sign::run_ledger(&ctx, c),
         Command::DeviceSim(a) => sign::run_device_sim(&ctx, a),
+        Command::Execute(a) => execute::run_execute(&ctx, a),
+        Command::Broadcast(a) => execute::run_broadcast(&ctx, a),
+        Command::Timelock(c) => execute::run_timelock(&ctx, c),
     }
 }

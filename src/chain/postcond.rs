@@ -1,0 +1,125 @@
+//! Post-conditions (`expect = [...]`) read from the chain after execution, and the pre-signing check of
+//! an upgrade's implementation code hash against the manifest.
+
+use super::{Chain, ChainError};
+use crate::manifest::{show_value, ActionCall, ExpectLhs, ExpectOp, Manifest};
+use crate::policy::{Report, Verdict};
+use alloy::dyn_abi::{DynSolValue, FunctionExt, JsonAbiExt};
+use alloy::primitives::{Address, B256};
+use serde::Serialize;
+
+/// One post-condition's outcome.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct PostCondition {
+    /// Action id.
+    pub action: String,
+    /// As written in the manifest.
+    pub expect: String,
+    /// What the chain says.
+    pub actual: String,
+    /// Whether it held.
+    pub pass: bool,
+}
+
+/// Evaluates every `expect` of the given actions against the chain's current state.
+pub fn evaluate(chain: &Chain, m: &Manifest, actions: &[String]) -> Vec<PostCondition> {
+    let mut out = Vec::new();
+    for id in actions {
+        let Some(a) = m.action(id) else { continue };
+        let Some(c) = m.contract(&a.contract) else {
+            continue;
+        };
+        for e in &a.expect {
+            let actual: Result<DynSolValue, String> = match &e.lhs {
+                ExpectLhs::Call { function, args } => function
+                    .abi_encode_input(args)
+                    .map_err(|x| x.to_string())
+                    .and_then(|data| {
+                        chain
+                            .call(c.address, data.into())
+                            .map_err(|x| x.to_string())
+                    })
+                    .and_then(|ret| {
+                        function
+                            .abi_decode_output(&ret)
+                            .map_err(|x| format!("cannot decode the answer: {x}"))
+                    })
+                    .and_then(|mut v| {
+                        if v.is_empty() {
+                            Err("no return value".into())
+                        } else {
+                            Ok(v.remove(0))
+                        }
+                    }),
+                ExpectLhs::Slot(slot) => chain
+                    .storage(c.address, slot.slot())
+                    .map(|w| DynSolValue::Address(Address::from_slice(&w[12..])))
+                    .map_err(|x| x.to_string()),
+            };
+            let (shown, pass) = match actual {
+                Ok(v) => {
+                    let eq = v == e.rhs;
+                    (show_value(&v), if e.op == ExpectOp::Eq { eq } else { !eq })
+                }
+                Err(err) => (format!("error: {err}"), false),
+            };
+            out.push(PostCondition {
+                action: id.clone(),
+                expect: e.text.clone(),
+                actual: shown,
+                pass,
+            });
+        }
+    }
+    out
+}
+
+/// An implementation code hash check.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct CodeHashCheck {
+    /// Action id.
+    pub action: String,
+    /// The implementation the call installs.
+    pub implementation: Address,
+    /// The manifest's pin.
+    pub pinned: B256,
+    /// What the chain has (`None`: no code there).
+    pub actual: Option<B256>,
+    /// Whether they match.
+    pub pass: bool,
+}
+
+/// For each allowed upgrade in `report` whose action pins `implementation_codehash`, compares the
+/// implementation's runtime code hash on chain with the pin.
+pub fn check_codehashes(
+    chain: &Chain,
+    m: &Manifest,
+    report: &Report,
+) -> Result<Vec<CodeHashCheck>, ChainError> {
+    let mut out = Vec::new();
+    for n in report.tree.walk() {
+        let Some(Verdict::Allowed { action, .. }) = report.verdicts.get(&n.path) else {
+            continue;
+        };
+        let Some(a) = m.action(action) else { continue };
+        let (ActionCall::Upgrade, Some(pinned)) = (&a.call, a.implementation_codehash) else {
+            continue;
+        };
+        let imp = match n
+            .arg("newImplementation")
+            .or_else(|| n.arg("implementation"))
+        {
+            Some(DynSolValue::Address(x)) => *x,
+            _ => continue,
+        };
+        let actual = chain.code_hash(imp)?;
+        out.push(CodeHashCheck {
+            action: action.clone(),
+            implementation: imp,
+            pinned,
+            actual,
+            pass: actual == Some(pinned),
+        });
+    }
+    Ok(out)
+}
