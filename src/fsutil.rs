@@ -28,13 +28,22 @@ pub fn atomic_write(path: &Path, bytes: &[u8], overwrite: bool) -> io::Result<()
         f.write_all(bytes)?;
         f.sync_all()?;
         drop(f);
-        if !overwrite && path.exists() {
-            return Err(io::Error::new(
-                io::ErrorKind::AlreadyExists,
-                format!("{} exists; pass --force to replace it", path.display()),
-            ));
+        if overwrite {
+            fs::rename(&tmp, path)?;
+        } else {
+            // A hard link never replaces an existing file, unlike rename: no window between check and write.
+            fs::hard_link(&tmp, path).map_err(|e| {
+                if e.kind() == io::ErrorKind::AlreadyExists {
+                    io::Error::new(
+                        io::ErrorKind::AlreadyExists,
+                        format!("{} exists; pass --force to replace it", path.display()),
+                    )
+                } else {
+                    e
+                }
+            })?;
+            fs::remove_file(&tmp)?;
         }
-        fs::rename(&tmp, path)?;
         if let Ok(d) = File::open(&dir) {
             let _ = d.sync_all();
         }

@@ -496,6 +496,16 @@ impl Bundle {
                     "the Safe tx does not call the timelock".into(),
                 ));
             }
+            if t.calls.is_empty() {
+                return Err(BundleError::Inconsistent(
+                    "the timelock operation has no calls".into(),
+                ));
+            }
+            if crate::compose::timelock_calldata(t) != s.tx.data {
+                return Err(BundleError::Inconsistent(
+                    "the timelock section (step, calls, predecessor, salt or delay) is not what the Safe tx's calldata schedules or executes".into(),
+                ));
+            }
         }
         Ok(())
     }

@@ -308,6 +308,7 @@ impl Chain {
         to: Address,
         value: U256,
         data: Bytes,
+        gas_limit: Option<u64>,
     ) -> Result<EoaParams, ChainError> {
         let nonce = self.block_on(self.provider.get_transaction_count(from).pending())?;
         let fees = self
@@ -319,7 +320,10 @@ impl Chain {
             .with_to(to)
             .with_value(value)
             .with_input(data);
-        let gas = self.block_on(self.provider.estimate_gas(req))?;
+        let gas = match gas_limit {
+            Some(g) => g.saturating_mul(4) / 5,
+            None => self.block_on(self.provider.estimate_gas(req))?,
+        };
         Ok(EoaParams {
             from,
             nonce,

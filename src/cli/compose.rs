@@ -88,6 +88,7 @@ pub(crate) fn chain_error(e: ChainError) -> CliError {
     let hint = match &e {
         ChainError::WrongChain { .. } => "point --rpc-url at a node of the manifest's chain",
         ChainError::BadUrl(_) => "write e.g. --rpc-url http://127.0.0.1:8545",
+        ChainError::Rpc { .. } => "the node answered: the call would fail on chain as it is now (e.g. the contract is already paused, or the sender lacks the role); check the contract's state",
         _ => "check that the node is running and reachable, or work offline with explicit --nonce (and fee flags)",
     };
     CliError::new("chain", e.to_string()).hint(hint)
@@ -146,15 +147,15 @@ fn write_and_report(
         v["trust"] = serde_json::to_value(trust_state).unwrap_or_default();
         print_json(v);
     } else {
-        print!("{}", crate::policy::render_text(&c.report));
+        out!("{}", crate::policy::render_text(&c.report));
         if let Some(t) = &c.bundle.timelock {
-            println!(
+            outln!(
                 "\nTimelock operation {:#x}: executable {} s after the schedule is mined (predecessor {:#x}, salt {:#x})",
                 t.operation_id, t.delay, t.predecessor, t.salt
             );
         }
         if let Some(e) = &c.bundle.eoa_tx {
-            println!(
+            outln!(
                 "\nEIP-1559 tx from {} nonce {} gas {} max fee {} wei, tip {} wei; signing hash {:#x}",
                 e.from.to_checksum(None),
                 e.nonce,
@@ -164,9 +165,9 @@ fn write_and_report(
                 e.signing_hash
             );
         }
-        println!("\nwrote {}", out.display());
+        outln!("\nwrote {}", out.display());
         if !trust_state.is_trusted() {
-            println!(
+            outln!(
                 "NOTE: the manifest is {}: signers will refuse this bundle until it is trusted",
                 super::manifest::trust_text(trust_state)
             );
@@ -286,11 +287,17 @@ pub fn run_compose(ctx: &Ctx, a: ComposeArgs) -> Result<(), CliError> {
                         .ok_or_else(|| CliError::new("usage", "empty playbook"))?;
                     let call = compose::plan_action(&m, action, &opts).map_err(compose_error)?;
                     let filled = c
-                        .eoa_params(from, call.to, call.value, call.data)
+                        .eoa_params(from, call.to, call.value, call.data, a.gas_limit)
                         .map_err(chain_error)?;
+                    let nonce = match nonce_flag {
+                        Some(n) => u64::try_from(n).map_err(|_| {
+                            CliError::new("usage", "--nonce is too large").code(ExitCode::Usage)
+                        })?,
+                        None => filled.nonce,
+                    };
                     Some(EoaParams {
                         from,
-                        nonce: nonce_flag.map(|n| n.to::<u64>()).unwrap_or(filled.nonce),
+                        nonce,
                         gas_limit: a.gas_limit.unwrap_or(filled.gas_limit),
                         max_fee_per_gas: a.max_fee.unwrap_or(filled.max_fee_per_gas),
                         max_priority_fee_per_gas: a
@@ -341,7 +348,7 @@ pub fn run_inspect(ctx: &Ctx, a: InspectArgs) -> Result<(), CliError> {
         print_json(out);
     } else {
         print_report(ctx, v.report(), &trust_state);
-        println!(
+        outln!(
             "\nSigning: {} of {} signature{}{}",
             signed.len(),
             needed,
@@ -353,7 +360,7 @@ pub fn run_inspect(ctx: &Ctx, a: InspectArgs) -> Result<(), CliError> {
             }
         );
         for s in &b.signatures {
-            println!(
+            outln!(
                 "  signed   {} ({:?}{})",
                 s.signer.to_checksum(None),
                 s.kind,
@@ -365,7 +372,7 @@ pub fn run_inspect(ctx: &Ctx, a: InspectArgs) -> Result<(), CliError> {
         }
         if signed.len() < needed {
             for o in &missing {
-                println!("  missing  {o}");
+                outln!("  missing  {o}");
             }
         }
     }

@@ -180,7 +180,7 @@ fn send_and_finish(
     let t0 = Instant::now();
     chain.send_raw(&raw, hash).map_err(chain_error)?;
     if !ctx.json {
-        println!("sent {hash:#x}");
+        outln!("sent {hash:#x}");
     }
     let receipt = chain
         .wait_receipt(hash, Duration::from_secs(wait), progress_line(ctx.json))
@@ -215,7 +215,7 @@ fn send_and_finish(
             "out": out.display().to_string(),
         }));
     } else {
-        println!(
+        outln!(
             "{} in block {} (gas {}) after {:.2} s",
             if ok { "mined" } else { "REVERTED" },
             receipt.block_number.unwrap_or_default(),
@@ -223,14 +223,14 @@ fn send_and_finish(
             t0.elapsed().as_secs_f64()
         );
         for p in &posts {
-            println!(
+            outln!(
                 "  {} {}  (now {})",
                 if p.pass { "PASS" } else { "FAIL" },
                 p.expect,
                 p.actual
             );
         }
-        println!("wrote {}", out.display());
+        outln!("wrote {}", out.display());
     }
     if !ok {
         return Err(CliError::new(
@@ -242,35 +242,28 @@ fn send_and_finish(
     Ok(all)
 }
 
-/// Runs `execute`.
-pub fn run_execute(ctx: &Ctx, a: ExecuteArgs) -> Result<(), CliError> {
-    if !a.signer.chosen() {
-        return Err(CliError::new(
-            "usage",
-            "choose the executor's signer: --ledger, --speculos HOST:PORT or --keystore FILE",
-        )
-        .code(ExitCode::Usage));
-    }
-    if !a.force && a.out.exists() {
-        return Err(CliError::new(
-            "exists",
-            format!("{} exists; pass --force to replace it", a.out.display()),
-        )
-        .code(ExitCode::Usage));
-    }
-    let m = ctx.load_manifest()?;
-    let trust_state = trust::evaluate(&m, ctx.explicit_pin()?.as_ref())?;
-    if let trust::Trust::Untrusted { reason } = &trust_state {
-        return Err(CliError::new(
-            "untrusted_manifest",
-            format!("refusing to execute under an untrusted manifest: {reason}"),
-        )
-        .code(ExitCode::Refused));
-    }
-    let b = Bundle::read(&a.bundle).map_err(bundle_error)?;
-    let v = bundle::verify_bundle(&m, &b).map_err(bundle_error)?;
+/// Progress from the execution core, for the CLI (printed) or the TUI (shown).
+pub(crate) enum Status {
+    /// A line for the person.
+    Line(String),
+    /// The verification report of a refused bundle.
+    Report(Box<crate::policy::Report>),
+}
+
+/// Everything `execute` does before sending: verify against the manifest and the chain (owners,
+/// threshold, nonce, implementation code hashes), simulate, and sign the execution transaction with
+/// `signer_box`. Returns the bundle with its `signed_tx`.
+pub(crate) fn prepare_execution(
+    m: &Manifest,
+    chain: &Chain,
+    b: &Bundle,
+    trust_state: &trust::Trust,
+    signer_box: &mut dyn crate::signer::Signer,
+    say: &mut dyn FnMut(Status),
+) -> Result<Bundle, CliError> {
+    let v = bundle::verify_bundle(m, b).map_err(bundle_error)?;
     if !v.report().allowed {
-        super::verify::print_report(ctx, v.report(), &trust_state);
+        say(Status::Report(Box::new(v.report().clone())));
         return Err(CliError::new(
             "refused",
             "verification refused this bundle: it is never executed",
@@ -291,7 +284,6 @@ pub fn run_execute(ctx: &Ctx, a: ExecuteArgs) -> Result<(), CliError> {
         )
         .code(ExitCode::Refused));
     }
-    let chain = need_chain(ctx, &m)?;
     // Signatures against the Safe's owners and threshold as the chain says, not only the manifest.
     let (owners, threshold) = chain.safe_owners(s.safe).map_err(chain_error)?;
     let cfg = m
@@ -347,7 +339,7 @@ pub fn run_execute(ctx: &Ctx, a: ExecuteArgs) -> Result<(), CliError> {
             .code(ExitCode::Refused)
             .hint("compose again with the current nonce and collect signatures again"));
     }
-    let checks = postcond::check_codehashes(&chain, &m, v.report()).map_err(chain_error)?;
+    let checks = postcond::check_codehashes(chain, m, v.report()).map_err(chain_error)?;
     if let Some(bad) = checks.iter().find(|c| !c.pass) {
         return Err(CliError::new(
             "codehash",
@@ -361,7 +353,6 @@ pub fn run_execute(ctx: &Ctx, a: ExecuteArgs) -> Result<(), CliError> {
         )
         .code(ExitCode::Refused));
     }
-    let mut signer_box = a.signer.open()?;
     let executor = signer_box.address().map_err(signer_error)?;
     let data = s.tx.exec_calldata(pack_signatures(valid));
     // Simulate first: a revert is explained and nothing is signed.
@@ -382,6 +373,7 @@ pub fn run_execute(ctx: &Ctx, a: ExecuteArgs) -> Result<(), CliError> {
             s.safe,
             alloy::primitives::U256::ZERO,
             data.clone(),
+            None,
         )
         .map_err(chain_error)?;
     let mut req = EoaRequest {
@@ -403,22 +395,20 @@ pub fn run_execute(ctx: &Ctx, a: ExecuteArgs) -> Result<(), CliError> {
         signatures: Vec::new(),
         ..b.clone()
     };
-    let ev = bundle::verify_bundle(&m, &exec_bundle).map_err(bundle_error)?;
-    let sreq = SigningRequest::new(&ev, &trust_state).map_err(signer_error)?;
-    if !ctx.json {
-        println!(
-            "simulation ok; executor {} ({}), nonce {}, gas limit {}",
-            executor.to_checksum(None),
-            signer_box.label(),
-            p.nonce,
-            p.gas_limit
-        );
-        println!(
-            "Confirm the execution transaction on {}…",
-            signer_box.label()
-        );
-    }
-    let sig = signer::sign_request(signer_box.as_mut(), &sreq, executor).map_err(signer_error)?;
+    let ev = bundle::verify_bundle(m, &exec_bundle).map_err(bundle_error)?;
+    let sreq = SigningRequest::new(&ev, trust_state).map_err(signer_error)?;
+    say(Status::Line(format!(
+        "simulation ok; executor {} ({}), nonce {}, gas limit {}",
+        executor.to_checksum(None),
+        signer_box.label(),
+        p.nonce,
+        p.gas_limit
+    )));
+    say(Status::Line(format!(
+        "Confirm the execution transaction on {}…",
+        signer_box.label()
+    )));
+    let sig = signer::sign_request(signer_box, &sreq, executor).map_err(signer_error)?;
     let tx = sreq
         .transaction()
         .cloned()
@@ -431,6 +421,44 @@ pub fn run_execute(ctx: &Ctx, a: ExecuteArgs) -> Result<(), CliError> {
         "from": executor.to_checksum(None),
         "kind": "execTransaction",
     }));
+    Ok(out)
+}
+
+/// Runs `execute`.
+pub fn run_execute(ctx: &Ctx, a: ExecuteArgs) -> Result<(), CliError> {
+    if !a.signer.chosen() {
+        return Err(CliError::new(
+            "usage",
+            "choose the executor's signer: --ledger, --speculos HOST:PORT or --keystore FILE",
+        )
+        .code(ExitCode::Usage));
+    }
+    if !a.force && a.out.exists() {
+        return Err(CliError::new(
+            "exists",
+            format!("{} exists; pass --force to replace it", a.out.display()),
+        )
+        .code(ExitCode::Usage));
+    }
+    let m = ctx.load_manifest()?;
+    let trust_state = trust::evaluate(&m, ctx.explicit_pin()?.as_ref())?;
+    if let trust::Trust::Untrusted { reason } = &trust_state {
+        return Err(CliError::new(
+            "untrusted_manifest",
+            format!("refusing to execute under an untrusted manifest: {reason}"),
+        )
+        .code(ExitCode::Refused));
+    }
+    let b = Bundle::read(&a.bundle).map_err(bundle_error)?;
+    let chain = need_chain(ctx, &m)?;
+    let mut signer_box = a.signer.open()?;
+    let json_mode = ctx.json;
+    let mut say = |st: Status| match st {
+        Status::Line(l) if !json_mode => outln!("{l}"),
+        Status::Report(r) => super::verify::print_report(ctx, &r, &trust_state),
+        _ => {}
+    };
+    let out = prepare_execution(&m, &chain, &b, &trust_state, signer_box.as_mut(), &mut say)?;
     // Nothing lost on a crash: the signed transaction is on disk before it is sent.
     write_bundle(&out, &a.out, a.force)?;
     let all = send_and_finish(ctx, &m, &chain, out, &a.out, a.wait_timeout)?;
@@ -500,17 +528,17 @@ pub fn run_timelock(ctx: &Ctx, cmd: TimelockCmd) -> Result<(), CliError> {
             json!({ "operation_id": format!("{:#x}", t.operation_id), "state": state, "ready_at": ready_at, "chain_time": now, "step": t.step }),
         );
     } else {
-        print!("timelock operation {:#x}: {state}", t.operation_id);
+        out!("timelock operation {:#x}: {state}", t.operation_id);
         if let Some(at) = ready_at {
             if at > now {
-                print!(" — ready at unix {at} (in {} s)", at - now);
+                out!(" — ready at unix {at} (in {} s)", at - now);
             } else {
-                print!(" since unix {at}: compose the execute with `breakglass compose --execute-scheduled {}`", path.display());
+                out!(" since unix {at}: compose the execute with `breakglass compose --execute-scheduled {}`", path.display());
             }
         }
-        println!();
+        outln!();
         if t.step == TimelockStep::Execute && state != "done" {
-            println!("  (this bundle executes the operation)");
+            outln!("  (this bundle executes the operation)");
         }
     }
     Ok(())

@@ -45,7 +45,7 @@ pub fn run(ctx: &Ctx, cmd: ManifestCmd) -> Result<(), CliError> {
             if ctx.json {
                 print_json(json!({ "file": m.path.display().to_string(), "hash": m.hash_hex() }));
             } else {
-                println!("{}", m.hash_hex());
+                outln!("{}", m.hash_hex());
             }
             Ok(())
         }
@@ -57,8 +57,8 @@ pub fn run(ctx: &Ctx, cmd: ManifestCmd) -> Result<(), CliError> {
                 v["valid"] = Value::Bool(true);
                 print_json(v);
             } else {
-                print!("{}", summary_text(&m));
-                println!("  {:<10}{}", "trust", trust_text(&t));
+                out!("{}", summary_text(&m));
+                outln!("  {:<10}{}", "trust", trust_text(&t));
             }
             Ok(())
         }
@@ -69,8 +69,8 @@ pub fn run(ctx: &Ctx, cmd: ManifestCmd) -> Result<(), CliError> {
                 v["trust"] = serde_json::to_value(&t).unwrap_or(Value::Null);
                 print_json(v);
             } else {
-                print!("{}", show_text(&m));
-                println!("\ntrust: {}", trust_text(&t));
+                out!("{}", show_text(&m));
+                outln!("\ntrust: {}", trust_text(&t));
             }
             Ok(())
         }
@@ -85,16 +85,16 @@ pub fn run(ctx: &Ctx, cmd: ManifestCmd) -> Result<(), CliError> {
                 print_json(v);
                 return Ok(());
             }
-            println!("approvals for {} ({})", m.name, m.hash_hex());
-            println!("  file     {}", r.file);
-            println!(
+            outln!("approvals for {} ({})", m.name, m.hash_hex());
+            outln!("  file     {}", r.file);
+            outln!(
                 "  message  {:?} (EIP-191 personal_sign)",
                 trust::approval_message(&m.hash)
             );
             if !r.present {
-                println!("  no approvals file yet");
+                outln!("  no approvals file yet");
             } else if r.file_hash != Some(m.hash) {
-                println!(
+                outln!(
                     "  the file approves another manifest ({}): none of its approvals count for this one",
                     r.file_hash.map(|h| format!("{h:#x}")).unwrap_or_default()
                 );
@@ -112,20 +112,20 @@ pub fn run(ctx: &Ctx, cmd: ManifestCmd) -> Result<(), CliError> {
                         format!("REJECTED: bad signature ({reason})")
                     }
                 };
-                println!("  {}  {status}", a.signer.to_checksum(None));
+                outln!("  {}  {status}", a.signer.to_checksum(None));
             }
             if r.anchor.is_none() {
-                println!("  nothing is pinned for {:?} yet: approvals are counted against the owners of the Safe in an", m.name);
-                println!("  earlier pinned version of this manifest, so this one can only be trusted by `manifest pin`");
+                outln!("  nothing is pinned for {:?} yet: approvals are counted against the owners of the Safe in an", m.name);
+                outln!("  earlier pinned version of this manifest, so this one can only be trusted by `manifest pin`");
             } else {
-                println!(
+                outln!(
                     "  counted against the owners of the pinned manifest {:#x}",
                     r.anchor.unwrap_or_default()
                 );
-                println!("  {} of {} required owner approvals", r.valid, r.threshold);
+                outln!("  {} of {} required owner approvals", r.valid, r.threshold);
                 if r.valid < r.threshold {
                     for o in &r.missing {
-                        println!("  missing  {}", o.to_checksum(None));
+                        outln!("  missing  {}", o.to_checksum(None));
                     }
                 }
             }
@@ -170,17 +170,17 @@ fn approve(
     }
     let req = crate::signer::ApprovalRequest::new(&m.hash);
     if !ctx.json {
-        print!("{}", summary_text(m));
-        println!(
+        out!("{}", summary_text(m));
+        outln!(
             "
 You are approving, as a Safe owner, the text:
   {}",
             req.text()
         );
-        println!("Review `breakglass manifest show` first: this approval lets the manifest be used for signing.");
+        outln!("Review `breakglass manifest show` first: this approval lets the manifest be used for signing.");
     }
     if !yes {
-        print!("Type yes to sign the approval: ");
+        out!("Type yes to sign the approval: ");
         let _ = std::io::stdout().flush();
         let mut line = String::new();
         let read = std::io::stdin().lock().read_line(&mut line).unwrap_or(0);
@@ -220,7 +220,7 @@ You are approving, as a Safe owner, the text:
         ));
     }
     if !ctx.json {
-        println!(
+        outln!(
             "Confirm the message on {} ({})…",
             s.label(),
             address.to_checksum(None)
@@ -247,13 +247,13 @@ You are approving, as a Safe owner, the text:
             json!({ "signer": address.to_checksum(None), "file": path.display().to_string(), "valid": report.valid, "threshold": report.threshold }),
         );
     } else {
-        println!(
+        outln!(
             "approved by {}; wrote {}",
             address.to_checksum(None),
             path.display()
         );
         if report.threshold > 0 {
-            println!("{} of {} owner approvals", report.valid, report.threshold);
+            outln!("{} of {} owner approvals", report.valid, report.threshold);
         }
     }
     Ok(())
@@ -268,14 +268,14 @@ fn pin(ctx: &Ctx, m: &Manifest, yes: bool) -> Result<(), CliError> {
                 json!({ "pinned": true, "changed": false, "name": m.name, "hash": m.hash_hex() }),
             );
         } else {
-            println!("{} is already pinned at {}", m.name, m.hash_hex());
+            outln!("{} is already pinned at {}", m.name, m.hash_hex());
         }
         return Ok(());
     }
     if !ctx.json {
-        print!("{}", summary_text(m));
+        out!("{}", summary_text(m));
         if let Some(p) = &previous {
-            println!(
+            outln!(
                 "\nWARNING: {:?} is pinned to a DIFFERENT manifest:\n  old  {:#x}  ({})\n  new  {}  ({})\nThe file changed since it was pinned. Review `breakglass manifest show` before you re-pin.",
                 m.name,
                 p.hash,
@@ -294,7 +294,7 @@ fn pin(ctx: &Ctx, m: &Manifest, yes: bool) -> Result<(), CliError> {
             .hint("pass --yes to pin without asking")
             .code(super::ExitCode::Usage));
         }
-        print!(
+        out!(
             "\nPin {} as trusted for {:?}? Type yes to confirm: ",
             m.hash_hex(),
             m.name
@@ -334,7 +334,7 @@ fn pin(ctx: &Ctx, m: &Manifest, yes: bool) -> Result<(), CliError> {
             "store": path.display().to_string(),
         }));
     } else {
-        println!(
+        outln!(
             "pinned {} for {:?} in {}",
             m.hash_hex(),
             m.name,

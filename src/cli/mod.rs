@@ -2,6 +2,23 @@
 //! for a person or, with `--json`, as data. Errors become [`CliError`] with an exit code from DESIGN.md:
 //! 0 ok, 1 error, 2 usage, 3 verification refused, 4 signer refused or unavailable.
 
+/// `println!` that ignores a closed stdout (e.g. `breakglass verify … | head -1`): the command still
+/// finishes and its exit code still tells the outcome, instead of a panic.
+macro_rules! outln {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($t)*);
+    }};
+}
+
+/// `print!` that ignores a closed stdout.
+macro_rules! out {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout().lock(), $($t)*);
+    }};
+}
+
 mod compose;
 mod execute;
 mod manifest;

@@ -80,7 +80,7 @@ impl CliError {
         if json {
             let v =
                 serde_json::json!({ "ok": false, "exit_code": self.code as i32, "error": self });
-            println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+            outln!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
         } else {
             eprintln!("error: {}", self.message);
             if let Some(h) = &self.hint {
@@ -137,5 +137,5 @@ pub fn print_json(v: serde_json::Value) {
         }
         other => other,
     };
-    println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+    outln!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
 }

@@ -176,26 +176,26 @@ pub fn run_sign(ctx: &Ctx, a: SignArgs) -> Result<(), CliError> {
     let req = SigningRequest::new(&v, &trust_state).map_err(signer_error)?;
     // Before touching the device: what it will show, so the guardian compares screen to screen.
     if !ctx.json {
-        print!("{}", crate::policy::render_text(v.report()));
-        println!();
+        out!("{}", crate::policy::render_text(v.report()));
+        outln!();
         if let Some((d, msg, h)) = req.safe_hashes() {
-            println!("The device will show (hashed EIP-712, blind signing):");
-            println!("  Domain hash   {}", crate::policy::render::grouped_hex(&d));
-            println!(
+            outln!("The device will show (hashed EIP-712, blind signing):");
+            outln!("  Domain hash   {}", crate::policy::render::grouped_hex(&d));
+            outln!(
                 "  Message hash  {}",
                 crate::policy::render::grouped_hex(&msg)
             );
-            println!(
+            outln!(
                 "  (safeTxHash   {}: what Safe{{Wallet}} shows)",
                 crate::policy::render::grouped_hex(&h)
             );
         } else if let Some(tx) = req.transaction() {
-            println!("The device will show: to {}, amount {} wei, max fees {} wei, and \"Blind signing ahead\" (calldata)", 
+            outln!("The device will show: to {}, amount {} wei, max fees {} wei, and \"Blind signing ahead\" (calldata)", 
                 alloy::primitives::TxKind::to(&tx.to).map(|t| t.to_checksum(None)).unwrap_or_default(),
                 tx.value,
                 u128::from(tx.gas_limit) * tx.max_fee_per_gas);
         }
-        println!("Compare every character on the device with the lines above before you approve.");
+        outln!("Compare every character on the device with the lines above before you approve.");
     }
     let mut s = a.signer.open()?;
     let address = s.address().map_err(signer_error)?;
@@ -220,7 +220,7 @@ pub fn run_sign(ctx: &Ctx, a: SignArgs) -> Result<(), CliError> {
         .code(ExitCode::Signer));
     }
     if !ctx.json {
-        println!(
+        outln!(
             "\nConfirm on {} ({})…",
             s.label(),
             address.to_checksum(None)
@@ -273,7 +273,7 @@ pub fn run_sign(ctx: &Ctx, a: SignArgs) -> Result<(), CliError> {
             "threshold": threshold,
         }));
     } else {
-        println!(
+        outln!(
             "signed by {} ({}); {} of {} signatures; wrote {}",
             address.to_checksum(None),
             s.label(),
@@ -315,7 +315,7 @@ pub fn run_ledger(ctx: &Ctx, cmd: LedgerCmd) -> Result<(), CliError> {
                         json!({ "devices": [{ "model": label, "app_version": cfg.version_string(), "blind_signing": cfg.blind_signing() }] }),
                     );
                 } else {
-                    println!(
+                    outln!(
                         "{label} (blind signing {})",
                         if cfg.blind_signing() { "on" } else { "off" }
                     );
@@ -326,12 +326,14 @@ pub fn run_ledger(ctx: &Ctx, cmd: LedgerCmd) -> Result<(), CliError> {
             if ctx.json {
                 print_json(json!({ "devices": devs }));
             } else if devs.is_empty() {
-                println!("no Ledger found on USB: plug it in and unlock it; on Linux install the udev rules (udev/README.md)");
+                outln!("no Ledger found on USB: plug it in and unlock it; on Linux install the udev rules (udev/README.md)");
             } else {
                 for d in devs {
-                    println!(
+                    outln!(
                         "{}  (product id {:#06x}, {})",
-                        d.model, d.product_id, d.path
+                        d.model,
+                        d.product_id,
+                        d.path
                     );
                 }
             }
@@ -346,7 +348,7 @@ pub fn run_ledger(ctx: &Ctx, cmd: LedgerCmd) -> Result<(), CliError> {
                     json!({ "address": addr.to_checksum(None), "path": l.path().to_string(), "device": l.label() }),
                 );
             } else {
-                println!("{}  {}  ({})", addr.to_checksum(None), l.path(), l.label());
+                outln!("{}  {}  ({})", addr.to_checksum(None), l.path(), l.label());
             }
             Ok(())
         }
@@ -358,7 +360,7 @@ pub fn run_ledger(ctx: &Ctx, cmd: LedgerCmd) -> Result<(), CliError> {
                     json!({ "device": label, "app_version": cfg.version_string(), "blind_signing": cfg.blind_signing(), "flags": cfg.flags }),
                 );
             } else {
-                println!(
+                outln!(
                     "{label}\n  blind signing: {}",
                     if cfg.blind_signing() {
                         "ON"
@@ -430,7 +432,7 @@ pub fn run_device_sim(ctx: &Ctx, a: DeviceSimArgs) -> Result<(), CliError> {
             json!({ "listening": bound, "simulator": true, "blind_signing": blind, "mode": format!("{:?}", a.mode).to_lowercase() }),
         );
     } else {
-        println!("SIMULATED LEDGER (test and drill device, not a wallet) listening on {bound}: Ethereum app 1.22.0, blind signing {}, mode {:?}", if blind { "on" } else { "off" }, a.mode);
+        outln!("SIMULATED LEDGER (test and drill device, not a wallet) listening on {bound}: Ethereum app 1.22.0, blind signing {}, mode {:?}", if blind { "on" } else { "off" }, a.mode);
     }
     use std::io::Write;
     let _ = std::io::stdout().flush();

@@ -188,9 +188,9 @@ pub(crate) fn print_report(ctx: &Ctx, report: &Report, trust: &Trust) {
         v["trust"] = serde_json::to_value(trust).unwrap_or_default();
         print_json(v);
     } else {
-        print!("{}", policy::render_text(report));
+        out!("{}", policy::render_text(report));
         if !trust.is_trusted() {
-            println!(
+            outln!(
                 "\nNOTE: the manifest itself is {}",
                 super::manifest::trust_text(trust)
             );
@@ -242,15 +242,40 @@ struct BuilderInput {
     ty: String,
 }
 
+/// A Builder transaction's calldata. When a file carries both raw `data` and `contractMethod` (which is
+/// what Safe{Wallet} displays), they must encode the same call: a file whose display disagrees with its
+/// bytes is refused.
 fn builder_calldata(i: usize, t: &BuilderTx) -> Result<Bytes, CliError> {
+    let raw = match &t.data {
+        Some(d) if !d.is_empty() && d != "0x" => {
+            Some(parse_hex(d, &format!("transaction {i} data"))?)
+        }
+        _ => None,
+    };
+    let method = if t.contract_method.is_some() {
+        Some(builder_method_calldata(i, t)?)
+    } else {
+        None
+    };
+    match (raw, method) {
+        (Some(r), Some(m)) if r != m => Err(CliError::new(
+            "bad_builder_json",
+            format!("transaction {i}: its raw data (selector 0x{}) does not encode its contractMethod (selector 0x{}): what Safe{{Wallet}} shows is not what would be signed", alloy::hex::encode(r.get(..4).unwrap_or_default()), alloy::hex::encode(m.get(..4).unwrap_or_default())),
+        )
+        .code(ExitCode::Refused)
+        .hint("do not sign this file; ask for it again from its source")),
+        (Some(r), _) => Ok(r),
+        (None, Some(m)) => Ok(m),
+        (None, None) => Ok(Bytes::new()),
+    }
+}
+
+fn builder_method_calldata(i: usize, t: &BuilderTx) -> Result<Bytes, CliError> {
     let bad = |msg: String| {
         CliError::new("bad_builder_json", format!("transaction {i}: {msg}")).code(ExitCode::Refused)
     };
-    match (&t.data, &t.contract_method) {
-        (Some(d), _) if !d.is_empty() && d != "0x" => {
-            parse_hex(d, &format!("transaction {i} data"))
-        }
-        (_, Some(method)) => {
+    match &t.contract_method {
+        Some(method) => {
             let mut inputs = Vec::new();
             let mut values = Vec::new();
             let given = t.contract_inputs_values.clone().unwrap_or_default();

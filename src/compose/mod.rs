@@ -276,6 +276,20 @@ fn default_salt(m: &Manifest, playbook: &str, nonce: U256) -> B256 {
 }
 
 fn timelock_safe_tx(tl_address: Address, op: &TimelockOp, nonce: U256) -> SafeTxFields {
+    // The timelock pays any call value from its own balance: the Safe sends nothing.
+    SafeTxFields::new(
+        tl_address,
+        U256::ZERO,
+        timelock_calldata(op),
+        Operation::Call,
+        nonce,
+    )
+}
+
+/// The `schedule`/`scheduleBatch`/`execute`/`executeBatch` calldata of a timelock operation. Bundle
+/// readers rebuild it and compare it with the Safe tx, so the `timelock` section cannot say one thing
+/// while the Safe tx does another.
+pub fn timelock_calldata(op: &TimelockOp) -> Bytes {
     let batch = op.calls.len() != 1;
     let data: Bytes = match (op.step, batch) {
         (TimelockStep::Schedule, false) => scheduleCall {
@@ -317,8 +331,7 @@ fn timelock_safe_tx(tl_address: Address, op: &TimelockOp, nonce: U256) -> SafeTx
         .abi_encode()
         .into(),
     };
-    // The timelock pays any call value from its own balance: the Safe sends nothing.
-    SafeTxFields::new(tl_address, U256::ZERO, data, Operation::Call, nonce)
+    data
 }
 
 fn finish(m: &Manifest, bundle: Bundle) -> Result<Composed, ComposeError> {

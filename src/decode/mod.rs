@@ -363,6 +363,19 @@ fn decode_node(
     let get = |n: &str| args.iter().find(|a| a.name == n).map(|a| &a.value);
     let args_at = offset + 4;
     let child_path = |i: usize| format!("{path}.{i}");
+    // Where a `bytes` argument's content starts in the outermost input (the encoding is canonical, checked
+    // above, so the head words can be followed; on any surprise fall back to the arguments' start).
+    let param = |n: &str| function.inputs.iter().position(|p| p.name == n);
+    let bytes_at = |n: &str| {
+        param(n)
+            .and_then(|i| bytes_param_at(body, i))
+            .map_or(args_at, |o| args_at + o)
+    };
+    let elem_at = |n: &str, j: usize| {
+        param(n)
+            .and_then(|i| bytes_array_elem_at(body, i, j))
+            .map_or(args_at, |o| args_at + o)
+    };
     match (family, function.name.as_str()) {
         (Family::Safe, "execTransaction") => {
             let op_raw = as_uint(get("operation")).unwrap_or_default();
@@ -383,7 +396,7 @@ fn decode_node(
                 as_uint(get("value")).unwrap_or_default(),
                 op,
                 as_bytes(get("data")).unwrap_or_default(),
-                args_at,
+                bytes_at("data"),
                 depth + 1,
             )?;
             node.children.push(inner);
@@ -435,7 +448,11 @@ fn decode_node(
                 v,
                 Operation::Call,
                 payload,
-                args_at,
+                bytes_at(if param("data").is_some() {
+                    "data"
+                } else {
+                    "payload"
+                }),
                 depth + 1,
             )?);
         }
@@ -475,7 +492,7 @@ fn decode_node(
                     as_uint(vals.get(i)).unwrap_or_default(),
                     Operation::Call,
                     as_bytes(payloads.get(i)).unwrap_or_default(),
-                    args_at,
+                    elem_at("payloads", i),
                     depth + 1,
                 )?);
             }
@@ -491,7 +508,7 @@ fn decode_node(
                     U256::ZERO,
                     Operation::DelegateCall,
                     init,
-                    args_at,
+                    bytes_at("data"),
                     depth + 1,
                 )?);
             }
@@ -508,7 +525,7 @@ fn decode_node(
                     U256::ZERO,
                     Operation::DelegateCall,
                     init,
-                    args_at,
+                    bytes_at("data"),
                     depth + 1,
                 )?);
             }
@@ -523,6 +540,26 @@ fn decode_node(
         args,
     };
     Ok(node)
+}
+
+fn word_usize(body: &[u8], at: usize) -> Option<usize> {
+    let w = body.get(at..at.checked_add(32)?)?;
+    if w[..24].iter().any(|b| *b != 0) {
+        return None;
+    }
+    usize::try_from(u64::from_be_bytes(w[24..].try_into().ok()?)).ok()
+}
+
+/// Offset (within the arguments) of the content of the `bytes` parameter at head slot `i`.
+fn bytes_param_at(body: &[u8], i: usize) -> Option<usize> {
+    word_usize(body, 32 * i)?.checked_add(32)
+}
+
+/// Offset (within the arguments) of element `j`'s content of the `bytes[]` parameter at head slot `i`.
+fn bytes_array_elem_at(body: &[u8], i: usize, j: usize) -> Option<usize> {
+    let elems = word_usize(body, 32 * i)?.checked_add(32)?;
+    let e = word_usize(body, elems.checked_add(32 * j)?)?;
+    elems.checked_add(e)?.checked_add(32)
 }
 
 /// Decodes a plain transaction's call (`to`, `value`, `data`) from an externally owned account.

@@ -272,6 +272,20 @@ impl<'m> Checker<'m> {
             );
             return;
         }
+        if via == Via::Eoa && Some(node.to) == self.m.safe.as_ref().map(|c| c.address) {
+            let d = self.describe(node);
+            let extra = if node.signature() == Some("approveHash(bytes32)") {
+                ": approveHash approves a Safe transaction by its hash alone, so breakglass cannot see what it approves; verify the Safe transaction itself, then sign it with `breakglass sign`"
+            } else {
+                ""
+            };
+            self.refuse(
+                node,
+                "not_in_manifest",
+                format!("{d} is not an action in the manifest{extra}"),
+            );
+            return;
+        }
         if Some(node.to) == safe {
             let d = self.describe(node);
             self.critical(
@@ -517,12 +531,12 @@ impl<'m> Checker<'m> {
                     Severity::Refused,
                     "unchecked",
                     Some(&n.path),
-                    format!("{d} was not checked"),
+                    format!("{d} was not judged: a call above it is already refused"),
                 );
                 self.verdicts.insert(
                     n.path.clone(),
                     Verdict::Refused {
-                        reason: "not checked".into(),
+                        reason: "not judged: a call above it is refused".into(),
                     },
                 );
             }
@@ -666,7 +680,7 @@ pub fn verify_plain(
             c.check_safe_call_tree(inner, to);
         }
     } else {
-        c.check_call(&tree, Via::Eoa, m.safe.as_ref().map(|s| s.address));
+        c.check_call(&tree, Via::Eoa, None);
     }
     Ok(c.finish(chain_id, TxContext::Plain { from }, tree))
 }

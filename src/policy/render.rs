@@ -41,7 +41,7 @@ fn node_line(r: &Report, n: &CallNode, depth: usize, out: &mut String) {
     let verdict = match r.verdicts.get(&n.path) {
         Some(Verdict::Allowed { action, .. }) => format!("ALLOWED  {action}"),
         Some(Verdict::Structural { what }) => format!("wrapper  {what}"),
-        Some(Verdict::Refused { .. }) => "REFUSED".to_string(),
+        Some(Verdict::Refused { reason }) => format!("REFUSED  {reason}"),
         None => "?".to_string(),
     };
     out.push_str(&format!(

@@ -100,6 +100,7 @@ pub struct SafeTxFields {
 
 /// The hashes a guardian compares with the Ledger screen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SafeHashes {
     /// `keccak256(abi.encode(DOMAIN_TYPEHASH, chainId, safe))`: the Ledger's "Domain hash".
     pub domain_separator: B256,
