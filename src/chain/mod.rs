@@ -217,6 +217,15 @@ impl Chain {
         }
     }
 
+    /// Any JSON-RPC method (e.g. anvil's `anvil_setCode` in drill mode).
+    pub fn rpc<P, R>(&self, method: &'static str, params: P) -> Result<R, ChainError>
+    where
+        P: alloy::rpc::json_rpc::RpcSend,
+        R: alloy::rpc::json_rpc::RpcRecv,
+    {
+        self.block_on(self.provider.raw_request(method.into(), params))
+    }
+
     /// `eth_call` (from `from` when given).
     pub fn call_from(
         &self,

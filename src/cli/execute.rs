@@ -167,34 +167,46 @@ fn progress_line(json: bool) -> impl FnMut(Duration, Option<u64>) {
     }
 }
 
-/// Sends (idempotently), waits, records the receipt and post-conditions. Returns whether all passed.
-fn send_and_finish(
-    ctx: &Ctx,
+/// What landing a transaction produced.
+pub(crate) struct Landed {
+    /// The bundle with receipt and post-conditions.
+    pub bundle: Bundle,
+    /// Transaction hash.
+    pub hash: B256,
+    /// Receipt status.
+    pub ok: bool,
+    /// Block.
+    pub block: Option<u64>,
+    /// Gas used.
+    pub gas_used: u64,
+    /// Seconds from send to receipt.
+    pub seconds: f64,
+    /// Post-conditions.
+    pub posts: Vec<PostCondition>,
+}
+
+/// Sends (idempotently), waits, and records the receipt and post-conditions in the bundle.
+pub(crate) fn land(
     m: &Manifest,
     chain: &Chain,
     mut b: Bundle,
-    out: &Path,
     wait: u64,
-) -> Result<bool, CliError> {
+    progress: impl FnMut(Duration, Option<u64>),
+) -> Result<Landed, CliError> {
     let (raw, hash, _) = check_signed_tx(&b)?;
     let t0 = Instant::now();
     chain.send_raw(&raw, hash).map_err(chain_error)?;
-    if !ctx.json {
-        outln!("sent {hash:#x}");
-    }
     let receipt = chain
-        .wait_receipt(hash, Duration::from_secs(wait), progress_line(ctx.json))
+        .wait_receipt(hash, Duration::from_secs(wait), progress)
         .map_err(chain_error)?;
-    if !ctx.json {
-        eprintln!();
-    }
     let ok = receipt.status();
+    let seconds = t0.elapsed().as_secs_f64();
     b.receipt = Some(json!({
         "tx_hash": format!("{hash:#x}"),
         "block_number": receipt.block_number,
         "status": if ok { 1 } else { 0 },
         "gas_used": receipt.gas_used,
-        "seconds": t0.elapsed().as_secs_f64(),
+        "seconds": seconds,
     }));
     let posts: Vec<PostCondition> = if ok {
         postcond::evaluate(chain, m, &b.actions)
@@ -202,14 +214,57 @@ fn send_and_finish(
         Vec::new()
     };
     b.postconditions = Some(serde_json::to_value(&posts).unwrap_or_default());
+    Ok(Landed {
+        bundle: b,
+        hash,
+        ok,
+        block: receipt.block_number,
+        gas_used: receipt.gas_used,
+        seconds,
+        posts,
+    })
+}
+
+/// Sends (idempotently), waits, records the receipt and post-conditions. Returns whether all passed.
+fn send_and_finish(
+    ctx: &Ctx,
+    m: &Manifest,
+    chain: &Chain,
+    b: Bundle,
+    out: &Path,
+    wait: u64,
+) -> Result<bool, CliError> {
+    if !ctx.json {
+        if let Some(h) = b
+            .signed_tx
+            .as_ref()
+            .and_then(|s| s.get("hash"))
+            .and_then(|h| h.as_str())
+        {
+            outln!("sending {h}");
+        }
+    }
+    let Landed {
+        bundle: b,
+        hash,
+        ok,
+        block,
+        gas_used,
+        seconds,
+        posts,
+    } = land(m, chain, b, wait, progress_line(ctx.json))?;
+    if !ctx.json {
+        eprintln!();
+    }
+    let receipt_block = block;
     write_bundle(&b, out, true)?;
     let all = ok && posts.iter().all(|p| p.pass);
     if ctx.json {
         print_json(json!({
             "tx_hash": format!("{hash:#x}"),
             "status": ok,
-            "block_number": receipt.block_number,
-            "gas_used": receipt.gas_used,
+            "block_number": receipt_block,
+            "gas_used": gas_used,
             "postconditions": posts,
             "all_passed": all,
             "out": out.display().to_string(),
@@ -218,9 +273,9 @@ fn send_and_finish(
         outln!(
             "{} in block {} (gas {}) after {:.2} s",
             if ok { "mined" } else { "REVERTED" },
-            receipt.block_number.unwrap_or_default(),
-            receipt.gas_used,
-            t0.elapsed().as_secs_f64()
+            receipt_block.unwrap_or_default(),
+            gas_used,
+            seconds
         );
         for p in &posts {
             outln!(

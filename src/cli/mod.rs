@@ -20,13 +20,20 @@ macro_rules! out {
 }
 
 mod compose;
-mod execute;
+pub(crate) mod execute;
 mod manifest;
 mod output;
 pub(crate) mod sign;
+mod tui;
 mod verify;
 
 pub use output::{CliError, ExitCode};
+
+/// What the console (TUI) reuses from the commands: signing and execution steps.
+pub(crate) mod internal {
+    pub(crate) use super::execute::{land, prepare_execution, Status};
+    pub(crate) use super::sign::attach_signature;
+}
 
 use crate::manifest::trust::{self, ExplicitPin};
 use crate::manifest::Manifest;
@@ -59,9 +66,9 @@ pub struct Cli {
     /// Print machine-readable JSON instead of text.
     #[arg(long, global = true)]
     pub json: bool,
-    /// What to do.
+    /// What to do (without a command: the console, when a manifest is found).
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
 }
 
 /// Subcommands.
@@ -92,6 +99,10 @@ pub enum Command {
     /// Timelock operations.
     #[command(subcommand)]
     Timelock(execute::TimelockCmd),
+    /// The incident console: a keyboard-driven TUI.
+    Tui(tui::TuiArgs),
+    /// A whole incident on built-in pieces: local chain, demo manifest, simulated Ledger. Everything DRILL.
+    Drill,
     /// Run the built-in Ledger simulator (a TEST AND DRILL device) on a TCP port, Speculos protocol.
     DeviceSim(sign::DeviceSimArgs),
 }
@@ -134,7 +145,23 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         pin_flag: cli.pin.clone(),
         rpc_url: cli.rpc_url.clone(),
     };
-    match cli.command {
+    let Some(command) = cli.command else {
+        if ctx.manifest_path.exists() {
+            return tui::run_tui(
+                &ctx,
+                tui::TuiArgs {
+                    accounts: 3,
+                    ..Default::default()
+                },
+            );
+        }
+        return Err(CliError::new("usage", format!("no command, and no manifest at {}", ctx.manifest_path.display()))
+            .code(ExitCode::Usage)
+            .hint("run `breakglass --help`, `breakglass drill`, or `breakglass --manifest FILE` for the console"));
+    };
+    match command {
+        Command::Tui(a) => tui::run_tui(&ctx, a),
+        Command::Drill => tui::run_drill(&ctx),
         Command::Manifest(cmd) => manifest::run(&ctx, cmd),
         Command::Verify(a) => verify::run(&ctx, a),
         Command::Compose(a) => compose::run_compose(&ctx, a),

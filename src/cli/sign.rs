@@ -123,6 +123,47 @@ impl SignerArgs {
     }
 }
 
+/// Adds a checked signature to a copy of the bundle (sorted by signer, as Safe requires); for a guardian
+/// transaction also the signed raw transaction.
+pub(crate) fn attach_signature(
+    b: &Bundle,
+    req: &SigningRequest,
+    address: Address,
+    sig: &alloy::primitives::Signature,
+    device: String,
+) -> Result<Bundle, CliError> {
+    let mut out = b.clone();
+    let (bytes, kind): (Bytes, SignatureKind) = if b.safe_tx.is_some() {
+        (
+            Bytes::copy_from_slice(&signer::safe_signature_bytes(sig)),
+            SignatureKind::Eip712,
+        )
+    } else {
+        (
+            Bytes::copy_from_slice(&sig.as_bytes()),
+            SignatureKind::Transaction,
+        )
+    };
+    out.signatures.push(SignatureEntry {
+        signer: address,
+        signature: bytes,
+        kind,
+        device: Some(device),
+    });
+    out.signatures.sort_by_key(|x| x.signer);
+    if let Some(tx) = req.transaction() {
+        use alloy::consensus::SignableTransaction;
+        use alloy::eips::eip2718::Encodable2718;
+        let env = alloy::consensus::TxEnvelope::from(tx.clone().into_signed(*sig));
+        out.signed_tx = Some(json!({
+            "raw": format!("0x{}", alloy::hex::encode(env.encoded_2718())),
+            "hash": format!("{:#x}", env.tx_hash()),
+        }));
+    }
+    out.recompute().map_err(bundle_error)?;
+    Ok(out)
+}
+
 /// `breakglass sign …`
 #[derive(Debug, Args)]
 pub struct SignArgs {
@@ -227,34 +268,13 @@ pub fn run_sign(ctx: &Ctx, a: SignArgs) -> Result<(), CliError> {
         );
     }
     let sig = signer::sign_request(s.as_mut(), &req, address).map_err(signer_error)?;
-    let mut out = b.clone();
-    let (bytes, kind): (Bytes, SignatureKind) = if b.safe_tx.is_some() {
-        (
-            Bytes::copy_from_slice(&signer::safe_signature_bytes(&sig)),
-            SignatureKind::Eip712,
-        )
-    } else {
-        (
-            Bytes::copy_from_slice(&sig.as_bytes()),
-            SignatureKind::Transaction,
-        )
-    };
-    out.signatures.push(SignatureEntry {
-        signer: address,
-        signature: bytes.clone(),
-        kind,
-        device: Some(s.label()),
-    });
-    out.signatures.sort_by_key(|x| x.signer);
-    if let Some(tx) = req.transaction() {
-        use alloy::consensus::SignableTransaction;
-        use alloy::eips::eip2718::Encodable2718;
-        let signed = tx.clone().into_signed(sig);
-        let env = alloy::consensus::TxEnvelope::from(signed);
-        out.signed_tx = Some(
-            json!({ "raw": format!("0x{}", alloy::hex::encode(env.encoded_2718())), "hash": format!("{:#x}", env.tx_hash()) }),
-        );
-    }
+    let out = attach_signature(&b, &req, address, &sig, s.label())?;
+    let (bytes, kind) = out
+        .signatures
+        .iter()
+        .find(|x| x.signer == address)
+        .map(|x| (x.signature.clone(), x.kind))
+        .ok_or_else(|| CliError::new("internal", "signature not attached"))?;
     out.recompute().map_err(bundle_error)?;
     out.write(&a.out, a.force).map_err(bundle_error)?;
     let threshold = if b.eoa_tx.is_some() {

@@ -1,0 +1,115 @@
+//! `breakglass tui` and `breakglass drill`.
+
+use super::sign::SignerArgs;
+use super::{CliError, Ctx, ExitCode};
+use crate::drill::Drill;
+use crate::manifest::trust::{self, Trust};
+use crate::manifest::Manifest;
+use crate::tui::{self, Env, SignerSpec};
+use clap::Args;
+use std::io::IsTerminal;
+
+/// `breakglass tui …`
+#[derive(Debug, Args, Default)]
+pub struct TuiArgs {
+    /// Signer for guardians and the executor.
+    #[command(flatten)]
+    pub signer: Option<SignerArgs>,
+    /// How many Ledger accounts (m/44'/60'/N'/0/0) to offer on the Sign screen.
+    #[arg(long, value_name = "N", default_value = "3")]
+    pub accounts: u32,
+    /// Directory for bundle files (default: the current directory).
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: Option<std::path::PathBuf>,
+}
+
+fn need_terminal() -> Result<(), CliError> {
+    if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
+        return Err(CliError::new("no_terminal", "the console needs a terminal")
+            .code(ExitCode::Usage)
+            .hint("run it in a terminal, or use the commands (compose, verify, sign, execute) from scripts"));
+    }
+    Ok(())
+}
+
+fn spec(s: &SignerArgs) -> Result<Option<SignerSpec>, CliError> {
+    if let Some(ks) = &s.keystore {
+        let pw = crate::signer::keystore::read_password(s.password_file.as_deref(), ks)
+            .map_err(|e| super::sign::signer_error(e.into()))?;
+        return Ok(Some(SignerSpec::Keystore(ks.clone(), pw)));
+    }
+    if let Some(a) = &s.speculos {
+        return Ok(Some(SignerSpec::Speculos(a.clone())));
+    }
+    Ok(s.ledger.then_some(SignerSpec::Ledger))
+}
+
+fn summary(app: &tui::app::App) {
+    let (have, need) = app.signatures();
+    eprintln!(
+        "breakglass console closed: {} log entries; bundle {}; signatures {have} of {need}{}",
+        app.log.len(),
+        app.bundle
+            .as_ref()
+            .and_then(|b| b.playbook.clone())
+            .unwrap_or_else(|| "none".into()),
+        app.exec
+            .receipt
+            .as_ref()
+            .map(|r| format!("; {r}"))
+            .unwrap_or_default()
+    );
+}
+
+/// Runs `tui`.
+pub fn run_tui(ctx: &Ctx, a: TuiArgs) -> Result<(), CliError> {
+    need_terminal()?;
+    let m = ctx.load_manifest()?;
+    let trust_state = trust::evaluate(&m, ctx.explicit_pin()?.as_ref())?;
+    let signer = match &a.signer {
+        Some(s) => spec(s)?,
+        None => None,
+    };
+    let env = Env {
+        manifest: m,
+        trust: trust_state,
+        rpc: ctx.rpc_url.clone(),
+        signer,
+        drill: false,
+        out_dir: a.out_dir.unwrap_or_else(|| std::path::PathBuf::from(".")),
+        accounts: a.accounts,
+    };
+    let app = tui::run(env).map_err(|e| CliError::new("terminal", e.to_string()))?;
+    summary(&app);
+    Ok(())
+}
+
+/// Runs `drill`.
+pub fn run_drill(_ctx: &Ctx) -> Result<(), CliError> {
+    need_terminal()?;
+    let drill = Drill::start(&mut |s| eprintln!("{s}")).map_err(|e| {
+        CliError::new("drill", e.to_string())
+            .hint("run scripts/drill.sh, which installs the pinned tools and starts the drill")
+    })?;
+    let m = Manifest::load(&drill.manifest_path)?;
+    let trust_state = Trust::Pinned {
+        source: "DRILL: generated manifest, pinned for this session only".into(),
+    };
+    let env = Env {
+        manifest: m,
+        trust: trust_state,
+        rpc: Some(drill.rpc_url.clone()),
+        signer: Some(SignerSpec::Speculos(drill.sim_addr.clone())),
+        drill: true,
+        out_dir: drill.dir.clone(),
+        accounts: 3,
+    };
+    let app = tui::run(env).map_err(|e| CliError::new("terminal", e.to_string()))?;
+    summary(&app);
+    eprintln!(
+        "DRILL over: the local chain was stopped; bundles are in {}",
+        drill.dir.display()
+    );
+    drop(drill);
+    Ok(())
+}

@@ -1,0 +1,656 @@
+//! The console's state and its pure update function: keys and background results in, effects out.
+//! Nothing here touches a terminal, a device or a network, so every screen flow is testable by feeding
+//! key sequences (STYLE.md point 6).
+
+use crate::bundle::Bundle;
+use crate::chain::postcond::PostCondition;
+use crate::manifest::trust::Trust;
+use crate::manifest::Manifest;
+use crate::policy::Report;
+use alloy::primitives::Address;
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use std::path::PathBuf;
+
+/// The screens, each reached by one key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Screen {
+    /// `d`
+    Dashboard,
+    /// `p`
+    Playbooks,
+    /// `r`
+    Review,
+    /// `s`
+    Sign,
+    /// `t`
+    Transfer,
+    /// `x`
+    Execute,
+    /// `l`
+    Log,
+}
+
+impl Screen {
+    /// Title.
+    pub fn title(self) -> &'static str {
+        match self {
+            Screen::Dashboard => "Dashboard",
+            Screen::Playbooks => "Playbooks",
+            Screen::Review => "Review",
+            Screen::Sign => "Sign",
+            Screen::Transfer => "Transfer",
+            Screen::Execute => "Execute",
+            Screen::Log => "Log",
+        }
+    }
+}
+
+/// One signing account the console can use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    /// Ledger account number (m/44'/60'/N'/0/0), or 0 for a keystore.
+    pub index: u32,
+    /// Its address.
+    pub address: Address,
+}
+
+/// What the signer says about itself.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeviceStatus {
+    /// e.g. "SIMULATED LEDGER (test/drill device) at 127.0.0.1:…, Ethereum app 1.22.0".
+    pub label: String,
+    /// Blind signing, for a Ledger.
+    pub blind_signing: Option<bool>,
+    /// Accounts found.
+    pub accounts: Vec<Account>,
+    /// The last error, in words.
+    pub error: Option<String>,
+}
+
+/// A dangerous step waiting for `y`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Confirm {
+    /// Sign the current bundle with this account.
+    Sign(Account),
+    /// Execute the current bundle.
+    Execute,
+    /// Quit while work is running.
+    Quit,
+}
+
+/// Severity of a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    /// Good news.
+    Ok,
+    /// Neutral.
+    Info,
+    /// Something failed.
+    Error,
+}
+
+/// One line of the session log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogEntry {
+    /// Seconds since the console started.
+    pub at: f64,
+    /// Level.
+    pub level: Level,
+    /// What happened.
+    pub text: String,
+}
+
+/// Execution progress.
+#[derive(Debug, Clone, Default)]
+pub struct ExecState {
+    /// Progress lines.
+    pub lines: Vec<String>,
+    /// Post-conditions, once known.
+    pub posts: Vec<PostCondition>,
+    /// Receipt summary.
+    pub receipt: Option<String>,
+    /// Finished (successfully or not).
+    pub done: bool,
+}
+
+/// Things the runtime does for the state machine, in the background.
+#[derive(Debug, Clone)]
+pub enum Effect {
+    /// Compose this playbook.
+    Compose(String),
+    /// Sign the bundle with this account.
+    Sign(Box<Bundle>, Account),
+    /// Execute the bundle.
+    Execute(Box<Bundle>),
+    /// Write the bundle to a file.
+    Export(Box<Bundle>),
+    /// Leave.
+    Quit,
+}
+
+/// Inputs to the state machine.
+#[derive(Debug, Clone)]
+pub enum Action {
+    /// A key press.
+    Key(KeyEvent),
+    /// The device answered (startup or after an error).
+    Device(DeviceStatus),
+    /// A composition finished.
+    Composed(Result<(Box<Bundle>, Box<Report>), String>),
+    /// A signature finished.
+    Signed(Result<(Box<Bundle>, Address), String>),
+    /// Execution progress.
+    ExecLine(String),
+    /// Execution finished.
+    Executed(Result<(Box<Bundle>, Vec<PostCondition>, String), String>),
+    /// Export finished.
+    Exported(Result<PathBuf, String>),
+    /// Time passed (seconds since start).
+    Tick(f64),
+}
+
+/// The whole console state.
+pub struct App {
+    /// Current screen.
+    pub screen: Screen,
+    /// Drill mode: everything labelled DRILL.
+    pub drill: bool,
+    /// The manifest.
+    pub manifest: Manifest,
+    /// Its trust state.
+    pub trust: Trust,
+    /// RPC URL, or None offline.
+    pub rpc: Option<String>,
+    /// Signer status.
+    pub device: DeviceStatus,
+    /// Selected playbook.
+    pub playbook_idx: usize,
+    /// The bundle being worked on.
+    pub bundle: Option<Bundle>,
+    /// Its report.
+    pub report: Option<Report>,
+    /// Review scroll.
+    pub scroll: u16,
+    /// Selected account on the Sign screen.
+    pub account_idx: usize,
+    /// Running background work.
+    pub busy: Option<String>,
+    /// Waiting for `y`.
+    pub confirm: Option<Confirm>,
+    /// `?` overlay.
+    pub help: bool,
+    /// Execution progress.
+    pub exec: ExecState,
+    /// The session's audit trail.
+    pub log: Vec<LogEntry>,
+    /// The last message for the status line.
+    pub message: Option<(Level, String)>,
+    /// Last export.
+    pub exported: Option<PathBuf>,
+    /// Colours on (off with NO_COLOR).
+    pub color: bool,
+    /// Set when the console should exit.
+    pub quit: bool,
+    now: f64,
+    cancelled: bool,
+}
+
+impl App {
+    /// A fresh console.
+    pub fn new(manifest: Manifest, trust: Trust, rpc: Option<String>, drill: bool) -> Self {
+        Self {
+            screen: Screen::Dashboard,
+            drill,
+            manifest,
+            trust,
+            rpc,
+            device: DeviceStatus {
+                label: "checking the signer…".into(),
+                ..Default::default()
+            },
+            playbook_idx: 0,
+            bundle: None,
+            report: None,
+            scroll: 0,
+            account_idx: 0,
+            busy: None,
+            confirm: None,
+            help: false,
+            exec: ExecState::default(),
+            log: Vec::new(),
+            message: None,
+            exported: None,
+            color: std::env::var_os("NO_COLOR").is_none(),
+            quit: false,
+            now: 0.0,
+            cancelled: false,
+        }
+    }
+
+    /// Records the time for log entries.
+    pub fn now_tick(&mut self, t: f64) {
+        self.now = t;
+    }
+
+    fn note(&mut self, level: Level, text: impl Into<String>) {
+        let text = text.into();
+        self.log.push(LogEntry {
+            at: self.now,
+            level,
+            text: text.clone(),
+        });
+        self.message = Some((level, text));
+    }
+
+    /// Signatures collected and needed.
+    pub fn signatures(&self) -> (usize, usize) {
+        let have = self.bundle.as_ref().map_or(0, |b| b.signatures.len());
+        let need = match &self.bundle {
+            Some(b) if b.eoa_tx.is_some() => 1,
+            _ => self.manifest.safe.as_ref().map_or(1, |s| s.threshold),
+        };
+        (have, need)
+    }
+
+    /// Owners who have not signed the current bundle.
+    pub fn missing_owners(&self) -> Vec<Address> {
+        let signed: Vec<Address> = self
+            .bundle
+            .as_ref()
+            .map(|b| b.signatures.iter().map(|s| s.signer).collect())
+            .unwrap_or_default();
+        self.manifest
+            .safe
+            .as_ref()
+            .map(|s| {
+                s.owners
+                    .iter()
+                    .filter(|o| !signed.contains(o))
+                    .copied()
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The keys that work on the current screen, for the footer.
+    pub fn footer_keys(&self) -> Vec<(&'static str, &'static str)> {
+        if self.help {
+            return vec![("Esc", "close help")];
+        }
+        if self.confirm.is_some() {
+            return vec![("y", "confirm"), ("n/Esc", "cancel")];
+        }
+        let mut k = match self.screen {
+            Screen::Playbooks => vec![("↑↓", "choose"), ("Enter", "compose")],
+            Screen::Review => vec![("↑↓", "scroll"), ("s", "sign")],
+            Screen::Sign => vec![("↑↓", "account"), ("Enter", "sign")],
+            Screen::Execute => vec![("Enter", "execute")],
+            Screen::Transfer => vec![("e", "export file")],
+            Screen::Log => vec![("↑↓", "scroll")],
+            Screen::Dashboard => vec![("p", "playbooks")],
+        };
+        if self.busy.is_some() {
+            k.push(("Esc", "cancel"));
+        }
+        k.extend([("d p r s t x l", "screens"), ("?", "help"), ("q", "quit")]);
+        k
+    }
+
+    fn start(&mut self, what: &str) {
+        self.busy = Some(what.to_string());
+        self.cancelled = false;
+        self.note(Level::Info, what.to_string());
+    }
+
+    fn finish_busy(&mut self) -> bool {
+        self.busy = None;
+        let c = self.cancelled;
+        self.cancelled = false;
+        !c
+    }
+}
+
+/// The state machine.
+pub fn update(app: &mut App, action: Action) -> Vec<Effect> {
+    match action {
+        Action::Tick(t) => {
+            app.now = t;
+            Vec::new()
+        }
+        Action::Key(k) => on_key(app, k),
+        Action::Device(d) => {
+            match &d.error {
+                Some(e) => app.note(Level::Error, format!("signer: {e}")),
+                None => app.note(Level::Info, format!("signer ready: {}", d.label)),
+            }
+            app.device = d;
+            Vec::new()
+        }
+        Action::Composed(r) => {
+            if !app.finish_busy() {
+                app.note(Level::Info, "composition finished after cancel: discarded");
+                return Vec::new();
+            }
+            match r {
+                Ok((b, rep)) => {
+                    let h = b
+                        .safe_hashes()
+                        .map(|h| format!(" safeTxHash {:#x}", h.safe_tx_hash))
+                        .unwrap_or_default();
+                    app.note(
+                        Level::Ok,
+                        format!(
+                            "composed {} ({}){h}: verified, ALLOWED",
+                            b.playbook.clone().unwrap_or_default(),
+                            b.actions.join(", ")
+                        ),
+                    );
+                    app.bundle = Some(*b);
+                    app.report = Some(*rep);
+                    app.exec = ExecState::default();
+                    app.scroll = 0;
+                    app.screen = Screen::Review;
+                }
+                Err(e) => app.note(Level::Error, format!("compose failed: {e}")),
+            }
+            Vec::new()
+        }
+        Action::Signed(r) => {
+            if !app.finish_busy() {
+                app.note(
+                    Level::Info,
+                    "signature arrived after cancel: discarded (nothing saved)",
+                );
+                return Vec::new();
+            }
+            match r {
+                Ok((b, who)) => {
+                    app.bundle = Some(*b);
+                    let (have, need) = app.signatures();
+                    app.note(
+                        Level::Ok,
+                        format!(
+                            "signed by {} — {have} of {need} signatures",
+                            who.to_checksum(None)
+                        ),
+                    );
+                    if have >= need {
+                        app.screen = Screen::Execute;
+                    } else if app.account_idx + 1 < app.device.accounts.len() {
+                        app.account_idx += 1;
+                    }
+                }
+                Err(e) => app.note(Level::Error, format!("signing failed: {e}")),
+            }
+            Vec::new()
+        }
+        Action::ExecLine(l) => {
+            app.exec.lines.push(l.clone());
+            app.note(Level::Info, l);
+            Vec::new()
+        }
+        Action::Executed(r) => {
+            app.finish_busy();
+            app.exec.done = true;
+            match r {
+                Ok((b, posts, receipt)) => {
+                    let all = posts.iter().all(|p| p.pass);
+                    app.exec.posts = posts;
+                    app.exec.receipt = Some(receipt.clone());
+                    app.bundle = Some(*b);
+                    if all {
+                        app.note(Level::Ok, format!("{receipt}; all post-conditions passed"));
+                    } else {
+                        app.note(Level::Error, format!("{receipt}; a post-condition FAILED"));
+                    }
+                }
+                Err(e) => app.note(Level::Error, format!("execution failed: {e}")),
+            }
+            Vec::new()
+        }
+        Action::Exported(r) => {
+            app.finish_busy();
+            match r {
+                Ok(p) => {
+                    app.note(Level::Ok, format!("bundle written to {}", p.display()));
+                    app.exported = Some(p);
+                }
+                Err(e) => app.note(Level::Error, format!("export failed: {e}")),
+            }
+            Vec::new()
+        }
+    }
+}
+
+fn on_key(app: &mut App, k: KeyEvent) -> Vec<Effect> {
+    if k.modifiers.contains(KeyModifiers::CONTROL) && k.code == KeyCode::Char('c') {
+        app.quit = true;
+        return vec![Effect::Quit];
+    }
+    if app.help {
+        if matches!(
+            k.code,
+            KeyCode::Esc | KeyCode::Char('?') | KeyCode::Char('q') | KeyCode::Enter
+        ) {
+            app.help = false;
+        }
+        return Vec::new();
+    }
+    if let Some(c) = app.confirm.clone() {
+        return match k.code {
+            KeyCode::Char('y') | KeyCode::Char('Y') => {
+                app.confirm = None;
+                match c {
+                    Confirm::Quit => {
+                        app.quit = true;
+                        vec![Effect::Quit]
+                    }
+                    Confirm::Sign(acct) => match app.bundle.clone() {
+                        Some(b) => {
+                            app.start(&format!(
+                                "signing with account {} ({}) — confirm on the device",
+                                acct.index,
+                                acct.address.to_checksum(None)
+                            ));
+                            vec![Effect::Sign(Box::new(b), acct)]
+                        }
+                        None => Vec::new(),
+                    },
+                    Confirm::Execute => match app.bundle.clone() {
+                        Some(b) => {
+                            app.exec = ExecState::default();
+                            app.start("executing: simulate, sign the execution, send, wait, check post-conditions");
+                            vec![Effect::Execute(Box::new(b))]
+                        }
+                        None => Vec::new(),
+                    },
+                }
+            }
+            KeyCode::Char('n') | KeyCode::Char('N') | KeyCode::Esc => {
+                app.confirm = None;
+                app.note(Level::Info, "cancelled");
+                Vec::new()
+            }
+            _ => Vec::new(),
+        };
+    }
+    match k.code {
+        KeyCode::Char('q') => {
+            if app.busy.is_some() {
+                app.confirm = Some(Confirm::Quit);
+                Vec::new()
+            } else {
+                app.quit = true;
+                vec![Effect::Quit]
+            }
+        }
+        KeyCode::Char('?') => {
+            app.help = true;
+            Vec::new()
+        }
+        KeyCode::Esc => {
+            if let Some(b) = app.busy.take() {
+                app.cancelled = true;
+                app.note(Level::Info, format!("cancelled: {b} (its result will be discarded; a signature already made on the device is not saved)"));
+            }
+            Vec::new()
+        }
+        KeyCode::Char('d') => goto(app, Screen::Dashboard),
+        KeyCode::Char('p') => goto(app, Screen::Playbooks),
+        KeyCode::Char('r') => goto(app, Screen::Review),
+        KeyCode::Char('s') => goto(app, Screen::Sign),
+        KeyCode::Char('t') => goto(app, Screen::Transfer),
+        KeyCode::Char('x') => goto(app, Screen::Execute),
+        KeyCode::Char('l') => goto(app, Screen::Log),
+        KeyCode::Up | KeyCode::Char('k') => {
+            move_sel(app, -1);
+            Vec::new()
+        }
+        KeyCode::Down | KeyCode::Char('j') => {
+            move_sel(app, 1);
+            Vec::new()
+        }
+        KeyCode::Enter => enter(app),
+        KeyCode::Char('e') if app.screen == Screen::Transfer => match app.bundle.clone() {
+            Some(b) if app.busy.is_none() => {
+                app.start("writing the bundle file");
+                vec![Effect::Export(Box::new(b))]
+            }
+            _ => {
+                app.note(
+                    Level::Error,
+                    "nothing to export: compose a playbook first (p)",
+                );
+                Vec::new()
+            }
+        },
+        _ => Vec::new(),
+    }
+}
+
+fn goto(app: &mut App, s: Screen) -> Vec<Effect> {
+    app.screen = s;
+    app.scroll = 0;
+    Vec::new()
+}
+
+fn move_sel(app: &mut App, d: i32) {
+    let clamp = |v: usize, n: usize| -> usize {
+        if n == 0 {
+            0
+        } else {
+            (v as i64 + d as i64).clamp(0, n as i64 - 1) as usize
+        }
+    };
+    match app.screen {
+        Screen::Playbooks => {
+            app.playbook_idx = clamp(app.playbook_idx, app.manifest.playbooks.len())
+        }
+        Screen::Sign => app.account_idx = clamp(app.account_idx, app.device.accounts.len()),
+        _ => app.scroll = (app.scroll as i32 + d).max(0) as u16,
+    }
+}
+
+fn enter(app: &mut App) -> Vec<Effect> {
+    if app.busy.is_some() {
+        app.note(
+            Level::Info,
+            "busy: wait for the current step, or Esc to cancel it",
+        );
+        return Vec::new();
+    }
+    match app.screen {
+        Screen::Playbooks => match app.manifest.playbooks.get(app.playbook_idx) {
+            Some(p) => {
+                let id = p.id.clone();
+                app.start(&format!("composing playbook {id}"));
+                vec![Effect::Compose(id)]
+            }
+            None => Vec::new(),
+        },
+        Screen::Review => goto(app, Screen::Sign),
+        Screen::Sign => {
+            let Some(b) = &app.bundle else {
+                app.note(
+                    Level::Error,
+                    "nothing to sign: compose a playbook first (p)",
+                );
+                return Vec::new();
+            };
+            if !app.trust.is_trusted() {
+                app.note(
+                    Level::Error,
+                    "the manifest is not trusted: breakglass will not sign",
+                );
+                return Vec::new();
+            }
+            if !app.report.as_ref().is_some_and(|r| r.allowed) {
+                app.note(
+                    Level::Error,
+                    "verification refused this transaction: breakglass will not sign it",
+                );
+                return Vec::new();
+            }
+            let Some(acct) = app.device.accounts.get(app.account_idx).cloned() else {
+                app.note(
+                    Level::Error,
+                    "no signer account available: check the device (Dashboard)",
+                );
+                return Vec::new();
+            };
+            if b.signatures.iter().any(|s| s.signer == acct.address) {
+                app.note(
+                    Level::Error,
+                    format!("{} already signed", acct.address.to_checksum(None)),
+                );
+                return Vec::new();
+            }
+            let allowed = match (&b.safe_tx, &b.eoa_tx) {
+                (Some(_), _) => app
+                    .manifest
+                    .safe
+                    .as_ref()
+                    .is_some_and(|s| s.is_owner(&acct.address)),
+                (_, Some(e)) => e.from == acct.address,
+                _ => false,
+            };
+            if !allowed {
+                app.note(
+                    Level::Error,
+                    format!(
+                        "{} is not a signer of this transaction",
+                        acct.address.to_checksum(None)
+                    ),
+                );
+                return Vec::new();
+            }
+            app.confirm = Some(Confirm::Sign(acct));
+            Vec::new()
+        }
+        Screen::Execute => {
+            let (have, need) = app.signatures();
+            if app.bundle.is_none() {
+                app.note(
+                    Level::Error,
+                    "nothing to execute: compose a playbook first (p)",
+                );
+            } else if app.rpc.is_none() {
+                app.note(
+                    Level::Error,
+                    "offline: execution needs a node (--rpc-url); export the bundle instead (t)",
+                );
+            } else if have < need {
+                app.note(
+                    Level::Error,
+                    format!("{have} of {need} signatures: sign first (s)"),
+                );
+            } else if app.exec.done && app.exec.receipt.is_some() {
+                app.note(Level::Info, "already executed");
+            } else {
+                app.confirm = Some(Confirm::Execute);
+            }
+            Vec::new()
+        }
+        _ => Vec::new(),
+    }
+}

@@ -1,0 +1,340 @@
+//! The incident console: a keyboard-driven TUI (ratatui + crossterm). State and pure update live in
+//! [`app`], pure rendering in [`ui`]; this runtime only moves keys and background results into the state
+//! machine and runs its effects on threads, so the screen never waits on a Ledger or a node.
+
+pub mod app;
+pub mod ui;
+
+use crate::bundle::{self, Bundle};
+use crate::chain::Chain;
+use crate::cli::internal as cli;
+use crate::compose::{self, ComposeOptions};
+use crate::manifest::trust::Trust;
+use crate::manifest::{Manifest, Via};
+use crate::signer::keystore::KeystoreSigner;
+use crate::signer::ledger::apdu::ledger_live_path;
+use crate::signer::ledger::{HidTransport, LedgerSigner, TcpTransport, Transport};
+use crate::signer::{self, Signer, SigningRequest};
+use alloy::primitives::U256;
+use app::{Account, Action, App, DeviceStatus, Effect};
+use ratatui::crossterm::event::{self, Event, KeyEventKind};
+use secrecy::SecretString;
+use std::path::PathBuf;
+use std::sync::mpsc::{channel, Sender};
+use std::time::{Duration, Instant};
+
+/// Which signer the console uses.
+#[derive(Clone)]
+pub enum SignerSpec {
+    /// Speculos or the built-in simulator at HOST:PORT.
+    Speculos(String),
+    /// A Ledger on USB.
+    Ledger,
+    /// A keystore and its password.
+    Keystore(PathBuf, SecretString),
+}
+
+/// Everything the console needs.
+#[derive(Clone)]
+pub struct Env {
+    /// The manifest.
+    pub manifest: Manifest,
+    /// Its trust state.
+    pub trust: Trust,
+    /// Node.
+    pub rpc: Option<String>,
+    /// Signer.
+    pub signer: Option<SignerSpec>,
+    /// Drill mode.
+    pub drill: bool,
+    /// Where bundles are written.
+    pub out_dir: PathBuf,
+    /// How many Ledger accounts to offer.
+    pub accounts: u32,
+}
+
+fn open_signer(spec: &SignerSpec, account: u32) -> Result<Box<dyn Signer>, String> {
+    match spec {
+        SignerSpec::Keystore(p, pw) => Ok(Box::new(
+            KeystoreSigner::open(p, pw).map_err(|e| e.to_string())?,
+        )),
+        SignerSpec::Speculos(addr) => {
+            let t: Box<dyn Transport> = Box::new(
+                TcpTransport::connect(addr, Duration::from_secs(180)).map_err(|e| e.to_string())?,
+            );
+            Ok(Box::new(LedgerSigner::new(t, ledger_live_path(account))))
+        }
+        SignerSpec::Ledger => {
+            let t: Box<dyn Transport> = Box::new(HidTransport::open().map_err(|e| e.to_string())?);
+            Ok(Box::new(LedgerSigner::new(t, ledger_live_path(account))))
+        }
+    }
+}
+
+fn device_status(env: &Env) -> DeviceStatus {
+    let Some(spec) = &env.signer else {
+        return DeviceStatus {
+            label: "none (start with --speculos, --ledger or --keystore to sign)".into(),
+            ..Default::default()
+        };
+    };
+    let run = || -> Result<DeviceStatus, String> {
+        match spec {
+            SignerSpec::Keystore(..) => {
+                let mut s = open_signer(spec, 0)?;
+                let a = s.address().map_err(|e| e.to_string())?;
+                Ok(DeviceStatus {
+                    label: s.label(),
+                    accounts: vec![Account {
+                        index: 0,
+                        address: a,
+                    }],
+                    ..Default::default()
+                })
+            }
+            _ => {
+                let t: Box<dyn Transport> = match spec {
+                    SignerSpec::Speculos(addr) => Box::new(
+                        TcpTransport::connect(addr, Duration::from_secs(10))
+                            .map_err(|e| e.to_string())?,
+                    ),
+                    _ => Box::new(HidTransport::open().map_err(|e| e.to_string())?),
+                };
+                let mut l = LedgerSigner::new(t, ledger_live_path(0));
+                let (label, cfg) = l.check_app().map_err(|e| e.to_string())?;
+                let mut accounts = Vec::new();
+                for i in 0..env.accounts {
+                    let mut li = open_signer(spec, i)?;
+                    accounts.push(Account {
+                        index: i,
+                        address: li.address().map_err(|e| e.to_string())?,
+                    });
+                }
+                Ok(DeviceStatus {
+                    label,
+                    blind_signing: Some(cfg.blind_signing()),
+                    accounts,
+                    error: None,
+                })
+            }
+        }
+    };
+    run().unwrap_or_else(|e| DeviceStatus {
+        label: "unavailable".into(),
+        error: Some(e),
+        ..Default::default()
+    })
+}
+
+fn compose_job(
+    env: &Env,
+    playbook: &str,
+    from: Option<alloy::primitives::Address>,
+) -> Result<(Box<Bundle>, Box<crate::policy::Report>), String> {
+    let m = &env.manifest;
+    let via = m
+        .playbook(playbook)
+        .and_then(|p| p.actions.first())
+        .and_then(|a| m.action(a))
+        .map(|a| a.via)
+        .unwrap_or(Via::Safe);
+    let chain = match &env.rpc {
+        Some(u) => Some(Chain::connect(u, m.chain_id).map_err(|e| e.to_string())?),
+        None => None,
+    };
+    let mut opts = ComposeOptions {
+        created_at: now_unix(),
+        ..Default::default()
+    };
+    match via {
+        Via::Safe | Via::Timelock => {
+            opts.safe_nonce = Some(match (&chain, &m.safe) {
+                (Some(c), Some(s)) => c.safe_nonce(s.address).map_err(|e| e.to_string())?,
+                _ => return Err("offline: the Safe nonce is unknown; compose with `breakglass compose --nonce N` instead".into()),
+            });
+        }
+        Via::Eoa => {
+            let (Some(c), Some(from)) = (&chain, from) else {
+                return Err("an EOA playbook needs a node and a signer account; use `breakglass compose` with explicit fee flags offline".into());
+            };
+            let pb = m.playbook(playbook).ok_or("no playbook")?;
+            let action = pb
+                .actions
+                .first()
+                .and_then(|a| m.action(a))
+                .ok_or("empty playbook")?;
+            let call = compose::plan_action(m, action, &opts).map_err(|e| e.to_string())?;
+            opts.eoa = Some(
+                c.eoa_params(from, call.to, call.value, call.data, None)
+                    .map_err(|e| e.to_string())?,
+            );
+        }
+    }
+    let c = compose::compose(m, playbook, &opts).map_err(|e| e.to_string())?;
+    Ok((Box::new(c.bundle), Box::new(c.report)))
+}
+
+fn now_unix() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+fn sign_job(
+    env: &Env,
+    b: &Bundle,
+    account: &Account,
+) -> Result<(Box<Bundle>, alloy::primitives::Address), String> {
+    let spec = env.signer.as_ref().ok_or("no signer configured")?;
+    let v = bundle::verify_bundle(&env.manifest, b).map_err(|e| e.to_string())?;
+    let req = SigningRequest::new(&v, &env.trust).map_err(|e| e.to_string())?;
+    let mut s = open_signer(spec, account.index)?;
+    let addr = s.address().map_err(|e| e.to_string())?;
+    if addr != account.address {
+        return Err(format!(
+            "the device answers {} for account {}, expected {}",
+            addr.to_checksum(None),
+            account.index,
+            account.address.to_checksum(None)
+        ));
+    }
+    let sig = signer::sign_request(s.as_mut(), &req, addr).map_err(|e| e.to_string())?;
+    let out = cli::attach_signature(b, &req, addr, &sig, s.label()).map_err(|e| e.message)?;
+    let _ = save(env, &out);
+    Ok((Box::new(out), addr))
+}
+
+fn save(env: &Env, b: &Bundle) -> Result<PathBuf, String> {
+    let nonce = b
+        .safe_tx
+        .as_ref()
+        .map(|s| s.tx.nonce)
+        .or(b.eoa_tx.as_ref().map(|e| U256::from(e.nonce)))
+        .unwrap_or_default();
+    let p = env.out_dir.join(format!(
+        "{}-nonce{nonce}.json",
+        b.playbook.clone().unwrap_or_else(|| "bundle".into())
+    ));
+    b.write(&p, true).map_err(|e| e.to_string())?;
+    Ok(p)
+}
+
+fn execute_job(
+    env: &Env,
+    b: &Bundle,
+    tx: &Sender<Action>,
+) -> Result<
+    (
+        Box<Bundle>,
+        Vec<crate::chain::postcond::PostCondition>,
+        String,
+    ),
+    String,
+> {
+    let url = env.rpc.as_ref().ok_or("offline")?;
+    let chain = Chain::connect(url, env.manifest.chain_id).map_err(|e| e.to_string())?;
+    let spec = env.signer.as_ref().ok_or("no signer for the executor")?;
+    let mut s = open_signer(spec, 0)?;
+    let mut say = |st: cli::Status| {
+        if let cli::Status::Line(l) = st {
+            let _ = tx.send(Action::ExecLine(l));
+        }
+    };
+    let prepared =
+        cli::prepare_execution(&env.manifest, &chain, b, &env.trust, s.as_mut(), &mut say)
+            .map_err(|e| e.message)?;
+    let _ = save(env, &prepared);
+    let hash = prepared
+        .signed_tx
+        .as_ref()
+        .and_then(|s| s.get("hash"))
+        .and_then(|h| h.as_str())
+        .unwrap_or_default()
+        .to_string();
+    let _ = tx.send(Action::ExecLine(format!(
+        "sent {hash}; waiting for the receipt"
+    )));
+    let landed =
+        cli::land(&env.manifest, &chain, prepared, 120, |_, _| {}).map_err(|e| e.message)?;
+    let _ = save(env, &landed.bundle);
+    let receipt = format!(
+        "{} in block {} (gas {}, {:.2} s)",
+        if landed.ok { "mined" } else { "REVERTED" },
+        landed.block.unwrap_or_default(),
+        landed.gas_used,
+        landed.seconds
+    );
+    Ok((Box::new(landed.bundle), landed.posts, receipt))
+}
+
+fn spawn(env: &Env, app: &App, e: Effect, tx: &Sender<Action>) {
+    let env = env.clone();
+    let tx = tx.clone();
+    let first = app.device.accounts.first().map(|a| a.address);
+    std::thread::spawn(move || {
+        let a = match e {
+            Effect::Compose(pb) => Action::Composed(compose_job(&env, &pb, first)),
+            Effect::Sign(b, acct) => Action::Signed(sign_job(&env, &b, &acct)),
+            Effect::Execute(b) => Action::Executed(execute_job(&env, &b, &tx)),
+            Effect::Export(b) => Action::Exported(save(&env, &b)),
+            Effect::Quit => return,
+        };
+        let _ = tx.send(a);
+    });
+}
+
+/// Runs the console until the person quits. The terminal is restored on exit and on panic.
+pub fn run(env: Env) -> std::io::Result<App> {
+    let mut app = App::new(
+        env.manifest.clone(),
+        env.trust.clone(),
+        env.rpc.clone(),
+        env.drill,
+    );
+    let (tx, rx) = channel::<Action>();
+    {
+        let env = env.clone();
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            let _ = tx.send(Action::Device(device_status(&env)));
+        });
+    }
+    let start = Instant::now();
+    let mut terminal = ratatui::init();
+    let result = (|| -> std::io::Result<()> {
+        let mut dirty = true;
+        loop {
+            if dirty {
+                terminal.draw(|f| ui::draw(f, &app))?;
+                dirty = false;
+            }
+            let mut actions = Vec::new();
+            if event::poll(Duration::from_millis(100))? {
+                match event::read()? {
+                    Event::Key(k) if k.kind == KeyEventKind::Press => actions.push(Action::Key(k)),
+                    Event::Resize(..) => dirty = true,
+                    _ => {}
+                }
+            }
+            while let Ok(a) = rx.try_recv() {
+                actions.push(a);
+            }
+            if actions.is_empty() {
+                continue;
+            }
+            app.now_tick(start.elapsed().as_secs_f64());
+            for a in actions {
+                for e in app::update(&mut app, a) {
+                    spawn(&env, &app, e, &tx);
+                }
+            }
+            dirty = true;
+            if app.quit {
+                return Ok(());
+            }
+        }
+    })();
+    ratatui::restore();
+    result.map(|_| app)
+}

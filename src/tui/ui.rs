@@ -1,0 +1,574 @@
+//! Pure rendering of the console state (ratatui). Works in 80×24 and uses more room when there is some.
+
+use super::app::{App, Confirm, Level, Screen};
+use crate::manifest::trust::Trust;
+use crate::policy::render::grouped_hex;
+use ratatui::layout::{Constraint, Direction, Layout, Rect};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Clear, List, ListItem, ListState, Paragraph, Wrap};
+use ratatui::Frame;
+
+fn fg(app: &App, c: Color) -> Style {
+    if app.color {
+        Style::default().fg(c)
+    } else {
+        Style::default()
+    }
+}
+
+fn bold() -> Style {
+    Style::default().add_modifier(Modifier::BOLD)
+}
+
+fn trust_span(app: &App) -> Span<'static> {
+    match &app.trust {
+        Trust::Pinned { source } => Span::styled(
+            format!("PINNED ({source})"),
+            fg(app, Color::Green).add_modifier(Modifier::BOLD),
+        ),
+        Trust::Approved {
+            approvals,
+            threshold,
+        } => Span::styled(
+            format!("APPROVED by {approvals} of {threshold} owners"),
+            fg(app, Color::Green).add_modifier(Modifier::BOLD),
+        ),
+        Trust::Untrusted { .. } => Span::styled(
+            "UNTRUSTED — signing disabled",
+            fg(app, Color::Red).add_modifier(Modifier::BOLD),
+        ),
+    }
+}
+
+/// Draws the whole console.
+pub fn draw(f: &mut Frame, app: &App) {
+    let area = f.area();
+    let rows = Layout::default()
+        .direction(Direction::Vertical)
+        .constraints([
+            Constraint::Length(1),
+            Constraint::Min(3),
+            Constraint::Length(1),
+            Constraint::Length(1),
+        ])
+        .split(area);
+    // Header.
+    let mut head = vec![Span::styled(" breakglass ", bold())];
+    if app.drill {
+        head.push(Span::styled(
+            " DRILL ",
+            fg(app, Color::Black)
+                .bg(if app.color {
+                    Color::Yellow
+                } else {
+                    Color::Reset
+                })
+                .add_modifier(Modifier::BOLD),
+        ));
+    }
+    head.push(Span::raw(format!(
+        " {} · chain {} · ",
+        app.manifest.name, app.manifest.chain_id
+    )));
+    for s in [
+        Screen::Dashboard,
+        Screen::Playbooks,
+        Screen::Review,
+        Screen::Sign,
+        Screen::Transfer,
+        Screen::Execute,
+        Screen::Log,
+    ] {
+        let key = s.title().chars().next().unwrap_or(' ').to_ascii_lowercase();
+        let key = if s == Screen::Execute { 'x' } else { key };
+        let label = format!("{key}:{} ", s.title());
+        if s == app.screen {
+            head.push(Span::styled(label, bold().add_modifier(Modifier::REVERSED)));
+        } else {
+            head.push(Span::raw(label));
+        }
+    }
+    f.render_widget(Paragraph::new(Line::from(head)), rows[0]);
+    // Body.
+    let title = format!(
+        " {}{} ",
+        app.screen.title(),
+        if app.drill { " — DRILL" } else { "" }
+    );
+    let block = Block::default().borders(Borders::ALL).title(title);
+    let inner = block.inner(rows[1]);
+    f.render_widget(block, rows[1]);
+    match app.screen {
+        Screen::Dashboard => dashboard(f, app, inner),
+        Screen::Playbooks => playbooks(f, app, inner),
+        Screen::Review => review(f, app, inner),
+        Screen::Sign => sign(f, app, inner),
+        Screen::Transfer => transfer(f, app, inner),
+        Screen::Execute => execute(f, app, inner),
+        Screen::Log => log(f, app, inner),
+    }
+    // Status line.
+    let status = match (&app.busy, &app.message) {
+        (Some(b), _) => Line::from(Span::styled(format!(" … {b}"), fg(app, Color::Yellow))),
+        (None, Some((lvl, m))) => {
+            let c = match lvl {
+                Level::Ok => Color::Green,
+                Level::Info => Color::Reset,
+                Level::Error => Color::Red,
+            };
+            Line::from(Span::styled(format!(" {m}"), fg(app, c)))
+        }
+        _ => Line::from(""),
+    };
+    f.render_widget(Paragraph::new(status), rows[2]);
+    // Footer: the keys that work here.
+    let mut keys = Vec::new();
+    for (k, what) in app.footer_keys() {
+        keys.push(Span::styled(format!(" {k}"), bold()));
+        keys.push(Span::raw(format!(" {what} ")));
+    }
+    f.render_widget(Paragraph::new(Line::from(keys)), rows[3]);
+    if app.help {
+        help(f, app, area);
+    } else if let Some(c) = &app.confirm {
+        confirm(f, app, c, area);
+    }
+}
+
+fn kv(app: &App, k: &str, v: Span<'static>) -> Line<'static> {
+    let _ = app;
+    Line::from(vec![Span::styled(format!("{k:<14}"), bold()), v])
+}
+
+fn dashboard(f: &mut Frame, app: &App, area: Rect) {
+    let m = &app.manifest;
+    let mut lines = vec![
+        kv(app, "Protocol", Span::raw(m.name.clone())),
+        kv(app, "Chain", Span::raw(m.chain_id.to_string())),
+        kv(app, "Manifest", Span::raw(m.hash_hex())),
+        kv(app, "Trust", trust_span(app)),
+    ];
+    if let Trust::Untrusted { reason } = &app.trust {
+        lines.push(Line::from(Span::styled(
+            format!("              {reason}"),
+            fg(app, Color::Red),
+        )));
+    }
+    if let Some(s) = &m.safe {
+        lines.push(kv(
+            app,
+            "Safe",
+            Span::raw(format!(
+                "{} (Safe {})",
+                s.address.to_checksum(None),
+                s.version.as_str()
+            )),
+        ));
+        lines.push(kv(
+            app,
+            "Owners",
+            Span::raw(format!("{} of {} must sign", s.threshold, s.owners.len())),
+        ));
+        for o in &s.owners {
+            lines.push(Line::from(format!("              {}", o.to_checksum(None))));
+        }
+    }
+    let dev = if let Some(e) = &app.device.error {
+        Span::styled(format!("ERROR: {e}"), fg(app, Color::Red))
+    } else {
+        let blind = match app.device.blind_signing {
+            Some(true) => ", blind signing ON",
+            Some(false) => ", blind signing OFF (Safe txs need it)",
+            None => "",
+        };
+        Span::raw(format!("{}{blind}", app.device.label))
+    };
+    lines.push(kv(app, "Signer", dev));
+    for a in &app.device.accounts {
+        let owner = if m.safe.as_ref().is_some_and(|s| s.is_owner(&a.address)) {
+            "  (Safe owner)"
+        } else {
+            ""
+        };
+        lines.push(Line::from(format!(
+            "              account {}: {}{owner}",
+            a.index,
+            a.address.to_checksum(None)
+        )));
+    }
+    lines.push(kv(
+        app,
+        "Node",
+        match &app.rpc {
+            Some(u) => Span::raw(format!(
+                "{u}{}",
+                if app.drill {
+                    " (DRILL local chain)"
+                } else {
+                    ""
+                }
+            )),
+            None => Span::raw("offline: compose, review, sign and export only"),
+        },
+    ));
+    lines.push(Line::from(""));
+    lines.push(Line::from("Press p to choose a playbook."));
+    f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), area);
+}
+
+fn playbooks(f: &mut Frame, app: &App, area: Rect) {
+    let items: Vec<ListItem> = app
+        .manifest
+        .playbooks
+        .iter()
+        .map(|p| {
+            let via = p
+                .actions
+                .first()
+                .and_then(|a| app.manifest.action(a))
+                .map(|a| a.via.as_str())
+                .unwrap_or("");
+            let mut lines = vec![Line::from(vec![
+                Span::styled(format!("{:<14}", p.id), bold()),
+                Span::raw(format!("{} (via {via})", p.title)),
+            ])];
+            for a in &p.actions {
+                let t = app
+                    .manifest
+                    .action(a)
+                    .map(|x| x.title.clone())
+                    .unwrap_or_default();
+                lines.push(Line::from(format!("      · {a}: {t}")));
+            }
+            ListItem::new(lines)
+        })
+        .collect();
+    let mut st = ListState::default();
+    st.select(Some(app.playbook_idx));
+    let list = List::new(items)
+        .highlight_style(Style::default().add_modifier(Modifier::REVERSED))
+        .highlight_symbol("▶ ");
+    f.render_stateful_widget(list, area, &mut st);
+}
+
+fn review_lines(app: &App) -> Vec<Line<'static>> {
+    let Some(r) = &app.report else {
+        return vec![Line::from(
+            "Nothing composed yet: press p, choose a playbook, press Enter.",
+        )];
+    };
+    let mut out = Vec::new();
+    if let Some(h) = r.safe_hashes() {
+        out.push(Line::from(Span::styled(
+            "Compare with the Ledger screen:",
+            bold(),
+        )));
+        out.push(Line::from(vec![
+            Span::styled("  Domain hash   ", bold()),
+            Span::styled(
+                grouped_hex(&h.domain_separator),
+                bold().fg(if app.color { Color::Cyan } else { Color::Reset }),
+            ),
+        ]));
+        out.push(Line::from(vec![
+            Span::styled("  Message hash  ", bold()),
+            Span::styled(
+                grouped_hex(&h.message_hash),
+                bold().fg(if app.color { Color::Cyan } else { Color::Reset }),
+            ),
+        ]));
+        out.push(Line::from(vec![
+            Span::styled("  safeTxHash    ", bold()),
+            Span::raw(grouped_hex(&h.safe_tx_hash)),
+        ]));
+        out.push(Line::from(""));
+    }
+    let text = crate::policy::render_text(r);
+    let mut skip = 0;
+    for l in text.lines() {
+        // The hashes are shown above, large; do not repeat them.
+        if l.starts_with("Compare with the Ledger screen") {
+            skip = 3;
+            continue;
+        }
+        if skip > 0 {
+            skip -= 1;
+            continue;
+        }
+        let style = if l.starts_with("  CRITICAL")
+            || l.starts_with("REFUSED")
+            || l.contains("-> REFUSED")
+        {
+            fg(app, Color::Red).add_modifier(Modifier::BOLD)
+        } else if l.starts_with("ALLOWED") || l.contains("-> ALLOWED") {
+            fg(app, Color::Green)
+        } else {
+            Style::default()
+        };
+        out.push(Line::from(Span::styled(l.to_string(), style)));
+    }
+    out
+}
+
+fn review(f: &mut Frame, app: &App, area: Rect) {
+    f.render_widget(
+        Paragraph::new(review_lines(app))
+            .scroll((app.scroll, 0))
+            .wrap(Wrap { trim: false }),
+        area,
+    );
+}
+
+fn sign(f: &mut Frame, app: &App, area: Rect) {
+    let mut lines = Vec::new();
+    let (have, need) = app.signatures();
+    match &app.bundle {
+        None => lines.push(Line::from(
+            "Nothing to sign yet: compose a playbook first (p).",
+        )),
+        Some(b) => {
+            lines.push(Line::from(vec![
+                Span::styled("Signer: ", bold()),
+                Span::raw(app.device.label.clone()),
+            ]));
+            if let Some(h) = b.safe_hashes() {
+                lines.push(Line::from("The device will show (hashed EIP-712):"));
+                lines.push(Line::from(vec![
+                    Span::styled("  Domain hash   ", bold()),
+                    Span::raw(grouped_hex(&h.domain_separator)),
+                ]));
+                lines.push(Line::from(vec![
+                    Span::styled("  Message hash  ", bold()),
+                    Span::raw(grouped_hex(&h.message_hash)),
+                ]));
+            } else if let Some(e) = &b.eoa_tx {
+                lines.push(Line::from(format!(
+                    "The device will show: to {}, {} wei, then \"Blind signing ahead\"",
+                    e.to.to_checksum(None),
+                    e.value
+                )));
+            }
+            lines.push(Line::from(Span::styled(
+                format!("Signatures: {have} of {need}"),
+                if have >= need {
+                    fg(app, Color::Green)
+                } else {
+                    fg(app, Color::Yellow)
+                },
+            )));
+            for s in &b.signatures {
+                lines.push(Line::from(Span::styled(
+                    format!("  ✓ {}", s.signer.to_checksum(None)),
+                    fg(app, Color::Green),
+                )));
+            }
+            if b.safe_tx.is_some() {
+                for o in app.missing_owners() {
+                    lines.push(Line::from(format!("  · missing {}", o.to_checksum(None))));
+                }
+            }
+            lines.push(Line::from(""));
+            lines.push(Line::from(Span::styled("Sign with (↑↓, Enter):", bold())));
+        }
+    }
+    let n = lines.len() as u16;
+    let chunks = Layout::default()
+        .direction(Direction::Vertical)
+        .constraints([
+            Constraint::Length(n.min(area.height.saturating_sub(2))),
+            Constraint::Min(1),
+        ])
+        .split(area);
+    f.render_widget(Paragraph::new(lines), chunks[0]);
+    if app.bundle.is_some() {
+        let items: Vec<ListItem> = app
+            .device
+            .accounts
+            .iter()
+            .map(|a| {
+                let signed = app
+                    .bundle
+                    .as_ref()
+                    .is_some_and(|b| b.signatures.iter().any(|s| s.signer == a.address));
+                let owner = app
+                    .manifest
+                    .safe
+                    .as_ref()
+                    .is_some_and(|s| s.is_owner(&a.address));
+                let tag = if signed {
+                    "signed"
+                } else if owner {
+                    "owner"
+                } else {
+                    "not an owner"
+                };
+                ListItem::new(format!(
+                    "account {}  {}  ({tag})",
+                    a.index,
+                    a.address.to_checksum(None)
+                ))
+            })
+            .collect();
+        let mut st = ListState::default();
+        st.select(Some(app.account_idx));
+        f.render_stateful_widget(
+            List::new(items)
+                .highlight_style(Style::default().add_modifier(Modifier::REVERSED))
+                .highlight_symbol("▶ "),
+            chunks[1],
+            &mut st,
+        );
+    }
+}
+
+fn transfer(f: &mut Frame, app: &App, area: Rect) {
+    let mut lines = vec![
+        Line::from("Move the request to an offline signer, or signatures back:"),
+        Line::from(""),
+    ];
+    match &app.bundle {
+        None => lines.push(Line::from("Nothing composed yet (p).")),
+        Some(b) => {
+            lines.push(Line::from(format!(
+                "Bundle: {} — {} signature(s)",
+                b.playbook.clone().unwrap_or_default(),
+                b.signatures.len()
+            )));
+            lines.push(Line::from("  e  write it as a breakglass/bundle@1 file"));
+            lines.push(Line::from("  then on the offline machine: breakglass import / verify / sign; and here: breakglass combine"));
+            if let Some(p) = &app.exported {
+                lines.push(Line::from(Span::styled(
+                    format!("  written: {}", p.display()),
+                    fg(app, Color::Green),
+                )));
+            }
+        }
+    }
+    f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), area);
+}
+
+fn execute(f: &mut Frame, app: &App, area: Rect) {
+    let (have, need) = app.signatures();
+    let mut lines = vec![
+        Line::from(format!(
+            "Signatures {have} of {need}; executor: {}",
+            app.device
+                .accounts
+                .first()
+                .map(|a| format!("account {} {}", a.index, a.address.to_checksum(None)))
+                .unwrap_or_else(|| "none".into())
+        )),
+        Line::from(format!(
+            "Node: {}",
+            app.rpc.clone().unwrap_or_else(|| "offline".into())
+        )),
+        Line::from(""),
+    ];
+    for l in &app.exec.lines {
+        lines.push(Line::from(format!("  {l}")));
+    }
+    if let Some(r) = &app.exec.receipt {
+        lines.push(Line::from(Span::styled(format!("  {r}"), bold())));
+    }
+    if !app.exec.posts.is_empty() {
+        lines.push(Line::from(Span::styled("Post-conditions:", bold())));
+        for p in &app.exec.posts {
+            let (mark, c) = if p.pass {
+                ("PASS", Color::Green)
+            } else {
+                ("FAIL", Color::Red)
+            };
+            lines.push(Line::from(Span::styled(
+                format!("  {mark}  {}: {}  (now {})", p.action, p.expect, p.actual),
+                fg(app, c).add_modifier(Modifier::BOLD),
+            )));
+        }
+    } else if app.bundle.is_some() && have >= need && !app.exec.done {
+        lines.push(Line::from(
+            "Ready: press Enter to execute (you will be asked to confirm).",
+        ));
+    }
+    f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), area);
+}
+
+fn log(f: &mut Frame, app: &App, area: Rect) {
+    let lines: Vec<Line> = app
+        .log
+        .iter()
+        .map(|e| {
+            let c = match e.level {
+                Level::Ok => Color::Green,
+                Level::Info => Color::Reset,
+                Level::Error => Color::Red,
+            };
+            Line::from(Span::styled(
+                format!("{:>7.1}s  {}", e.at, e.text),
+                fg(app, c),
+            ))
+        })
+        .collect();
+    f.render_widget(
+        Paragraph::new(lines)
+            .scroll((app.scroll, 0))
+            .wrap(Wrap { trim: false }),
+        area,
+    );
+}
+
+fn centered(area: Rect, w: u16, h: u16) -> Rect {
+    let w = w.min(area.width);
+    let h = h.min(area.height);
+    Rect {
+        x: area.x + (area.width - w) / 2,
+        y: area.y + (area.height - h) / 2,
+        width: w,
+        height: h,
+    }
+}
+
+fn confirm(f: &mut Frame, app: &App, c: &Confirm, area: Rect) {
+    let text = match c {
+        Confirm::Sign(a) => format!(
+            "Sign with account {} ({})?\n\nCompare the hashes on the device with the Review screen before approving it there.\n\ny = sign    n / Esc = cancel",
+            a.index,
+            a.address.to_checksum(None)
+        ),
+        Confirm::Execute => "Execute now?\n\nThe execution transaction is signed by the executor account and sent to the node.\n\ny = execute    n / Esc = cancel".to_string(),
+        Confirm::Quit => "Work is still running. Quit anyway?\n\ny = quit    n / Esc = stay".to_string(),
+    };
+    let r = centered(area, 64, 9);
+    f.render_widget(Clear, r);
+    f.render_widget(
+        Paragraph::new(text).wrap(Wrap { trim: false }).block(
+            Block::default()
+                .borders(Borders::ALL)
+                .title(" Confirm ")
+                .style(fg(app, Color::Yellow)),
+        ),
+        r,
+    );
+}
+
+fn help(f: &mut Frame, app: &App, area: Rect) {
+    let text = "d Dashboard   p Playbooks   r Review   s Sign   t Transfer   x Execute   l Log\n\
+\n\
+Playbooks: ↑↓ choose, Enter composes and verifies the transaction.\n\
+Review: the decoded calls with verdicts; critical findings first, in red;\n\
+  the Domain and Message hashes the Ledger will show.\n\
+Sign: ↑↓ choose an account, Enter, then y. Approve on the device only if\n\
+  its hashes match the Review screen.\n\
+Execute: Enter, then y: simulate, sign the execution, send, wait, check.\n\
+Esc cancels a dialog or the running step.   q quits.   ? closes this help.";
+    let r = centered(area, 78, 14);
+    f.render_widget(Clear, r);
+    f.render_widget(
+        Paragraph::new(text).block(
+            Block::default()
+                .borders(Borders::ALL)
+                .title(" Help ")
+                .style(fg(app, Color::Reset)),
+        ),
+        r,
+    );
+}
