@@ -19,3 +19,7 @@ mod manifest_trust;
 mod signer;
 /// Verify: every fixture transaction decoded and judged; hashes equal the real Safe's.
 mod verify_calls;
+/// The console: every screen rendered with TestBackend (80×24 and larger), the state machine by keys.
+mod tui;
+/// The drill end to end in tmux, driven by keys as a person would.
+mod tui_tmux;
