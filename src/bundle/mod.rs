@@ -174,6 +174,20 @@ pub struct Bundle {
     /// Post-condition results.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub postconditions: Option<serde_json::Value>,
+    /// The audit-log entries of the steps that produced this bundle, so an offline machine's log and the
+    /// online one can be matched after the fact.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub audit: Vec<AuditRef>,
+}
+
+/// A step's audit-log entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditRef {
+    /// compose, sign, execute, …
+    pub step: String,
+    /// keccak256 of the audit line.
+    pub entry: B256,
 }
 
 /// Why a bundle is refused.

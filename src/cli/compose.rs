@@ -140,7 +140,32 @@ fn write_and_report(
     force: bool,
     trust_state: &trust::Trust,
 ) -> Result<(), CliError> {
-    c.bundle.write(out, force).map_err(bundle_error)?;
+    if !force && out.exists() {
+        return Err(bundle_error(crate::bundle::BundleError::Write {
+            path: out.display().to_string(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                "the file exists; pass --force to replace it",
+            ),
+        }));
+    }
+    let entry = ctx.audit(
+        "compose",
+        json!({
+            "playbook": c.bundle.playbook,
+            "actions": c.bundle.actions,
+            "safe_tx_hash": c.bundle.safe_hashes().map(|h| format!("{:#x}", h.safe_tx_hash)),
+            "signing_hash": c.bundle.eoa_tx.as_ref().map(|e| format!("{:#x}", e.signing_hash)),
+            "timelock_operation": c.bundle.timelock.as_ref().map(|t| format!("{:#x}", t.operation_id)),
+            "out": out.display().to_string(),
+        }),
+    )?;
+    let mut bundle = c.bundle.clone();
+    bundle.audit.push(crate::bundle::AuditRef {
+        step: "compose".into(),
+        entry,
+    });
+    bundle.write(out, force).map_err(bundle_error)?;
     if ctx.json {
         let mut v = serde_json::to_value(&c.report).unwrap_or_default();
         v["bundle"] = json!(out.display().to_string());

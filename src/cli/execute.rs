@@ -245,7 +245,7 @@ fn send_and_finish(
         }
     }
     let Landed {
-        bundle: b,
+        bundle: mut b,
         hash,
         ok,
         block,
@@ -253,6 +253,19 @@ fn send_and_finish(
         seconds,
         posts,
     } = land(m, chain, b, wait, progress_line(ctx.json))?;
+    let entry = ctx.audit(
+        "broadcast",
+        json!({
+            "tx_hash": format!("{hash:#x}"),
+            "status": ok,
+            "block": block,
+            "postconditions": posts.iter().map(|p| json!({"expect": p.expect, "pass": p.pass})).collect::<Vec<_>>(),
+        }),
+    )?;
+    b.audit.push(crate::bundle::AuditRef {
+        step: "mined".into(),
+        entry,
+    });
     if !ctx.json {
         eprintln!();
     }
@@ -515,6 +528,20 @@ pub fn run_execute(ctx: &Ctx, a: ExecuteArgs) -> Result<(), CliError> {
     };
     let out = prepare_execution(&m, &chain, &b, &trust_state, signer_box.as_mut(), &mut say)?;
     // Nothing lost on a crash: the signed transaction is on disk before it is sent.
+    let entry = ctx.audit(
+        "execute",
+        json!({
+            "stage": "signed",
+            "safe_tx_hash": out.safe_hashes().map(|h| format!("{:#x}", h.safe_tx_hash)),
+            "tx_hash": out.signed_tx.as_ref().and_then(|s| s.get("hash")).cloned(),
+            "executor": out.signed_tx.as_ref().and_then(|s| s.get("from")).cloned(),
+        }),
+    )?;
+    let mut out = out;
+    out.audit.push(crate::bundle::AuditRef {
+        step: "execute".into(),
+        entry,
+    });
     write_bundle(&out, &a.out, a.force)?;
     let all = send_and_finish(ctx, &m, &chain, out, &a.out, a.wait_timeout)?;
     if all {

@@ -235,6 +235,10 @@ You are approving, as a Safe owner, the text:
     let mut body = serde_json::to_vec_pretty(&file)
         .map_err(|e| CliError::new("write_failed", e.to_string()))?;
     body.push(b'\n');
+    ctx.audit(
+        "approve",
+        json!({ "manifest": m.hash_hex(), "signer": address.to_checksum(None), "device": s.label() }),
+    )?;
     crate::fsutil::atomic_write(&path, &body, true).map_err(|e| {
         CliError::new(
             "write_failed",
@@ -323,6 +327,10 @@ fn pin(ctx: &Ctx, m: &Manifest, yes: bool) -> Result<(), CliError> {
             safe: trust::PinnedSafe::of(m),
         },
     );
+    ctx.audit(
+        "pin",
+        json!({ "name": m.name, "hash": m.hash_hex(), "previous": previous.as_ref().map(|p| format!("{:#x}", p.hash)), "file": m.path.display().to_string() }),
+    )?;
     let path = store.save()?;
     if ctx.json {
         print_json(json!({

@@ -19,6 +19,7 @@ macro_rules! out {
     }};
 }
 
+mod audit;
 mod compose;
 pub(crate) mod execute;
 mod manifest;
@@ -99,6 +100,9 @@ pub enum Command {
     /// Timelock operations.
     #[command(subcommand)]
     Timelock(execute::TimelockCmd),
+    /// The audit trail: verify its hash chain, or show it.
+    #[command(subcommand)]
+    Audit(audit::AuditCmd),
     /// The incident console: a keyboard-driven TUI.
     Tui(tui::TuiArgs),
     /// A whole incident on built-in pieces: local chain, demo manifest, simulated Ledger. Everything DRILL.
@@ -117,12 +121,26 @@ pub struct Ctx {
     pub pin_flag: Option<String>,
     /// `--rpc-url`.
     pub rpc_url: Option<String>,
+    /// The audit log.
+    pub audit: crate::audit::AuditLog,
 }
 
 impl Ctx {
     /// Loads and validates the manifest.
     pub fn load_manifest(&self) -> Result<Manifest, CliError> {
         Manifest::load(&self.manifest_path).map_err(CliError::from)
+    }
+
+    /// Appends an audit entry (fsynced). A command that cannot record what it did does not report success.
+    pub fn audit(
+        &self,
+        event: &str,
+        details: serde_json::Value,
+    ) -> Result<alloy::primitives::B256, CliError> {
+        self.audit.append(event, details).map_err(|e| {
+            CliError::new("audit", e.to_string())
+                .hint("fix the audit log location (--audit-log PATH) and run the command again")
+        })
     }
 
     /// The pin given by flag or environment, if any.
@@ -144,6 +162,11 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         manifest_path: cli.manifest.clone(),
         pin_flag: cli.pin.clone(),
         rpc_url: cli.rpc_url.clone(),
+        audit: crate::audit::AuditLog::new(
+            cli.audit_log
+                .clone()
+                .unwrap_or_else(crate::audit::default_path),
+        ),
     };
     let Some(command) = cli.command else {
         if ctx.manifest_path.exists() {
@@ -159,7 +182,19 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             .code(ExitCode::Usage)
             .hint("run `breakglass --help`, `breakglass drill`, or `breakglass --manifest FILE` for the console"));
     };
-    match command {
+    let audited = match &command {
+        Command::Manifest(
+            manifest::ManifestCmd::Pin { .. } | manifest::ManifestCmd::Approve { .. },
+        ) => Some("manifest"),
+        Command::Verify(_) => Some("verify"),
+        Command::Compose(_) => Some("compose"),
+        Command::Sign(_) => Some("sign"),
+        Command::Execute(_) => Some("execute"),
+        Command::Broadcast(_) => Some("broadcast"),
+        _ => None,
+    };
+    let result = match command {
+        Command::Audit(c) => audit::run(&ctx, c),
         Command::Tui(a) => tui::run_tui(&ctx, a),
         Command::Drill => tui::run_drill(&ctx),
         Command::Manifest(cmd) => manifest::run(&ctx, cmd),
@@ -172,5 +207,12 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Execute(a) => execute::run_execute(&ctx, a),
         Command::Broadcast(a) => execute::run_broadcast(&ctx, a),
         Command::Timelock(c) => execute::run_timelock(&ctx, c),
+    };
+    if let (Err(e), Some(cmd)) = (&result, audited) {
+        // Refusals and failures are part of the record too (a verify refusal is logged as its verdict).
+        if e.kind != "refused" || cmd != "verify" {
+            let _ = ctx.audit.append("error", serde_json::json!({ "command": cmd, "kind": e.kind, "message": e.message, "exit_code": e.code as i32 }));
+        }
     }
+    result
 }

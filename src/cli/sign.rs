@@ -190,6 +190,16 @@ pub fn run_sign(ctx: &Ctx, a: SignArgs) -> Result<(), CliError> {
         )
         .code(ExitCode::Usage));
     }
+    if !a.force && a.out.exists() {
+        return Err(CliError::new(
+            "exists",
+            format!(
+                "{} exists; pass --force to replace it (nothing was signed)",
+                a.out.display()
+            ),
+        )
+        .code(ExitCode::Usage));
+    }
     let m = ctx.load_manifest()?;
     let trust_state = trust::evaluate(&m, ctx.explicit_pin()?.as_ref())?;
     if let trust::Trust::Untrusted { reason } = &trust_state {
@@ -276,6 +286,30 @@ pub fn run_sign(ctx: &Ctx, a: SignArgs) -> Result<(), CliError> {
         .map(|x| (x.signature.clone(), x.kind))
         .ok_or_else(|| CliError::new("internal", "signature not attached"))?;
     out.recompute().map_err(bundle_error)?;
+    if !a.force && a.out.exists() {
+        return Err(bundle_error(crate::bundle::BundleError::Write {
+            path: a.out.display().to_string(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                "the file exists; pass --force to replace it",
+            ),
+        }));
+    }
+    let entry = ctx.audit(
+        "sign",
+        json!({
+            "signer": address.to_checksum(None),
+            "device": s.label(),
+            "digest": format!("{:#x}", req.digest()),
+            "kind": kind,
+            "out": a.out.display().to_string(),
+        }),
+    )?;
+    let mut out = out;
+    out.audit.push(crate::bundle::AuditRef {
+        step: "sign".into(),
+        entry,
+    });
     out.write(&a.out, a.force).map_err(bundle_error)?;
     let threshold = if b.eoa_tx.is_some() {
         1

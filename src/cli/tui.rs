@@ -78,6 +78,7 @@ pub fn run_tui(ctx: &Ctx, a: TuiArgs) -> Result<(), CliError> {
         drill: false,
         out_dir: a.out_dir.unwrap_or_else(|| std::path::PathBuf::from(".")),
         accounts: a.accounts,
+        audit: ctx.audit.clone(),
     };
     let app = tui::run(env).map_err(|e| CliError::new("terminal", e.to_string()))?;
     summary(&app);
@@ -85,7 +86,7 @@ pub fn run_tui(ctx: &Ctx, a: TuiArgs) -> Result<(), CliError> {
 }
 
 /// Runs `drill`.
-pub fn run_drill(_ctx: &Ctx) -> Result<(), CliError> {
+pub fn run_drill(ctx: &Ctx) -> Result<(), CliError> {
     need_terminal()?;
     let drill = Drill::start(&mut |s| eprintln!("{s}")).map_err(|e| {
         CliError::new("drill", e.to_string())
@@ -103,6 +104,7 @@ pub fn run_drill(_ctx: &Ctx) -> Result<(), CliError> {
         drill: true,
         out_dir: drill.dir.clone(),
         accounts: 3,
+        audit: ctx.audit.clone(),
     };
     let app = tui::run(env).map_err(|e| CliError::new("terminal", e.to_string()))?;
     summary(&app);

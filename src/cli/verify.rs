@@ -170,6 +170,16 @@ pub fn run(ctx: &Ctx, a: VerifyArgs) -> Result<(), CliError> {
             }
         }
     };
+    ctx.audit(
+        "verify",
+        serde_json::json!({
+            "allowed": report.allowed,
+            "actions": report.actions,
+            "safe_tx_hash": report.safe_hashes().map(|h| format!("{:#x}", h.safe_tx_hash)),
+            "critical": report.criticals().map(|f| f.code).collect::<Vec<_>>(),
+            "manifest": report.manifest_hash,
+        }),
+    )?;
     print_report(ctx, &report, &trust);
     if report.allowed {
         Ok(())

@@ -389,6 +389,7 @@ fn safe_bundle(
         signed_tx: None,
         receipt: None,
         postconditions: None,
+        audit: Vec::new(),
     })
 }
 
@@ -532,6 +533,7 @@ pub fn compose(
                 signed_tx: None,
                 receipt: None,
                 postconditions: None,
+                audit: Vec::new(),
             };
             finish(m, b)
         }

@@ -51,6 +51,8 @@ pub struct Env {
     pub out_dir: PathBuf,
     /// How many Ledger accounts to offer.
     pub accounts: u32,
+    /// The audit log (every compose, signature and execution of the session).
+    pub audit: crate::audit::AuditLog,
 }
 
 fn open_signer(spec: &SignerSpec, account: u32) -> Result<Box<dyn Signer>, String> {
@@ -170,7 +172,24 @@ fn compose_job(
             );
         }
     }
-    let c = compose::compose(m, playbook, &opts).map_err(|e| e.to_string())?;
+    let mut c = compose::compose(m, playbook, &opts).map_err(|e| e.to_string())?;
+    let entry = env
+        .audit
+        .append(
+            "compose",
+            serde_json::json!({
+                "playbook": playbook,
+                "actions": c.bundle.actions,
+                "safe_tx_hash": c.bundle.safe_hashes().map(|h| format!("{:#x}", h.safe_tx_hash)),
+                "console": true,
+                "drill": env.drill,
+            }),
+        )
+        .map_err(|e| e.to_string())?;
+    c.bundle.audit.push(bundle::AuditRef {
+        step: "compose".into(),
+        entry,
+    });
     Ok((Box::new(c.bundle), Box::new(c.report)))
 }
 
@@ -200,7 +219,18 @@ fn sign_job(
         ));
     }
     let sig = signer::sign_request(s.as_mut(), &req, addr).map_err(|e| e.to_string())?;
-    let out = cli::attach_signature(b, &req, addr, &sig, s.label()).map_err(|e| e.message)?;
+    let mut out = cli::attach_signature(b, &req, addr, &sig, s.label()).map_err(|e| e.message)?;
+    let entry = env
+        .audit
+        .append(
+            "sign",
+            serde_json::json!({ "signer": addr.to_checksum(None), "device": s.label(), "digest": format!("{:#x}", req.digest()), "console": true, "drill": env.drill }),
+        )
+        .map_err(|e| e.to_string())?;
+    out.audit.push(bundle::AuditRef {
+        step: "sign".into(),
+        entry,
+    });
     let _ = save(env, &out);
     Ok((Box::new(out), addr))
 }
@@ -241,9 +271,20 @@ fn execute_job(
             let _ = tx.send(Action::ExecLine(l));
         }
     };
-    let prepared =
+    let mut prepared =
         cli::prepare_execution(&env.manifest, &chain, b, &env.trust, s.as_mut(), &mut say)
             .map_err(|e| e.message)?;
+    let entry = env
+        .audit
+        .append(
+            "execute",
+            serde_json::json!({ "stage": "signed", "tx_hash": prepared.signed_tx.as_ref().and_then(|s| s.get("hash")).cloned(), "console": true, "drill": env.drill }),
+        )
+        .map_err(|e| e.to_string())?;
+    prepared.audit.push(bundle::AuditRef {
+        step: "execute".into(),
+        entry,
+    });
     let _ = save(env, &prepared);
     let hash = prepared
         .signed_tx
@@ -255,8 +296,26 @@ fn execute_job(
     let _ = tx.send(Action::ExecLine(format!(
         "sent {hash}; waiting for the receipt"
     )));
-    let landed =
+    let mut landed =
         cli::land(&env.manifest, &chain, prepared, 120, |_, _| {}).map_err(|e| e.message)?;
+    let entry = env
+        .audit
+        .append(
+            "broadcast",
+            serde_json::json!({
+                "tx_hash": format!("{:#x}", landed.hash),
+                "status": landed.ok,
+                "block": landed.block,
+                "postconditions": landed.posts.iter().map(|p| serde_json::json!({"expect": p.expect, "pass": p.pass})).collect::<Vec<_>>(),
+                "console": true,
+                "drill": env.drill,
+            }),
+        )
+        .map_err(|e| e.to_string())?;
+    landed.bundle.audit.push(bundle::AuditRef {
+        step: "mined".into(),
+        entry,
+    });
     let _ = save(env, &landed.bundle);
     let receipt = format!(
         "{} in block {} (gas {}, {:.2} s)",
