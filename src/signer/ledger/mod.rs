@@ -95,16 +95,39 @@ impl TcpTransport {
 
 impl Transport for TcpTransport {
     fn exchange(&mut self, apdu: &[u8]) -> Result<Vec<u8>, TransportError> {
-        let io = |e: std::io::Error| TransportError::Io {
-            addr: self.addr.clone(),
-            reason: e.to_string(),
+        let timeout = self
+            .stream
+            .read_timeout()
+            .ok()
+            .flatten()
+            .map_or(0, |d| d.as_secs());
+        let addr = self.addr.clone();
+        let io = move |e: std::io::Error| {
+            let reason = match e.kind() {
+                std::io::ErrorKind::UnexpectedEof
+                | std::io::ErrorKind::ConnectionReset
+                | std::io::ErrorKind::BrokenPipe => {
+                    "the connection closed: the device was unplugged or the simulator stopped"
+                        .to_string()
+                }
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => {
+                    format!(
+                        "no answer within {timeout} s: nobody confirmed on the device, or it hung"
+                    )
+                }
+                _ => e.to_string(),
+            };
+            TransportError::Io {
+                addr: addr.clone(),
+                reason,
+            }
         };
         let mut req = Vec::with_capacity(4 + apdu.len());
         req.extend_from_slice(&(apdu.len() as u32).to_be_bytes());
         req.extend_from_slice(apdu);
-        self.stream.write_all(&req).map_err(io)?;
+        self.stream.write_all(&req).map_err(&io)?;
         let mut len = [0u8; 4];
-        self.stream.read_exact(&mut len).map_err(io)?;
+        self.stream.read_exact(&mut len).map_err(&io)?;
         let n = u32::from_be_bytes(len) as usize;
         if n > 4096 {
             return Err(TransportError::Io {
@@ -113,7 +136,7 @@ impl Transport for TcpTransport {
             });
         }
         let mut data = vec![0u8; n + 2];
-        self.stream.read_exact(&mut data).map_err(io)?;
+        self.stream.read_exact(&mut data).map_err(&io)?;
         Ok(data)
     }
 

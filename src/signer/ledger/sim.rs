@@ -38,6 +38,14 @@ pub enum SimMode {
     Locked,
     /// The dashboard is open, not the Ethereum app.
     Dashboard,
+    /// Fault: the cable is pulled when the person approves a signing request (connection closed).
+    Disconnect,
+    /// Fault: the device never answers a signing request (the host must time out).
+    Hang,
+    /// Fault: a signing request is answered with garbage (random bytes, status 9000).
+    Garbage,
+    /// Fault: a signing request is answered with a short answer (3 bytes, status 9000).
+    Short,
 }
 
 /// Simulator settings.
@@ -71,6 +79,7 @@ impl Default for SimConfig {
 pub struct SimApp {
     cfg: SimConfig,
     pending: Option<(u8, Vec<u8>)>,
+    fault: Option<SimMode>,
 }
 
 const OK: [u8; 2] = [0x90, 0x00];
@@ -100,7 +109,11 @@ fn parse_path(data: &[u8]) -> Option<(HdPath, &[u8])> {
 impl SimApp {
     /// A fresh app.
     pub fn new(cfg: SimConfig) -> Self {
-        Self { cfg, pending: None }
+        Self {
+            cfg,
+            pending: None,
+            fault: None,
+        }
     }
 
     fn key(&self, path: &HdPath) -> Option<PrivateKeySigner> {
@@ -125,11 +138,30 @@ impl SimApp {
         out
     }
 
-    fn user_decision(&self) -> Option<Vec<u8>> {
+    fn user_decision(&mut self) -> Option<Vec<u8>> {
         if !self.cfg.approve_delay.is_zero() {
             std::thread::sleep(self.cfg.approve_delay);
         }
-        (self.cfg.mode == SimMode::Reject).then(|| sw(0x6985))
+        match self.cfg.mode {
+            SimMode::Reject => Some(sw(0x6985)),
+            SimMode::Garbage => {
+                let mut g: Vec<u8> = keccak256(b"breakglass simulator garbage").to_vec();
+                g.extend_from_slice(&[0x42; 40]);
+                g.extend_from_slice(&OK);
+                Some(g)
+            }
+            SimMode::Short => Some(vec![0x1b, 0x01, 0x02, 0x90, 0x00]),
+            SimMode::Disconnect | SimMode::Hang => {
+                self.fault = Some(self.cfg.mode);
+                Some(Vec::new())
+            }
+            _ => None,
+        }
+    }
+
+    /// A connection-level fault the last request triggered (disconnect or hang), once.
+    pub fn take_fault(&mut self) -> Option<SimMode> {
+        self.fault.take()
     }
 
     /// Handles one APDU and returns the answer (data ‖ SW).
@@ -349,6 +381,16 @@ fn serve_conn(mut s: TcpStream, cfg: SimConfig) {
             return;
         }
         let ans = app.handle(&a);
+        match app.take_fault() {
+            Some(SimMode::Disconnect) => return,
+            Some(_) => {
+                // Hang: never answer; wait until the host gives up and closes the connection.
+                let mut buf = [0u8; 1];
+                let _ = s.read(&mut buf);
+                return;
+            }
+            None => {}
+        }
         let data_len = ans.len().saturating_sub(2) as u32;
         let mut out = data_len.to_be_bytes().to_vec();
         out.extend_from_slice(&ans);
