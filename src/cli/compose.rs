@@ -84,11 +84,38 @@ pub(crate) fn bundle_error(e: BundleError) -> CliError {
     CliError::new(kind, e.to_string()).code(code).hint(hint)
 }
 
+/// With a node at hand, upgrades are checked against the manifest's pinned implementation code hash
+/// before anything is signed (and again before execution).
+pub(crate) fn check_codehashes_now(
+    chain: &Chain,
+    m: &crate::manifest::Manifest,
+    report: &crate::policy::Report,
+) -> Result<(), CliError> {
+    let checks = crate::chain::postcond::check_codehashes(chain, m, report).map_err(chain_error)?;
+    if let Some(bad) = checks.iter().find(|c| !c.pass) {
+        return Err(CliError::new(
+            "codehash",
+            format!(
+                "CRITICAL: implementation {} for action {} has code hash {}, the manifest pins {:#x}",
+                bad.implementation.to_checksum(None),
+                bad.action,
+                bad.actual.map(|h| format!("{h:#x}")).unwrap_or_else(|| "none (no code)".into()),
+                bad.pinned
+            ),
+        )
+        .code(ExitCode::Refused)
+        .hint("do not sign: the implementation at that address is not the audited code"));
+    }
+    Ok(())
+}
+
 pub(crate) fn chain_error(e: ChainError) -> CliError {
     let hint = match &e {
         ChainError::WrongChain { .. } => "point --rpc-url at a node of the manifest's chain",
         ChainError::BadUrl(_) => "write e.g. --rpc-url http://127.0.0.1:8545",
-        ChainError::Rpc { .. } => "the node answered: the call would fail on chain as it is now (e.g. the contract is already paused, or the sender lacks the role); check the contract's state",
+        ChainError::Rpc { message, revert } if revert.is_some() || message.to_lowercase().contains("revert") => "the node answered: the call would fail on chain as it is now (e.g. the contract is already paused, or the sender lacks the role); check the contract's state",
+        ChainError::Rpc { .. } => "the node refused the request: see its message above",
+        ChainError::Timeout { .. } => "run the same command again later: it finds the transaction by hash and never sends twice",
         _ => "check that the node is running and reachable, or work offline with explicit --nonce (and fee flags)",
     };
     CliError::new("chain", e.to_string()).hint(hint)
@@ -335,6 +362,9 @@ pub fn run_compose(ctx: &Ctx, a: ComposeArgs) -> Result<(), CliError> {
         }
     }
     let c = compose::compose(&m, &playbook, &opts).map_err(compose_error)?;
+    if let Some(ch) = &chain {
+        check_codehashes_now(ch, &m, &c.report)?;
+    }
     write_and_report(ctx, &c, &a.out, a.force, &trust_state)
 }
 

@@ -150,7 +150,7 @@ fn check_signed_tx(b: &Bundle) -> Result<(Bytes, B256, Address), CliError> {
 }
 
 fn progress_line(json: bool) -> impl FnMut(Duration, Option<u64>) {
-    let mut last = Instant::now() - Duration::from_secs(1);
+    let mut last = Instant::now();
     move |elapsed, block| {
         if json || last.elapsed() < Duration::from_millis(500) {
             return;
@@ -208,7 +208,12 @@ pub(crate) fn land(
         "gas_used": receipt.gas_used,
         "seconds": seconds,
     }));
-    let posts: Vec<PostCondition> = if ok {
+    // A timelock schedule changes nothing yet: its actions' post-conditions belong to the execute step.
+    let scheduling = b
+        .timelock
+        .as_ref()
+        .is_some_and(|t| t.step == TimelockStep::Schedule);
+    let posts: Vec<PostCondition> = if ok && !scheduling {
         postcond::evaluate(chain, m, &b.actions)
     } else {
         Vec::new()
@@ -352,6 +357,14 @@ pub(crate) fn prepare_execution(
         )
         .code(ExitCode::Refused));
     }
+    if b.signed_tx.is_some() {
+        return Err(CliError::new(
+            "wrong_step",
+            "this bundle already holds a signed execution transaction (it may be pending): executing again would sign a second one",
+        )
+        .code(ExitCode::Refused)
+        .hint(format!("run `breakglass broadcast {}` to send it (or keep waiting for it); it never sends twice", "BUNDLE")));
+    }
     // Signatures against the Safe's owners and threshold as the chain says, not only the manifest.
     let (owners, threshold) = chain.safe_owners(s.safe).map_err(chain_error)?;
     let cfg = m
@@ -407,20 +420,7 @@ pub(crate) fn prepare_execution(
             .code(ExitCode::Refused)
             .hint("compose again with the current nonce and collect signatures again"));
     }
-    let checks = postcond::check_codehashes(chain, m, v.report()).map_err(chain_error)?;
-    if let Some(bad) = checks.iter().find(|c| !c.pass) {
-        return Err(CliError::new(
-            "codehash",
-            format!(
-                "CRITICAL: implementation {} for action {} has code hash {}, the manifest pins {:#x}",
-                bad.implementation.to_checksum(None),
-                bad.action,
-                bad.actual.map(|h| format!("{h:#x}")).unwrap_or_else(|| "none (no code)".into()),
-                bad.pinned
-            ),
-        )
-        .code(ExitCode::Refused));
-    }
+    super::compose::check_codehashes_now(chain, m, v.report())?;
     let executor = signer_box.address().map_err(signer_error)?;
     let data = s.tx.exec_calldata(pack_signatures(valid));
     // Simulate first: a revert is explained and nothing is signed.
@@ -558,6 +558,14 @@ pub fn run_execute(ctx: &Ctx, a: ExecuteArgs) -> Result<(), CliError> {
 /// Runs `broadcast`.
 pub fn run_broadcast(ctx: &Ctx, a: BroadcastArgs) -> Result<(), CliError> {
     let m = ctx.load_manifest()?;
+    if let trust::Trust::Untrusted { reason } = trust::evaluate(&m, ctx.explicit_pin()?.as_ref())? {
+        return Err(CliError::new(
+            "untrusted_manifest",
+            format!("refusing to broadcast under an untrusted manifest: {reason}"),
+        )
+        .code(ExitCode::Refused)
+        .hint("pin the manifest here too (`breakglass manifest pin`, or --pin 0x<hash>)"));
+    }
     let b = Bundle::read(&a.bundle).map_err(bundle_error)?;
     let v = bundle::verify_bundle(&m, &b).map_err(bundle_error)?;
     if !v.report().allowed {
@@ -615,7 +623,11 @@ pub fn run_timelock(ctx: &Ctx, cmd: TimelockCmd) -> Result<(), CliError> {
             if at > now {
                 out!(" — ready at unix {at} (in {} s)", at - now);
             } else {
-                out!(" since unix {at}: compose the execute with `breakglass compose --execute-scheduled {}`", path.display());
+                if t.step == TimelockStep::Schedule {
+                    out!(" since unix {at}: compose the execute with `breakglass compose --execute-scheduled {}`", path.display());
+                } else {
+                    out!(" since unix {at}: this bundle executes it — sign it and run `breakglass execute {}`", path.display());
+                }
             }
         }
         outln!();

@@ -225,6 +225,11 @@ pub fn run_sign(ctx: &Ctx, a: SignArgs) -> Result<(), CliError> {
         .code(ExitCode::Refused));
     }
     let req = SigningRequest::new(&v, &trust_state).map_err(signer_error)?;
+    if let Some(url) = &ctx.rpc_url {
+        let chain =
+            crate::chain::Chain::connect(url, m.chain_id).map_err(super::compose::chain_error)?;
+        super::compose::check_codehashes_now(&chain, &m, v.report())?;
+    }
     // Before touching the device: what it will show, so the guardian compares screen to screen.
     if !ctx.json {
         out!("{}", crate::policy::render_text(v.report()));

@@ -375,6 +375,15 @@ impl<'m> Checker<'m> {
         for a in &same_via {
             match self.check_action(a, node) {
                 Ok(checks) => {
+                    if matches!(a.call, ActionCall::Upgrade) && a.implementation_codehash.is_none()
+                    {
+                        self.finding(
+                            Severity::Warning,
+                            "codehash_not_pinned",
+                            Some(&node.path),
+                            format!("action {} pins no implementation_codehash: the new implementation's code is not checked, only its address", a.id),
+                        );
+                    }
                     self.actions.push(a.id.clone());
                     self.verdicts.insert(
                         node.path.clone(),

@@ -1,0 +1,1371 @@
+//! `breakglass execute`, `broadcast` and `timelock status` against a real node: anvil with the real Safe
+//! 1.4.1 (2-of-3: two accounts of the built-in Ledger simulator and one keystore), OpenZeppelin 5
+//! transparent and UUPS proxies and a TimelockController. Every step runs the real binary as an incident
+//! team would: `compose` → `sign` on the simulator (`device-sim`, a child process killed by PID) and with a
+//! `cast`-made keystore → `execute` / `broadcast` → receipt and post-conditions in the bundle. What the
+//! chain says afterwards is read independently with `cast`.
+//!
+//! The wall times of `broadcast` (signed bundle → mined receipt) and `execute` (simulator executor) are
+//! printed, not asserted: `cargo test --test tests execute_chain -- --nocapture` shows them.
+
+use crate::support::anvil::{
+    address_of, cast_offline, Anvil, EIP1967_IMPLEMENTATION_SLOT, PAUSABLE_POOL_V2_ARTIFACT,
+    UUPS_POOL_V2_ARTIFACT, ZERO_ADDRESS,
+};
+use crate::support::bin::{Run, Sandbox};
+use serde_json::{json, Value};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// The simulator's accounts (Speculos' seed, m/44'/60'/N'/0/0).
+const SIM0: &str = "0xDad77910DbDFdE764fC21FCD4E74D71bBACA6D8D";
+const SIM1: &str = "0x463e4e114AA57F54f2Fd2C3ec03572C6f75d84C2";
+const SIM2: &str = "0x5DD37a819253D52EC6c31f0323bd17C20c1B4CC2";
+/// The third Safe owner, held in a keystore (a test key, never used anywhere real).
+const OWNER_KEY: &str = "0x0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a";
+/// The executor that pays for `execTransaction`, in a keystore (not an owner).
+const EXECUTOR_KEY: &str = "0xe1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1";
+const PASSWORD: &str = "correct horse battery staple";
+const TIMELOCK_DELAY: u64 = 3600;
+const ONE_HUNDRED_ETH: u128 = 100_000_000_000_000_000_000;
+
+// ------------------------------------------------------------------ the simulator, a child process
+
+/// `breakglass device-sim` on a free port (the OS picks it: `--listen 127.0.0.1:0`), killed by its own
+/// PID when dropped.
+struct DeviceSim {
+    child: Child,
+    addr: String,
+}
+
+impl DeviceSim {
+    fn start() -> DeviceSim {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_breakglass"))
+            .args(["--json", "device-sim", "--listen", "127.0.0.1:0"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn device-sim");
+        let stdout = child.stdout.take().unwrap();
+        let mut reader = BufReader::new(stdout);
+        let mut text = String::new();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let addr = loop {
+            let mut line = String::new();
+            let n = reader.read_line(&mut line).unwrap_or(0);
+            if n == 0 {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("device-sim exited before announcing its port: {text}");
+            }
+            text.push_str(&line);
+            if let Ok(v) = serde_json::from_str::<Value>(&text) {
+                break v["listening"]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("device-sim said {v}"))
+                    .to_string();
+            }
+            assert!(Instant::now() < deadline, "device-sim said {text}");
+        };
+        // Keep draining its stdout so that it never blocks on a full pipe.
+        std::thread::spawn(move || {
+            let mut sink = Vec::new();
+            let _ = reader.read_to_end(&mut sink);
+        });
+        DeviceSim { child, addr }
+    }
+}
+
+impl Drop for DeviceSim {
+    fn drop(&mut self) {
+        // Child::kill signals exactly this child's PID.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+// ------------------------------------------------------------------ a TCP relay that can go down
+
+/// A TCP relay in front of anvil: the binary talks to the relay, and the test takes the "node" down
+/// (port closed, open connections cut) and brings it back on the same port, while anvil keeps its state.
+struct Relay {
+    port: u16,
+    down: Arc<AtomicBool>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Relay {
+    fn start(upstream_port: u16) -> Relay {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let down = Arc::new(AtomicBool::new(false));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (d, s) = (down.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            let conns: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
+            let mut listener = Some(listener);
+            while !s.load(Ordering::SeqCst) {
+                if d.load(Ordering::SeqCst) {
+                    if listener.take().is_some() {
+                        for c in conns.lock().unwrap().drain(..) {
+                            let _ = c.shutdown(Shutdown::Both);
+                        }
+                    }
+                    std::thread::sleep(Duration::from_millis(10));
+                    continue;
+                }
+                if listener.is_none() {
+                    match TcpListener::bind(("127.0.0.1", port)) {
+                        Ok(l) => listener = Some(l),
+                        Err(_) => {
+                            std::thread::sleep(Duration::from_millis(20));
+                            continue;
+                        }
+                    }
+                }
+                let l = listener.as_ref().unwrap();
+                l.set_nonblocking(true).unwrap();
+                match l.accept() {
+                    Ok((client, _)) => {
+                        client.set_nonblocking(false).unwrap();
+                        let Ok(server) = TcpStream::connect(("127.0.0.1", upstream_port)) else {
+                            continue;
+                        };
+                        let mut list = conns.lock().unwrap();
+                        list.push(client.try_clone().unwrap());
+                        list.push(server.try_clone().unwrap());
+                        for (mut from, mut to) in [
+                            (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                            (server, client),
+                        ] {
+                            std::thread::spawn(move || {
+                                let _ = std::io::copy(&mut from, &mut to);
+                                let _ = to.shutdown(Shutdown::Write);
+                            });
+                        }
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
+                }
+            }
+            for c in conns.lock().unwrap().drain(..) {
+                let _ = c.shutdown(Shutdown::Both);
+            }
+        });
+        Relay {
+            port,
+            down,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn set_down(&self, down: bool) {
+        self.down.store(down, Ordering::SeqCst);
+        // Let the relay thread act on it (close or rebind the port).
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let reachable = TcpStream::connect(("127.0.0.1", self.port)).is_ok();
+            if reachable != down || Instant::now() > deadline {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+// ------------------------------------------------------------------ the protocol on anvil
+
+/// Which upgrades a manifest pins, and how.
+#[derive(Clone, Copy, PartialEq)]
+enum Pins {
+    /// `implementation_codehash` = keccak256 of the V2 runtime code.
+    Right,
+    /// `implementation_codehash` = keccak256 of the V1 pool's runtime code: not what is deployed at
+    /// the V2 address.
+    Wrong,
+}
+
+/// A protocol on anvil: a 2-of-3 Safe (simulator accounts 0 and 1, the keystore owner) owning a
+/// transparent pool (and its ProxyAdmin) and a UUPS vault; V2 implementations for both; a
+/// TimelockController (proposer and executor: the Safe) owning its own pool; and a pool owned directly by
+/// the guardian EOA (simulator account 0). Plus the simulator, the keystores and a sandbox.
+struct World {
+    anvil: Anvil,
+    sim: DeviceSim,
+    sb: Sandbox,
+    safe: String,
+    owner3: String,
+    executor: String,
+    pool: String,
+    pool_admin: String,
+    pool_v1: String,
+    vault: String,
+    pool_v2: String,
+    vault_v2: String,
+    timelock: String,
+    tl_pool: String,
+    g_pool: String,
+    g_pool_admin: String,
+    pins: RefCell<HashMap<String, String>>,
+    /// Where the binary reaches the node (anvil itself, or a relay in front of it).
+    rpc: RefCell<String>,
+}
+
+impl World {
+    fn deploy() -> World {
+        Self::deploy_on(Anvil::start())
+    }
+
+    fn deploy_on(anvil: Anvil) -> World {
+        let sim = DeviceSim::start();
+        let sb = Sandbox::new();
+        let owner3 = address_of(OWNER_KEY);
+        let executor = address_of(EXECUTOR_KEY);
+        let ks_dir = sb.path("keystores");
+        std::fs::create_dir_all(&ks_dir).unwrap();
+        let ks_dir_s = ks_dir.display().to_string();
+        for (name, key) in [("owner3", OWNER_KEY), ("executor", EXECUTOR_KEY)] {
+            cast_offline(&[
+                "wallet",
+                "import",
+                name,
+                "--private-key",
+                key,
+                "--unsafe-password",
+                PASSWORD,
+                "--keystore-dir",
+                &ks_dir_s,
+            ]);
+            assert!(ks_dir.join(name).is_file(), "cast wrote no keystore {name}");
+        }
+        sb.write("password.txt", format!("{PASSWORD}\n"));
+        anvil.set_balance(&executor, ONE_HUNDRED_ETH);
+
+        let safe = anvil.deploy_safe(&[SIM0, SIM1, &owner3], 2);
+        let (pool, pool_admin, pool_v1) = anvil.deploy_pausable_transparent(&safe);
+        let (vault, _) = anvil.deploy_uups(&safe);
+        let pool_v2 = anvil.deploy_artifact(PAUSABLE_POOL_V2_ARTIFACT, "", &[]);
+        let vault_v2 = anvil.deploy_artifact(UUPS_POOL_V2_ARTIFACT, "", &[]);
+        let timelock = anvil.deploy_timelock(TIMELOCK_DELAY, &[&safe], &[&safe], ZERO_ADDRESS);
+        let (tl_pool, _, _) = anvil.deploy_pausable_transparent(&timelock);
+        let (g_pool, g_pool_admin, _) = anvil.deploy_pausable_transparent(SIM0);
+        let rpc = RefCell::new(anvil.url.clone());
+        World {
+            anvil,
+            sim,
+            sb,
+            safe,
+            owner3,
+            executor,
+            pool,
+            pool_admin,
+            pool_v1,
+            vault,
+            pool_v2,
+            vault_v2,
+            timelock,
+            tl_pool,
+            g_pool,
+            g_pool_admin,
+            pins: RefCell::default(),
+            rpc,
+        }
+    }
+
+    fn codehash(&self, addr: &str) -> String {
+        let code = self.anvil.code(addr);
+        assert_ne!(code, "0x", "no code at {addr}");
+        cast_offline(&["keccak", &code])
+    }
+
+    /// The manifest of this deployment, written to `file`.
+    fn write_manifest(&self, file: &str, pins: Pins) {
+        let (pool_hash, vault_hash) = match pins {
+            Pins::Right => (self.codehash(&self.pool_v2), self.codehash(&self.vault_v2)),
+            Pins::Wrong => (self.codehash(&self.pool_v1), self.codehash(&self.pool_v1)),
+        };
+        let abi = r#"abi = [
+  "function pause()",
+  "function unpause()",
+  "function paused() view returns (bool)",
+  "function version() view returns (string)",
+  "function owner() view returns (address)",
+]"#;
+        let text = format!(
+            r#"version = 1
+name = "Acme Lending (execute_chain)"
+chain_id = 31337
+
+[safe]
+address = "{safe}"
+version = "1.4.1"
+owners = ["{sim0}", "{sim1}", "{owner3}"]
+threshold = 2
+
+[timelock]
+address = "{timelock}"
+min_delay = {delay}
+
+[contracts.pool]
+address = "{pool}"
+proxy = "transparent"
+proxy_admin = "{pool_admin}"
+{abi}
+
+[contracts.vault]
+address = "{vault}"
+proxy = "uups"
+{abi}
+
+[contracts.tlpool]
+address = "{tl_pool}"
+{abi}
+
+[contracts.gpool]
+address = "{g_pool}"
+proxy = "transparent"
+proxy_admin = "{g_pool_admin}"
+{abi}
+
+[[actions]]
+id = "pause-pool"
+title = "Pause the lending pool"
+contract = "pool"
+function = "pause()"
+via = "safe"
+expect = ["paused() == true", "owner() == {safe}"]
+
+[[actions]]
+id = "pause-vault"
+title = "Pause the vault"
+contract = "vault"
+function = "pause()"
+via = "safe"
+expect = ["paused() == true"]
+
+[[actions]]
+id = "upgrade-pool"
+title = "Patch the pool: upgrade to the audited v2 implementation"
+contract = "pool"
+function = "upgrade"
+via = "safe"
+args = {{ implementation = {{ one_of = ["{pool_v2}"] }} }}
+implementation_codehash = "{pool_hash}"
+expect = ["implementation == {pool_v2}", "version() == 2"]
+
+[[actions]]
+id = "upgrade-vault"
+title = "Patch the vault: upgrade to the audited v2 implementation"
+contract = "vault"
+function = "upgrade"
+via = "safe"
+args = {{ implementation = {{ eq = "{vault_v2}" }} }}
+implementation_codehash = "{vault_hash}"
+expect = ["implementation == {vault_v2}", 'version() == "2"', "version() != 1"]
+
+[[actions]]
+id = "unpause-tlpool"
+title = "Resume the timelocked pool"
+contract = "tlpool"
+function = "unpause()"
+via = "timelock"
+expect = ["paused() == false"]
+
+[[actions]]
+id = "guardian-pause-pool"
+title = "Pause the guardian's pool from the guardian account"
+contract = "gpool"
+function = "pause()"
+via = "eoa"
+expect = ["paused() == true"]
+
+[[playbooks]]
+id = "halt-pool"
+title = "Halt the pool"
+actions = ["pause-pool"]
+
+[[playbooks]]
+id = "halt"
+title = "Halt all markets"
+actions = ["pause-pool", "pause-vault"]
+
+[[playbooks]]
+id = "patch"
+title = "Patch both contracts"
+actions = ["upgrade-pool", "upgrade-vault"]
+
+[[playbooks]]
+id = "patch-pool"
+title = "Patch the pool"
+actions = ["upgrade-pool"]
+
+[[playbooks]]
+id = "resume"
+title = "Schedule the timelocked pool's resumption"
+actions = ["unpause-tlpool"]
+
+[[playbooks]]
+id = "guardian-halt"
+title = "Pause the guardian's pool from the guardian EOA"
+actions = ["guardian-pause-pool"]
+"#,
+            safe = self.safe,
+            sim0 = SIM0,
+            sim1 = SIM1,
+            owner3 = self.owner3,
+            timelock = self.timelock,
+            delay = TIMELOCK_DELAY,
+            pool = self.pool,
+            pool_admin = self.pool_admin,
+            vault = self.vault,
+            tl_pool = self.tl_pool,
+            g_pool = self.g_pool,
+            g_pool_admin = self.g_pool_admin,
+            pool_v2 = self.pool_v2,
+            vault_v2 = self.vault_v2,
+        );
+        self.sb.write(file, text);
+        let h = self.sb.run(&["--manifest", file, "manifest", "hash"]);
+        ok(&h, "manifest hash");
+        self.pins
+            .borrow_mut()
+            .insert(file.to_string(), h.stdout.trim().to_string());
+    }
+
+    /// `breakglass --manifest M --pin H [--rpc-url URL] ARGS`.
+    fn bg(&self, manifest: &str, online: bool, args: &[&str]) -> Run {
+        let pin = self
+            .pins
+            .borrow()
+            .get(manifest)
+            .cloned()
+            .expect("write_manifest first");
+        let rpc = self.rpc.borrow().clone();
+        let mut a = vec!["--manifest", manifest, "--pin", &pin];
+        if online {
+            a.extend_from_slice(&["--rpc-url", &rpc]);
+        }
+        a.extend_from_slice(args);
+        self.sb.run(&a)
+    }
+
+    fn bundle(&self, file: &str) -> Value {
+        read_json(&self.sb.path(file))
+    }
+
+    /// compose (nonce from the node) → sign on the simulator (account 0) → sign with the keystore owner.
+    /// Returns the name of the bundle holding both signatures.
+    fn compose_and_sign(&self, m: &str, compose: &[&str], name: &str) -> String {
+        let composed = format!("{name}.json");
+        let mut a = vec!["compose"];
+        a.extend_from_slice(compose);
+        a.extend_from_slice(&["-o", &composed]);
+        ok(&self.bg(m, true, &a), &format!("compose {compose:?}"));
+        self.sign_twice(m, &composed, name)
+    }
+
+    fn sign_twice(&self, m: &str, composed: &str, name: &str) -> String {
+        let s1 = format!("{name}-s1.json");
+        let s2 = format!("{name}-s2.json");
+        let r = self.bg(
+            m,
+            false,
+            &[
+                "sign",
+                composed,
+                "--speculos",
+                &self.sim.addr,
+                "--account",
+                "0",
+                "-o",
+                &s1,
+            ],
+        );
+        ok(&r, "sign on the simulator");
+        let r = self.bg(
+            m,
+            false,
+            &[
+                "sign",
+                &s1,
+                "--keystore",
+                "keystores/owner3",
+                "--password-file",
+                "password.txt",
+                "-o",
+                &s2,
+            ],
+        );
+        ok(&r, "sign with the keystore");
+        let b = self.bundle(&s2);
+        let signers: Vec<String> = b["signatures"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["signer"].as_str().unwrap().to_ascii_lowercase())
+            .collect();
+        assert_eq!(signers.len(), 2, "{b}");
+        assert!(signers.contains(&SIM0.to_ascii_lowercase()), "{signers:?}");
+        assert!(
+            signers.contains(&self.owner3.to_ascii_lowercase()),
+            "{signers:?}"
+        );
+        s2
+    }
+
+    /// `execute` with the keystore executor.
+    fn execute_keystore(&self, m: &str, bundle: &str, out: &str) -> Run {
+        self.bg(
+            m,
+            true,
+            &[
+                "execute",
+                bundle,
+                "--keystore",
+                "keystores/executor",
+                "--password-file",
+                "password.txt",
+                "-o",
+                out,
+            ],
+        )
+    }
+
+    /// `execute` with a simulator account as the executor.
+    fn execute_sim(&self, m: &str, bundle: &str, account: u32, out: &str) -> Run {
+        let n = account.to_string();
+        self.bg(
+            m,
+            true,
+            &[
+                "execute",
+                bundle,
+                "--speculos",
+                &self.sim.addr,
+                "--account",
+                &n,
+                "-o",
+                out,
+            ],
+        )
+    }
+
+    fn safe_nonce(&self) -> u128 {
+        self.anvil.call_u128(&self.safe, "nonce()(uint256)", &[])
+    }
+
+    fn nonce(&self, addr: &str) -> u64 {
+        self.anvil.cast(&["nonce", addr]).parse().unwrap()
+    }
+
+    fn paused(&self, addr: &str) -> bool {
+        match self.anvil.call(addr, "paused()(bool)", &[]).as_str() {
+            "true" => true,
+            "false" => false,
+            other => panic!("paused() on {addr}: {other}"),
+        }
+    }
+
+    fn implementation(&self, proxy: &str) -> String {
+        let w = self.anvil.storage(proxy, EIP1967_IMPLEMENTATION_SLOT);
+        format!("0x{}", &w[w.len() - 40..])
+    }
+
+    fn version(&self, addr: &str) -> String {
+        let v = self.anvil.call(addr, "version()(string)", &[]);
+        v.trim_matches('"').to_string()
+    }
+}
+
+// ------------------------------------------------------------------ helpers
+
+fn ok(r: &Run, what: &str) {
+    assert_eq!(
+        r.code, 0,
+        "{what} failed ({}):\nstdout:\n{}\nstderr:\n{}",
+        r.code, r.stdout, r.stderr
+    );
+}
+
+fn read_json(p: &Path) -> Value {
+    let text = std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+fn eq_addr(a: &str, b: &str) -> bool {
+    a.trim().eq_ignore_ascii_case(b.trim())
+}
+
+fn all_output(r: &Run) -> String {
+    format!("{}\n{}", r.stdout, r.stderr)
+}
+
+/// The bundle holds a successful receipt and every post-condition passed; returns the tx hash.
+fn assert_mined_and_green(b: &Value, expects: &[&str]) -> String {
+    let receipt = &b["receipt"];
+    assert_eq!(receipt["status"], json!(1), "receipt: {b}");
+    let hash = receipt["tx_hash"].as_str().unwrap().to_string();
+    assert!(
+        eq_addr(&hash, b["signed_tx"]["hash"].as_str().unwrap()),
+        "receipt and signed_tx hashes differ: {b}"
+    );
+    assert!(
+        receipt["block_number"].as_u64().unwrap_or(0) > 0,
+        "{receipt}"
+    );
+    let posts = b["postconditions"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no postconditions: {b}"));
+    assert_eq!(posts.len(), expects.len(), "postconditions: {posts:?}");
+    for e in expects {
+        let p = posts
+            .iter()
+            .find(|p| p["expect"] == *e)
+            .unwrap_or_else(|| panic!("no post-condition {e:?} in {posts:?}"));
+        assert_eq!(p["pass"], json!(true), "post-condition failed: {p}");
+    }
+    hash
+}
+
+fn tx_receipt_status(anvil: &Anvil, hash: &str) -> String {
+    let r = anvil.rpc("eth_getTransactionReceipt", json!([hash]));
+    r["status"].as_str().unwrap_or("").to_string()
+}
+
+// ------------------------------------------------------------------ 1. the whole incident
+
+#[test]
+fn whole_incident_pause_through_the_safe() {
+    let w = World::deploy();
+    w.write_manifest("m.toml", Pins::Right);
+    assert!(!w.paused(&w.pool));
+    let signed = w.compose_and_sign("m.toml", &["halt-pool"], "halt");
+    let nonce = w.safe_nonce();
+    let executor_nonce = w.nonce(&w.executor);
+
+    let t0 = Instant::now();
+    let r = w.execute_keystore("m.toml", &signed, "halt-done.json");
+    let wall = t0.elapsed();
+    ok(&r, "execute");
+    eprintln!(
+        "[figures] execute (keystore executor, incl. scrypt decryption): {:.0} ms wall",
+        wall.as_secs_f64() * 1000.0
+    );
+    assert!(r.stdout.contains("PASS"), "{}", r.stdout);
+
+    let b = w.bundle("halt-done.json");
+    let hash = assert_mined_and_green(&b, &["paused() == true", &format!("owner() == {}", w.safe)]);
+    assert!(
+        eq_addr(b["signed_tx"]["from"].as_str().unwrap(), &w.executor),
+        "{b}"
+    );
+    assert_eq!(tx_receipt_status(&w.anvil, &hash), "0x1");
+    assert!(w.paused(&w.pool), "the pool is not paused on chain");
+    assert_eq!(w.safe_nonce(), nonce + 1);
+    assert_eq!(w.nonce(&w.executor), executor_nonce + 1);
+
+    // Executing again is refused (the bundle holds a receipt), and so is the 2-signature bundle (its
+    // nonce is spent): nothing is sent twice.
+    let r = w.execute_keystore("m.toml", "halt-done.json", "again.json");
+    assert_ne!(r.code, 0, "{}", all_output(&r));
+    let r = w.execute_keystore("m.toml", &signed, "again2.json");
+    assert_eq!(r.code, 3, "{}", all_output(&r));
+    assert!(all_output(&r).contains("nonce"), "{}", all_output(&r));
+    assert_eq!(w.nonce(&w.executor), executor_nonce + 1);
+    assert_eq!(w.safe_nonce(), nonce + 1);
+}
+
+// ------------------------------------------------------------------ 2. MultiSendCallOnly batch
+
+#[test]
+fn multisend_batch_pauses_transparent_and_uups_proxies() {
+    let w = World::deploy();
+    w.write_manifest("m.toml", Pins::Right);
+    let signed = w.compose_and_sign("m.toml", &["halt"], "halt");
+    let composed = w.bundle("halt.json");
+    assert_eq!(
+        composed["safe_tx"]["operation"], "delegatecall",
+        "{composed}"
+    );
+    assert!(eq_addr(
+        composed["safe_tx"]["to"].as_str().unwrap(),
+        crate::support::anvil::MULTISEND_CALL_ONLY_141
+    ));
+    // The executor is simulator account 2 (not an owner), funded here.
+    w.anvil.set_balance(SIM2, ONE_HUNDRED_ETH);
+    let t0 = Instant::now();
+    let r = w.execute_sim("m.toml", &signed, 2, "halt-done.json");
+    let wall = t0.elapsed();
+    ok(&r, "execute (simulator executor)");
+    let b = w.bundle("halt-done.json");
+    eprintln!(
+        "[figures] execute (simulator executor, MultiSend of 2 pauses): {:.0} ms wall; send→receipt {:.1} ms",
+        wall.as_secs_f64() * 1000.0,
+        b["receipt"]["seconds"].as_f64().unwrap_or(-1.0) * 1000.0
+    );
+    assert_mined_and_green(
+        &b,
+        &[
+            "paused() == true",
+            &format!("owner() == {}", w.safe),
+            "paused() == true",
+        ],
+    );
+    assert_eq!(b["postconditions"].as_array().unwrap().len(), 3);
+    assert!(eq_addr(b["signed_tx"]["from"].as_str().unwrap(), SIM2));
+    assert!(w.paused(&w.pool) && w.paused(&w.vault));
+    assert_eq!(w.nonce(SIM2), 1);
+}
+
+// ------------------------------------------------------------------ 3. upgrades and code hashes
+
+#[test]
+fn upgrades_verified_by_slot_and_version_and_unpinned_code_refused() {
+    let w = World::deploy();
+    w.write_manifest("m.toml", Pins::Right);
+    w.write_manifest("wrong.toml", Pins::Wrong);
+
+    // The manifest whose pinned code hash is not the V2 code. With a node at hand, compose refuses at
+    // once (issue 7: checked before an upgrade is signed).
+    let r = w.bg(
+        "wrong.toml",
+        true,
+        &["compose", "patch", "-o", "patch-wrong-online.json"],
+    );
+    let out = all_output(&r);
+    assert_eq!(r.code, 3, "{out}");
+    assert!(
+        out.contains("CRITICAL") && out.contains("code hash"),
+        "{out}"
+    );
+    assert!(!w.sb.path("patch-wrong-online.json").exists());
+    // Composed and signed offline (no node to check against), it is still refused before the executor
+    // signs anything.
+    let nonce = w.safe_nonce();
+    let nonce_s = nonce.to_string();
+    ok(
+        &w.bg(
+            "wrong.toml",
+            false,
+            &[
+                "compose",
+                "patch",
+                "--nonce",
+                &nonce_s,
+                "-o",
+                "patch-wrong.json",
+            ],
+        ),
+        "offline compose",
+    );
+    let signed = w.sign_twice("wrong.toml", "patch-wrong.json", "patch-wrong");
+    let executor_nonce = w.nonce(&w.executor);
+    let r = w.execute_keystore("wrong.toml", &signed, "patch-wrong-done.json");
+    let out = all_output(&r);
+    assert_eq!(r.code, 3, "{out}");
+    assert!(out.contains("code hash"), "{out}");
+    assert!(out.contains("CRITICAL"), "{out}");
+    assert!(
+        !w.sb.path("patch-wrong-done.json").exists(),
+        "execute wrote a bundle"
+    );
+    assert_eq!(w.safe_nonce(), nonce, "the Safe's nonce moved");
+    assert_eq!(
+        w.nonce(&w.executor),
+        executor_nonce,
+        "the executor sent something"
+    );
+    assert!(eq_addr(&w.implementation(&w.pool), &w.pool_v1));
+    assert_eq!(w.version(&w.pool), "1");
+
+    // The right pins: transparent (ProxyAdmin.upgradeAndCall) and UUPS (upgradeToAndCall) in one batch.
+    let signed = w.compose_and_sign("m.toml", &["patch"], "patch");
+    let r = w.execute_keystore("m.toml", &signed, "patch-done.json");
+    ok(&r, "execute patch");
+    let b = w.bundle("patch-done.json");
+    let pool_impl = format!("implementation == {}", w.pool_v2);
+    let vault_impl = format!("implementation == {}", w.vault_v2);
+    assert_mined_and_green(
+        &b,
+        &[
+            &pool_impl,
+            "version() == 2",
+            &vault_impl,
+            "version() == \"2\"",
+            "version() != 1",
+        ],
+    );
+    assert!(eq_addr(&w.implementation(&w.pool), &w.pool_v2));
+    assert!(eq_addr(&w.implementation(&w.vault), &w.vault_v2));
+    assert_eq!(w.version(&w.pool), "2");
+    assert_eq!(w.version(&w.vault), "2");
+    assert_eq!(w.safe_nonce(), nonce + 1);
+}
+
+// ------------------------------------------------------------------ 4. timelock
+
+fn timelock_status(w: &World, bundle: &str) -> Value {
+    let r = w.bg("m.toml", true, &["--json", "timelock", "status", bundle]);
+    ok(&r, "timelock status");
+    r.json()
+}
+
+#[test]
+fn timelock_schedule_wait_execute() {
+    let w = World::deploy();
+    w.write_manifest("m.toml", Pins::Right);
+    // The pool behind the timelock was paused earlier (by the timelock).
+    w.anvil.send_as(&w.timelock, &w.tl_pool, "pause()", &[]);
+    assert!(w.paused(&w.tl_pool));
+
+    let signed = w.compose_and_sign("m.toml", &["resume"], "resume");
+    let st = timelock_status(&w, &signed);
+    assert_eq!(st["state"], "unscheduled", "{st}");
+
+    let schedule_run = w.execute_keystore("m.toml", &signed, "resume-scheduled.json");
+    let scheduled = w.bundle("resume-scheduled.json");
+    assert_eq!(
+        scheduled["receipt"]["status"],
+        json!(1),
+        "{}",
+        all_output(&schedule_run)
+    );
+    // Scheduling does not unpause: the action's post-condition can only hold after the execute step
+    // (the exit code of the schedule's execute is checked at the end).
+    assert!(w.paused(&w.tl_pool));
+
+    let st = timelock_status(&w, "resume-scheduled.json");
+    assert_eq!(st["state"], "pending", "{st}");
+    let ready_at = st["ready_at"].as_u64().unwrap();
+    let chain_time = st["chain_time"].as_u64().unwrap();
+    assert!(ready_at >= chain_time + TIMELOCK_DELAY - 5, "{st}");
+    let text = w.bg(
+        "m.toml",
+        true,
+        &["timelock", "status", "resume-scheduled.json"],
+    );
+    ok(&text, "timelock status (text)");
+    assert!(
+        text.stdout.contains("pending") && text.stdout.contains(&ready_at.to_string()),
+        "{}",
+        text.stdout
+    );
+
+    // Too early: composing and signing the execute is fine, executing it is refused by the simulation
+    // (the timelock reverts inside the Safe: GS013), nothing sent.
+    let exec = w.compose_and_sign(
+        "m.toml",
+        &["--execute-scheduled", "resume-scheduled.json"],
+        "resume-exec",
+    );
+    assert_eq!(w.bundle(&exec)["timelock"]["step"], "execute");
+    let safe_nonce = w.safe_nonce();
+    let r = w.execute_keystore("m.toml", &exec, "resume-exec-done.json");
+    assert_eq!(r.code, 3, "{}", all_output(&r));
+    assert!(all_output(&r).contains("GS013"), "{}", all_output(&r));
+    assert!(!w.sb.path("resume-exec-done.json").exists());
+    assert_eq!(w.safe_nonce(), safe_nonce);
+
+    // After the delay: ready, and the same signed bundle executes.
+    w.anvil.increase_time(TIMELOCK_DELAY + 1);
+    let st = timelock_status(&w, "resume-scheduled.json");
+    assert_eq!(st["state"], "ready", "{st}");
+    let text = w.bg("m.toml", true, &["timelock", "status", &exec]);
+    ok(&text, "timelock status (text, ready)");
+    assert!(text.stdout.contains("ready"), "{}", text.stdout);
+
+    let r = w.execute_keystore("m.toml", &exec, "resume-exec-done.json");
+    ok(&r, "execute the timelock operation");
+    let b = w.bundle("resume-exec-done.json");
+    assert_mined_and_green(&b, &["paused() == false"]);
+    assert!(!w.paused(&w.tl_pool));
+    let st = timelock_status(&w, "resume-exec-done.json");
+    assert_eq!(st["state"], "done", "{st}");
+    let st = timelock_status(&w, "resume-scheduled.json");
+    assert_eq!(st["state"], "done", "{st}");
+
+    // Executing the schedule step must not fail on the action's post-conditions: they describe the
+    // state after the timelock executes, which cannot hold when only the schedule is mined.
+    ok(
+        &schedule_run,
+        "execute the schedule (post-conditions belong to the execute step)",
+    );
+    let posts = scheduled["postconditions"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        posts.iter().all(|p| p["pass"] != json!(false)),
+        "the schedule bundle records failed post-conditions: {posts:?}"
+    );
+}
+
+// ------------------------------------------------------------------ 5. guardian EOA, offline
+
+/// compose (offline, explicit nonce and fees) → sign on the simulator, account 0 (the guardian).
+fn guardian_bundle(w: &World, nonce: u64, name: &str) -> String {
+    let composed = format!("{name}.json");
+    let signed = format!("{name}-signed.json");
+    let n = nonce.to_string();
+    let r = w.bg(
+        "m.toml",
+        false,
+        &[
+            "compose",
+            "guardian-halt",
+            "--from",
+            SIM0,
+            "--nonce",
+            &n,
+            "--gas-limit",
+            "150000",
+            "--max-fee",
+            "100000000000",
+            "--priority-fee",
+            "1000000000",
+            "-o",
+            &composed,
+        ],
+    );
+    ok(&r, "compose guardian-halt offline");
+    let r = w.bg(
+        "m.toml",
+        false,
+        &[
+            "sign",
+            &composed,
+            "--speculos",
+            &w.sim.addr,
+            "--account",
+            "0",
+            "-o",
+            &signed,
+        ],
+    );
+    ok(&r, "sign the guardian tx on the simulator");
+    let b = w.bundle(&signed);
+    assert!(
+        b["signed_tx"]["raw"].as_str().unwrap().starts_with("0x02"),
+        "{b}"
+    );
+    signed
+}
+
+#[test]
+fn guardian_eoa_signed_offline_broadcast_later_once() {
+    let w = World::deploy();
+    w.write_manifest("m.toml", Pins::Right);
+    let nonce = w.nonce(SIM0);
+    let signed = guardian_bundle(&w, nonce, "guardian");
+    w.anvil.set_balance(SIM0, ONE_HUNDRED_ETH);
+    assert!(!w.paused(&w.g_pool));
+
+    let t0 = Instant::now();
+    let r = w.bg(
+        "m.toml",
+        true,
+        &["broadcast", &signed, "-o", "guardian-done.json"],
+    );
+    let wall = t0.elapsed();
+    ok(&r, "broadcast");
+    let b = w.bundle("guardian-done.json");
+    eprintln!(
+        "[figures] broadcast (signed bundle → mined receipt, automine): {:.0} ms wall for the process; send→receipt {:.1} ms inside",
+        wall.as_secs_f64() * 1000.0,
+        b["receipt"]["seconds"].as_f64().unwrap_or(-1.0) * 1000.0
+    );
+    let hash = assert_mined_and_green(&b, &["paused() == true"]);
+    assert!(w.paused(&w.g_pool));
+    assert_eq!(w.nonce(SIM0), nonce + 1);
+    let block = b["receipt"]["block_number"].clone();
+
+    // Again, on the output (in place): found by hash, not sent twice.
+    let r = w.bg("m.toml", true, &["broadcast", "guardian-done.json"]);
+    ok(&r, "broadcast again");
+    let again = w.bundle("guardian-done.json");
+    assert_eq!(again["receipt"]["tx_hash"].as_str().unwrap(), hash);
+    assert_eq!(again["receipt"]["block_number"], block);
+    assert_mined_and_green(&again, &["paused() == true"]);
+    assert_eq!(
+        w.nonce(SIM0),
+        nonce + 1,
+        "the guardian's nonce moved: sent twice"
+    );
+    // And on the original signed bundle too.
+    let r = w.bg(
+        "m.toml",
+        true,
+        &["broadcast", &signed, "-o", "guardian-again.json"],
+    );
+    ok(&r, "broadcast the original again");
+    assert_eq!(
+        w.bundle("guardian-again.json")["receipt"]["tx_hash"]
+            .as_str()
+            .unwrap(),
+        hash
+    );
+    assert_eq!(w.nonce(SIM0), nonce + 1);
+}
+
+// ------------------------------------------------------------------ 6. nonce already used
+
+#[test]
+fn broadcast_with_a_nonce_already_used_fails_naming_the_nonce() {
+    let w = World::deploy();
+    w.write_manifest("m.toml", Pins::Right);
+    let nonce = w.nonce(SIM0);
+    let signed = guardian_bundle(&w, nonce, "guardian");
+    // Meanwhile the guardian account used that nonce for something else.
+    w.anvil.set_balance(SIM0, ONE_HUNDRED_ETH);
+    w.anvil.send_as(SIM0, &w.pool, "deposit()", &[]);
+    assert_eq!(w.nonce(SIM0), nonce + 1);
+
+    let r = w.bg("m.toml", true, &["broadcast", &signed, "-o", "out.json"]);
+    let out = all_output(&r);
+    assert_ne!(r.code, 0, "{out}");
+    assert!(out.to_lowercase().contains("nonce"), "{out}");
+    assert!(!w.paused(&w.g_pool));
+    assert_eq!(w.nonce(SIM0), nonce + 1);
+    if w.sb.path("out.json").exists() {
+        assert!(
+            w.bundle("out.json")["receipt"].is_null(),
+            "a receipt was recorded"
+        );
+    }
+}
+
+// ------------------------------------------------------------------ 7. node not mining, down, back
+
+#[test]
+fn broadcast_resumes_after_timeout_and_node_outage_without_resending() {
+    let w = World::deploy();
+    w.write_manifest("m.toml", Pins::Right);
+    w.anvil.set_balance(SIM0, ONE_HUNDRED_ETH);
+    let nonce = w.nonce(SIM0);
+    let signed = guardian_bundle(&w, nonce, "guardian");
+    let hash = w.bundle(&signed)["signed_tx"]["hash"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let before = std::fs::read(w.sb.path(&signed)).unwrap();
+
+    // (a) The node accepts the tx but does not mine: the wait times out, nothing is recorded.
+    w.anvil.rpc("evm_setAutomine", json!([false]));
+    let r = w.bg(
+        "m.toml",
+        true,
+        &["broadcast", &signed, "--wait-timeout", "2"],
+    );
+    let out = all_output(&r);
+    assert_ne!(r.code, 0, "{out}");
+    assert!(
+        out.contains("no receipt") && out.contains("will not send twice"),
+        "{out}"
+    );
+    assert_eq!(
+        std::fs::read(w.sb.path(&signed)).unwrap(),
+        before,
+        "the bundle changed"
+    );
+    let pending = w.anvil.rpc("eth_getTransactionByHash", json!([hash]));
+    assert!(pending["blockNumber"].is_null(), "{pending}");
+
+    w.anvil.rpc("evm_mine", json!([]));
+    w.anvil.rpc("evm_setAutomine", json!([true]));
+    let r = w.bg(
+        "m.toml",
+        true,
+        &["broadcast", &signed, "-o", "after-timeout.json"],
+    );
+    ok(&r, "broadcast after the timeout");
+    let b = w.bundle("after-timeout.json");
+    assert_eq!(assert_mined_and_green(&b, &["paused() == true"]), hash);
+    assert_eq!(w.nonce(SIM0), nonce + 1, "sent twice");
+
+    // (b) The node goes down while broadcast waits, and comes back (anvil keeps its state behind a
+    // relay): broadcast keeps waiting, finds the receipt, sends nothing twice.
+    w.anvil.send_as(SIM0, &w.g_pool, "unpause()", &[]);
+    let nonce = w.nonce(SIM0);
+    let signed = guardian_bundle(&w, nonce, "guardian2");
+    let hash = w.bundle(&signed)["signed_tx"]["hash"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let relay = Relay::start(w.anvil.port);
+    w.anvil.rpc("evm_setAutomine", json!([false]));
+    *w.rpc.borrow_mut() = relay.url();
+    let pin = w.pins.borrow()["m.toml"].clone();
+    let sb_dir = w.sb.dir.path().to_path_buf();
+    let (url, signed2) = (relay.url(), signed.clone());
+    let cfg = w.sb.path("config");
+    let data = w.sb.path("data");
+    let waiter = std::thread::spawn(move || {
+        let out = Command::new(env!("CARGO_BIN_EXE_breakglass"))
+            .args([
+                "--manifest",
+                "m.toml",
+                "--pin",
+                &pin,
+                "--rpc-url",
+                &url,
+                "broadcast",
+                &signed2,
+                "-o",
+                "after-outage.json",
+                "--wait-timeout",
+                "60",
+            ])
+            .current_dir(&sb_dir)
+            .env("BREAKGLASS_CONFIG_DIR", cfg)
+            .env("BREAKGLASS_DATA_DIR", data)
+            .env_remove("ETH_RPC_URL")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    });
+    // Wait until the node has it pending, then take the node down, mine, and bring it back.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while w
+        .anvil
+        .rpc("eth_getTransactionByHash", json!([hash]))
+        .is_null()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "broadcast never sent the transaction"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    relay.set_down(true);
+    std::thread::sleep(Duration::from_millis(1500));
+    w.anvil.rpc("evm_mine", json!([]));
+    std::thread::sleep(Duration::from_millis(1000));
+    assert!(
+        !waiter.is_finished(),
+        "broadcast gave up while the node was down"
+    );
+    relay.set_down(false);
+    let r = waiter.join().unwrap();
+    ok(&r, "broadcast across the outage");
+    let b = w.bundle("after-outage.json");
+    assert_eq!(assert_mined_and_green(&b, &["paused() == true"]), hash);
+    assert_eq!(w.nonce(SIM0), nonce + 1, "sent twice");
+    assert!(
+        r.stderr.contains("unreachable"),
+        "no progress line saying the node is unreachable: {}",
+        r.stderr
+    );
+
+    // (c) The node is really gone (anvil killed by its PID): a clear "unreachable" error.
+    drop(relay);
+    *w.rpc.borrow_mut() = w.anvil.url.clone();
+    let status = Command::new("kill")
+        .arg(w.anvil.pid().to_string())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(("127.0.0.1", w.anvil.port)).is_ok() {
+        assert!(Instant::now() < deadline, "anvil did not stop");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let t0 = Instant::now();
+    let r = w.bg("m.toml", true, &["broadcast", &signed, "-o", "dead.json"]);
+    let out = all_output(&r);
+    assert_ne!(r.code, 0, "{out}");
+    assert!(out.contains("unreachable"), "{out}");
+    assert!(
+        t0.elapsed() < Duration::from_secs(20),
+        "took {:?}",
+        t0.elapsed()
+    );
+    assert!(!w.sb.path("dead.json").exists());
+}
+
+// ------------------------------------------------------------------ 8. a revert explained
+
+#[test]
+fn reverting_safe_tx_is_explained_and_not_sent() {
+    let w = World::deploy();
+    w.write_manifest("m.toml", Pins::Right);
+    // Someone paused the pool already: the Safe's pause() would revert inside execTransaction.
+    w.anvil.send_as(&w.safe, &w.pool, "pause()", &[]);
+    let signed = w.compose_and_sign("m.toml", &["halt-pool"], "halt");
+    let nonce = w.safe_nonce();
+    let executor_nonce = w.nonce(&w.executor);
+    let r = w.execute_keystore("m.toml", &signed, "halt-done.json");
+    let out = all_output(&r);
+    assert_eq!(r.code, 3, "{out}");
+    assert!(out.contains("GS013"), "{out}");
+    assert!(out.contains("inner call failed"), "{out}");
+    assert!(out.contains("nothing was signed or sent"), "{out}");
+    assert!(!w.sb.path("halt-done.json").exists());
+    assert_eq!(w.safe_nonce(), nonce);
+    assert_eq!(w.nonce(&w.executor), executor_nonce);
+
+    // --json names it too.
+    let r = w.bg(
+        "m.toml",
+        true,
+        &[
+            "--json",
+            "execute",
+            &signed,
+            "--keystore",
+            "keystores/executor",
+            "--password-file",
+            "password.txt",
+            "-o",
+            "halt-done.json",
+        ],
+    );
+    assert_eq!(r.code, 3, "{}", all_output(&r));
+    assert!(
+        all_output(&r).contains("simulation_reverted"),
+        "{}",
+        all_output(&r)
+    );
+}
+
+// ------------------------------------------------------------------ 9. owners changed on chain
+
+#[test]
+fn owners_changed_on_chain_is_critical() {
+    let w = World::deploy();
+    w.write_manifest("m.toml", Pins::Right);
+    let signed = w.compose_and_sign("m.toml", &["halt-pool"], "halt");
+    let snap = w.anvil.snapshot();
+
+    // An owner added (by the Safe itself, as a signed execTransaction would).
+    let intruder = address_of(crate::support::anvil::DEFAULT_KEYS[7]);
+    w.anvil.send_as(
+        &w.safe,
+        &w.safe,
+        "addOwnerWithThreshold(address,uint256)",
+        &[&intruder, "2"],
+    );
+    let nonce = w.safe_nonce();
+    let executor_nonce = w.nonce(&w.executor);
+    let r = w.execute_keystore("m.toml", &signed, "halt-done.json");
+    let out = all_output(&r);
+    assert_eq!(r.code, 3, "{out}");
+    assert!(out.contains("CRITICAL"), "{out}");
+    assert!(!w.sb.path("halt-done.json").exists());
+    assert_eq!(w.safe_nonce(), nonce);
+    assert_eq!(w.nonce(&w.executor), executor_nonce);
+    assert!(!w.paused(&w.pool));
+
+    // Only the threshold lowered.
+    w.anvil.revert_to(&snap);
+    w.anvil
+        .send_as(&w.safe, &w.safe, "changeThreshold(uint256)", &["1"]);
+    let r = w.execute_keystore("m.toml", &signed, "halt-done.json");
+    let out = all_output(&r);
+    assert_eq!(r.code, 3, "{out}");
+    assert!(
+        out.contains("CRITICAL") && out.contains("threshold"),
+        "{out}"
+    );
+    assert!(!w.paused(&w.pool));
+}
+
+// ------------------------------------------------------------------ 10. execute interrupted
+
+#[test]
+fn execute_timed_out_resumes_with_broadcast_and_never_signs_twice() {
+    let w = World::deploy();
+    w.write_manifest("m.toml", Pins::Right);
+    let signed = w.compose_and_sign("m.toml", &["halt-pool"], "halt");
+    let safe_nonce = w.safe_nonce();
+    let executor_nonce = w.nonce(&w.executor);
+    w.anvil.rpc("evm_setAutomine", json!([false]));
+    let r = w.bg(
+        "m.toml",
+        true,
+        &[
+            "execute",
+            &signed,
+            "--keystore",
+            "keystores/executor",
+            "--password-file",
+            "password.txt",
+            "-o",
+            "halt-done.json",
+            "--wait-timeout",
+            "1",
+        ],
+    );
+    let out = all_output(&r);
+    assert_ne!(r.code, 0, "{out}");
+    assert!(out.contains("no receipt"), "{out}");
+    // The signed execution is on disk before it is sent, without a receipt.
+    let b = w.bundle("halt-done.json");
+    let hash = b["signed_tx"]["hash"].as_str().unwrap().to_string();
+    assert!(b["receipt"].is_null(), "{b}");
+
+    // Running execute again on that output (or on the signed bundle) must not sign and send a second
+    // execTransaction while the first is pending.
+    for (input, out) in [
+        ("halt-done.json", "halt-done-2.json"),
+        (signed.as_str(), "halt-done-3.json"),
+    ] {
+        let r = w.execute_keystore("m.toml", input, out);
+        assert_ne!(r.code, 0, "execute {input} again: {}", all_output(&r));
+        assert!(
+            !w.sb.path(out).exists(),
+            "execute {input} again wrote {out}"
+        );
+    }
+    let pending = w
+        .anvil
+        .rpc("eth_getTransactionCount", json!([w.executor, "pending"]));
+    assert_eq!(
+        pending,
+        json!(format!("{:#x}", executor_nonce + 1)),
+        "a second tx is pending"
+    );
+
+    w.anvil.rpc("evm_mine", json!([]));
+    w.anvil.rpc("evm_setAutomine", json!([true]));
+    let r = w.bg("m.toml", true, &["broadcast", "halt-done.json"]);
+    ok(&r, "broadcast resumes the execute");
+    let b = w.bundle("halt-done.json");
+    assert_eq!(
+        assert_mined_and_green(&b, &["paused() == true", &format!("owner() == {}", w.safe)]),
+        hash
+    );
+    assert!(w.paused(&w.pool));
+    assert_eq!(w.safe_nonce(), safe_nonce + 1);
+    assert_eq!(
+        w.nonce(&w.executor),
+        executor_nonce + 1,
+        "the executor sent a second transaction"
+    );
+}
