@@ -71,6 +71,10 @@ pub fn draw(f: &mut Frame, app: &App) {
         " {} · chain {} · ",
         app.manifest.name, app.manifest.chain_id
     )));
+    let compact = area.width < 120;
+    if compact {
+        head.push(Span::styled(format!("[{}]", app.screen.title()), bold()));
+    }
     for s in [
         Screen::Dashboard,
         Screen::Playbooks,
@@ -83,6 +87,9 @@ pub fn draw(f: &mut Frame, app: &App) {
         let key = s.title().chars().next().unwrap_or(' ').to_ascii_lowercase();
         let key = if s == Screen::Execute { 'x' } else { key };
         let label = format!("{key}:{} ", s.title());
+        if compact {
+            break;
+        }
         if s == app.screen {
             head.push(Span::styled(label, bold().add_modifier(Modifier::REVERSED)));
         } else {
@@ -138,7 +145,28 @@ pub fn draw(f: &mut Frame, app: &App) {
 
 fn kv(app: &App, k: &str, v: Span<'static>) -> Line<'static> {
     let _ = app;
-    Line::from(vec![Span::styled(format!("{k:<14}"), bold()), v])
+    Line::from(vec![Span::styled(format!("{k:<10}"), bold()), v])
+}
+
+/// A hash the person compares with the device: on one line when there is room, else label then hash.
+fn hash_lines(
+    label: &str,
+    h: &alloy::primitives::B256,
+    width: u16,
+    style: Style,
+) -> Vec<Line<'static>> {
+    let hex = grouped_hex(h);
+    if width as usize >= 16 + hex.len() {
+        vec![Line::from(vec![
+            Span::styled(format!("  {label:<14}"), bold()),
+            Span::styled(hex, style),
+        ])]
+    } else {
+        vec![
+            Line::from(Span::styled(format!("  {label}"), bold())),
+            Line::from(vec![Span::raw("    "), Span::styled(hex, style)]),
+        ]
+    }
 }
 
 fn dashboard(f: &mut Frame, app: &App, area: Rect) {
@@ -151,7 +179,7 @@ fn dashboard(f: &mut Frame, app: &App, area: Rect) {
     ];
     if let Trust::Untrusted { reason } = &app.trust {
         lines.push(Line::from(Span::styled(
-            format!("              {reason}"),
+            format!("          {reason}"),
             fg(app, Color::Red),
         )));
     }
@@ -171,7 +199,7 @@ fn dashboard(f: &mut Frame, app: &App, area: Rect) {
             Span::raw(format!("{} of {} must sign", s.threshold, s.owners.len())),
         ));
         for o in &s.owners {
-            lines.push(Line::from(format!("              {}", o.to_checksum(None))));
+            lines.push(Line::from(format!("          {}", o.to_checksum(None))));
         }
     }
     let dev = if let Some(e) = &app.device.error {
@@ -187,12 +215,12 @@ fn dashboard(f: &mut Frame, app: &App, area: Rect) {
     lines.push(kv(app, "Signer", dev));
     for a in &app.device.accounts {
         let owner = if m.safe.as_ref().is_some_and(|s| s.is_owner(&a.address)) {
-            "  (Safe owner)"
+            " owner"
         } else {
             ""
         };
         lines.push(Line::from(format!(
-            "              account {}: {}{owner}",
+            "          #{} {}{owner}",
             a.index,
             a.address.to_checksum(None)
         )));
@@ -252,7 +280,7 @@ fn playbooks(f: &mut Frame, app: &App, area: Rect) {
     f.render_stateful_widget(list, area, &mut st);
 }
 
-fn review_lines(app: &App) -> Vec<Line<'static>> {
+fn review_lines(app: &App, width: u16) -> Vec<Line<'static>> {
     let Some(r) = &app.report else {
         return vec![Line::from(
             "Nothing composed yet: press p, choose a playbook, press Enter.",
@@ -264,24 +292,15 @@ fn review_lines(app: &App) -> Vec<Line<'static>> {
             "Compare with the Ledger screen:",
             bold(),
         )));
-        out.push(Line::from(vec![
-            Span::styled("  Domain hash   ", bold()),
-            Span::styled(
-                grouped_hex(&h.domain_separator),
-                bold().fg(if app.color { Color::Cyan } else { Color::Reset }),
-            ),
-        ]));
-        out.push(Line::from(vec![
-            Span::styled("  Message hash  ", bold()),
-            Span::styled(
-                grouped_hex(&h.message_hash),
-                bold().fg(if app.color { Color::Cyan } else { Color::Reset }),
-            ),
-        ]));
-        out.push(Line::from(vec![
-            Span::styled("  safeTxHash    ", bold()),
-            Span::raw(grouped_hex(&h.safe_tx_hash)),
-        ]));
+        let big = bold().fg(if app.color { Color::Cyan } else { Color::Reset });
+        out.extend(hash_lines("Domain hash", &h.domain_separator, width, big));
+        out.extend(hash_lines("Message hash", &h.message_hash, width, big));
+        out.extend(hash_lines(
+            "safeTxHash",
+            &h.safe_tx_hash,
+            width,
+            Style::default(),
+        ));
         out.push(Line::from(""));
     }
     let text = crate::policy::render_text(r);
@@ -313,7 +332,7 @@ fn review_lines(app: &App) -> Vec<Line<'static>> {
 
 fn review(f: &mut Frame, app: &App, area: Rect) {
     f.render_widget(
-        Paragraph::new(review_lines(app))
+        Paragraph::new(review_lines(app, area.width))
             .scroll((app.scroll, 0))
             .wrap(Wrap { trim: false }),
         area,
@@ -334,14 +353,18 @@ fn sign(f: &mut Frame, app: &App, area: Rect) {
             ]));
             if let Some(h) = b.safe_hashes() {
                 lines.push(Line::from("The device will show (hashed EIP-712):"));
-                lines.push(Line::from(vec![
-                    Span::styled("  Domain hash   ", bold()),
-                    Span::raw(grouped_hex(&h.domain_separator)),
-                ]));
-                lines.push(Line::from(vec![
-                    Span::styled("  Message hash  ", bold()),
-                    Span::raw(grouped_hex(&h.message_hash)),
-                ]));
+                lines.extend(hash_lines(
+                    "Domain hash",
+                    &h.domain_separator,
+                    area.width,
+                    Style::default(),
+                ));
+                lines.extend(hash_lines(
+                    "Message hash",
+                    &h.message_hash,
+                    area.width,
+                    Style::default(),
+                ));
             } else if let Some(e) = &b.eoa_tx {
                 lines.push(Line::from(format!(
                     "The device will show: to {}, {} wei, then \"Blind signing ahead\"",
