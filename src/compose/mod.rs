@@ -498,6 +498,12 @@ pub fn compose(
             let p = opts.eoa.clone().ok_or_else(|| {
                 ComposeError::Missing("an EOA transaction needs --from, --nonce, --gas-limit, --max-fee and --priority-fee (or --rpc-url to fill them from the chain)".into())
             })?;
+            if p.max_fee_per_gas > u128::from(u64::MAX) || p.gas_limit > 100_000_000 {
+                return Err(ComposeError::Missing(format!(
+                    "--max-fee {} wei per gas / --gas-limit {} is absurd: check the units (wei, not gwei or ether)",
+                    p.max_fee_per_gas, p.gas_limit
+                )));
+            }
             if p.max_priority_fee_per_gas > p.max_fee_per_gas {
                 return Err(ComposeError::Missing(format!(
                     "--priority-fee {} is above --max-fee {}",

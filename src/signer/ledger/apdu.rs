@@ -106,9 +106,17 @@ pub fn get_app_and_version() -> Vec<u8> {
     vec![0xB0, 0x01, 0x00, 0x00, 0x00]
 }
 
+/// Chunk size Ledger's own client (`@ledgerhq/hw-app-eth` `signPersonalMessage`) uses for messages; the
+/// app accepts up to 255, but sending what Ledger's client sends keeps the bytes identical to it.
+pub const PERSONAL_MESSAGE_CHUNK: usize = 150;
+
 fn chunked(ins: u8, payload: &[u8]) -> Vec<Vec<u8>> {
+    chunked_by(ins, payload, CHUNK)
+}
+
+fn chunked_by(ins: u8, payload: &[u8], size: usize) -> Vec<Vec<u8>> {
     payload
-        .chunks(CHUNK)
+        .chunks(size)
         .enumerate()
         .map(|(i, c)| apdu(ins, if i == 0 { 0x00 } else { 0x80 }, 0x00, c))
         .collect()
@@ -121,12 +129,12 @@ pub fn sign_transaction(path: &HdPath, unsigned_tx: &[u8]) -> Vec<Vec<u8>> {
     chunked(INS_SIGN, &payload)
 }
 
-/// SIGN_PERSONAL_MESSAGE: `path ‖ u32 BE length ‖ message` in 255-byte APDUs.
+/// SIGN_PERSONAL_MESSAGE: `path ‖ u32 BE length ‖ message` in 150-byte APDUs (as hw-app-eth sends).
 pub fn sign_personal_message(path: &HdPath, message: &[u8]) -> Vec<Vec<u8>> {
     let mut payload = path.encode();
     payload.extend_from_slice(&(message.len() as u32).to_be_bytes());
     payload.extend_from_slice(message);
-    chunked(INS_SIGN_PERSONAL_MESSAGE, &payload)
+    chunked_by(INS_SIGN_PERSONAL_MESSAGE, &payload, PERSONAL_MESSAGE_CHUNK)
 }
 
 /// SIGN_EIP712 in hashed mode: `path ‖ domainSeparator ‖ hashStruct(message)`.
@@ -153,7 +161,7 @@ pub enum LedgerError {
     #[error("the device is locked: unlock it with your PIN and try again")]
     Locked,
     /// 6d00 / 6e00 / 6e01 / 6d02 / 650f / 5501, or the dashboard answered.
-    #[error("the Ethereum app is not open (the device answered {sw:#06x}{detail}): open the Ethereum app on the device and try again")]
+    #[error("the Ethereum app is not open ({}): open the Ethereum app on the device and try again", if detail.is_empty() { format!("the device answered {sw:#06x}") } else { detail.clone() })]
     AppNotOpen {
         /// Status word.
         sw: u16,

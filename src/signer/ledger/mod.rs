@@ -281,9 +281,9 @@ impl LedgerSigner {
                 let (name, version) = apdu::parse_app_and_version(&data)?;
                 if name != "Ethereum" {
                     let detail = if name == "BOLOS" {
-                        ", the dashboard is open".to_string()
+                        "the dashboard is open".to_string()
                     } else {
-                        format!(", the {name} app is open")
+                        format!("the {name} app is open")
                     };
                     return Err(LedgerError::AppNotOpen { sw: 0x9000, detail }.into());
                 }
