@@ -5,6 +5,8 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::Path;
 
+static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 /// Writes `bytes` to `path` atomically. Refuses to replace an existing file unless `overwrite`.
 pub fn atomic_write(path: &Path, bytes: &[u8], overwrite: bool) -> io::Result<()> {
     if !overwrite && path.exists() {
@@ -22,7 +24,17 @@ pub fn atomic_write(path: &Path, bytes: &[u8], overwrite: bool) -> io::Result<()
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    // Unique per process and call: a temp file left by a killed writer (whose PID may be reused) never
+    // blocks this write.
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let seq = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = dir.join(format!(
+        ".{name}.{}.{nanos:09}.{seq}.tmp",
+        std::process::id()
+    ));
     let result = (|| {
         let mut f = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
         f.write_all(bytes)?;

@@ -134,30 +134,50 @@ impl AuditLog {
         let mut out = Vec::new();
         if let Some((line, complete)) = last_line(&tail) {
             prev = keccak256(line);
-            seq = match serde_json::from_slice::<Entry>(line) {
-                Ok(e) => e.seq,
-                Err(_) => {
-                    // A torn last line took the number after the last whole entry.
-                    let before = &tail[..tail.len() - line.len()];
-                    last_line(before)
-                        .and_then(|(l, _)| serde_json::from_slice::<Entry>(l).ok())
-                        .map_or(1, |e| e.seq + 1)
+            match serde_json::from_slice::<Entry>(line) {
+                Ok(e) => {
+                    seq = e.seq;
+                    if !complete {
+                        // A whole entry whose newline never reached the disk.
+                        out.push(b'\n');
+                    }
                 }
-            };
-            if !complete {
-                out.push(b'\n');
-                seq += 1;
-                let torn = Entry {
-                    seq,
-                    time: now(),
-                    event: "torn_entry".into(),
-                    details: serde_json::json!({ "bytes": line.len(), "note": "the previous entry was cut short by a crash; it is kept as it was" }),
-                    prev,
-                };
-                let t = serde_json::to_vec(&torn).map_err(|e| self.io(e))?;
-                prev = keccak256(&t);
-                out.extend_from_slice(&t);
-                out.push(b'\n');
+                Err(_) => {
+                    // A torn (or unreadable) last line. Each unreadable line after the last whole entry
+                    // took a number; record the tear so it is never silently dropped.
+                    let body = if complete {
+                        &tail[..tail.len() - 1]
+                    } else {
+                        &tail[..]
+                    };
+                    let mut unreadable = 0u64;
+                    let mut last_seq = 0u64;
+                    for l in body.split(|b| *b == b'\n').rev() {
+                        match serde_json::from_slice::<Entry>(l) {
+                            Ok(e) => {
+                                last_seq = e.seq;
+                                break;
+                            }
+                            Err(_) => unreadable += 1,
+                        }
+                    }
+                    seq = last_seq + unreadable;
+                    if !complete {
+                        out.push(b'\n');
+                    }
+                    seq += 1;
+                    let torn = Entry {
+                        seq,
+                        time: now(),
+                        event: "torn_entry".into(),
+                        details: serde_json::json!({ "bytes": line.len(), "note": "the previous entry was cut short by a crash; it is kept as it was" }),
+                        prev,
+                    };
+                    let t = serde_json::to_vec(&torn).map_err(|e| self.io(e))?;
+                    prev = keccak256(&t);
+                    out.extend_from_slice(&t);
+                    out.push(b'\n');
+                }
             }
         }
         let entry = Entry {
@@ -221,7 +241,6 @@ pub fn verify(bytes: &[u8]) -> Verification {
     let mut seq = 0u64;
     for (i, line) in lines.iter().enumerate() {
         let n = i + 1;
-        let is_last = i + 1 == lines.len();
         match serde_json::from_slice::<Entry>(line) {
             Ok(e) => {
                 if e.prev != prev {
@@ -245,14 +264,24 @@ pub fn verify(bytes: &[u8]) -> Verification {
                 v.entries += 1;
             }
             Err(err) => {
-                let next_is_torn_record = lines
-                    .get(i + 1)
+                // Unreadable lines are accepted only as crash damage: a run of them must end in a
+                // `torn_entry` record that links to the last one.
+                let mut k = i;
+                while k + 1 < lines.len() && serde_json::from_slice::<Entry>(lines[k + 1]).is_err()
+                {
+                    k += 1;
+                }
+                let recorded = lines
+                    .get(k + 1)
                     .and_then(|l| serde_json::from_slice::<Entry>(l).ok())
-                    .is_some_and(|e| e.event == "torn_entry" && e.prev == keccak256(line));
-                if next_is_torn_record {
+                    .is_some_and(|e| e.event == "torn_entry" && e.prev == keccak256(lines[k]));
+                if recorded {
                     seq += 1;
-                } else if is_last && !complete {
-                    v.broken = Some((n, "the last entry is torn (cut short by a crash); the next append will record it".into()));
+                } else if i + 1 == lines.len() {
+                    v.broken = Some((
+                        n,
+                        "the last entry is torn (cut short by a crash); the next append will record it".into(),
+                    ));
                     return v;
                 } else {
                     v.broken = Some((n, format!("line is not an audit entry: {err}")));

@@ -132,7 +132,7 @@ impl From<crate::manifest::trust::TrustError> for CliError {
 pub fn print_json(v: serde_json::Value) {
     let v = match v {
         serde_json::Value::Object(mut m) => {
-            m.insert("ok".into(), serde_json::Value::Bool(true));
+            m.entry("ok").or_insert(serde_json::Value::Bool(true));
             serde_json::Value::Object(m)
         }
         other => other,

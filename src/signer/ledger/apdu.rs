@@ -339,6 +339,12 @@ pub fn parse_signature(data: &[u8]) -> Result<Signature, LedgerError> {
             expected: 65,
         });
     }
+    if data.len() > 65 {
+        return Err(LedgerError::Malformed(format!(
+            "a signature answer is 65 bytes, this one is {}",
+            data.len()
+        )));
+    }
     let v = data[0];
     let parity = match v {
         0 | 27 => false,
