@@ -17,4 +17,5 @@ pub mod manifest;
 pub mod policy;
 pub mod safe;
 pub mod signer;
+pub mod transfer;
 pub mod tui;

@@ -6,6 +6,10 @@ mod support;
 
 /// Compose against the real Safe, MultiSendCallOnly, proxies and timelock on anvil; tampered bundles.
 mod compose_chain;
+/// Crash safety: SIGKILL at many points during bundle writes, signing and audit appends.
+mod crash;
+/// Device faults through the simulator: each a clear error, nothing written.
+mod device_faults;
 /// Execute and broadcast on a real node: the whole incident, upgrades, timelock, idempotent broadcast.
 mod execute_chain;
 /// The anvil harness itself: Safe 1.4.1, OZ 5 proxies and timelock deploy and behave.
@@ -17,9 +21,11 @@ mod manifest_trust;
 /// Signers: Ledger APDUs against Ledger's own JS client, the simulator against PROTOCOLS.md's vectors,
 /// keystores from cast, and signatures the real Safe accepts.
 mod signer;
-/// Verify: every fixture transaction decoded and judged; hashes equal the real Safe's.
-mod verify_calls;
+/// Moving bundles between machines: combine, UR/QR export and import, ERC-4527 with Keystone's library.
+mod transfer;
 /// The console: every screen rendered with TestBackend (80×24 and larger), the state machine by keys.
 mod tui;
 /// The drill end to end in tmux, driven by keys as a person would.
 mod tui_tmux;
+/// Verify: every fixture transaction decoded and judged; hashes equal the real Safe's.
+mod verify_calls;

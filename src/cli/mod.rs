@@ -25,6 +25,7 @@ pub(crate) mod execute;
 mod manifest;
 mod output;
 pub(crate) mod sign;
+mod transfer;
 mod tui;
 mod verify;
 
@@ -100,6 +101,15 @@ pub enum Command {
     /// Timelock operations.
     #[command(subcommand)]
     Timelock(execute::TimelockCmd),
+    /// Merge the signatures of bundles for the same request into one (sorted by owner, as Safe
+    /// requires). Exit 3 when the bundles are not for the same request.
+    Combine(transfer::CombineArgs),
+    /// Show a bundle (or just its signatures) as UR strings, PNG QR codes or an animated terminal QR;
+    /// or as an ERC-4527 `eth-sign-request` for QR signers (Keystone, AirGap Vault).
+    Export(transfer::ExportArgs),
+    /// Read a bundle, its signatures or an ERC-4527 `eth-signature` from QR images or UR lines,
+    /// check it and write the bundle.
+    Import(transfer::ImportArgs),
     /// The audit trail: verify its hash chain, or show it.
     #[command(subcommand)]
     Audit(audit::AuditCmd),
@@ -191,10 +201,16 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Sign(_) => Some("sign"),
         Command::Execute(_) => Some("execute"),
         Command::Broadcast(_) => Some("broadcast"),
+        Command::Combine(_) => Some("combine"),
+        Command::Export(_) => Some("export"),
+        Command::Import(_) => Some("import"),
         _ => None,
     };
     let result = match command {
         Command::Audit(c) => audit::run(&ctx, c),
+        Command::Combine(a) => transfer::run_combine(&ctx, a),
+        Command::Export(a) => transfer::run_export(&ctx, a),
+        Command::Import(a) => transfer::run_import(&ctx, a),
         Command::Tui(a) => tui::run_tui(&ctx, a),
         Command::Drill => tui::run_drill(&ctx),
         Command::Manifest(cmd) => manifest::run(&ctx, cmd),
