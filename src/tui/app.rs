@@ -124,6 +124,8 @@ pub enum Effect {
     Execute(Box<Bundle>),
     /// Write the bundle to a file.
     Export(Box<Bundle>),
+    /// Prepare the animated QR of the bundle (or of its signatures only).
+    Qr(Box<Bundle>, bool),
     /// Leave.
     Quit,
 }
@@ -145,6 +147,8 @@ pub enum Action {
     Executed(Result<(Box<Bundle>, Vec<PostCondition>, String), String>),
     /// Export finished.
     Exported(Result<PathBuf, String>),
+    /// QR frames ready (terminal renderings of the UR parts), with what they carry.
+    QrReady(Result<(Vec<String>, String), String>),
     /// Time passed (seconds since start).
     Tick(f64),
 }
@@ -187,6 +191,12 @@ pub struct App {
     pub message: Option<(Level, String)>,
     /// Last export.
     pub exported: Option<PathBuf>,
+    /// Animated QR frames on the Transfer screen, what they carry, and the frame shown.
+    pub qr: Vec<String>,
+    /// What the QR carries.
+    pub qr_what: String,
+    /// Frame shown.
+    pub qr_idx: usize,
     /// Colours on (off with NO_COLOR).
     pub color: bool,
     /// Set when the console should exit.
@@ -220,6 +230,9 @@ impl App {
             log: Vec::new(),
             message: None,
             exported: None,
+            qr: Vec::new(),
+            qr_what: String::new(),
+            qr_idx: 0,
             color: std::env::var_os("NO_COLOR").is_none(),
             quit: false,
             now: 0.0,
@@ -285,7 +298,7 @@ impl App {
             Screen::Review => vec![("↑↓", "scroll"), ("s", "sign")],
             Screen::Sign => vec![("↑↓", "account"), ("Enter", "sign")],
             Screen::Execute => vec![("Enter", "execute")],
-            Screen::Transfer => vec![("e", "export file")],
+            Screen::Transfer => vec![("e", "file"), ("a", "QR request"), ("g", "QR signatures")],
             Screen::Log => vec![("↑↓", "scroll")],
             Screen::Dashboard => vec![("p", "playbooks")],
         };
@@ -315,6 +328,25 @@ pub fn update(app: &mut App, action: Action) -> Vec<Effect> {
     match action {
         Action::Tick(t) => {
             app.now = t;
+            if app.screen == Screen::Transfer && !app.qr.is_empty() {
+                app.qr_idx = (app.qr_idx + 1) % app.qr.len();
+            }
+            Vec::new()
+        }
+        Action::QrReady(r) => {
+            app.finish_busy();
+            match r {
+                Ok((frames, what)) => {
+                    app.note(
+                        Level::Ok,
+                        format!("QR ready: {what}, {} frames", frames.len()),
+                    );
+                    app.qr = frames;
+                    app.qr_what = what;
+                    app.qr_idx = 0;
+                }
+                Err(e) => app.note(Level::Error, format!("QR failed: {e}")),
+            }
             Vec::new()
         }
         Action::Key(k) => on_key(app, k),
@@ -511,6 +543,21 @@ fn on_key(app: &mut App, k: KeyEvent) -> Vec<Effect> {
             Vec::new()
         }
         KeyCode::Enter => enter(app),
+        KeyCode::Char(c @ ('a' | 'g')) if app.screen == Screen::Transfer => {
+            match app.bundle.clone() {
+                Some(b) if app.busy.is_none() => {
+                    app.start("preparing the QR code");
+                    vec![Effect::Qr(Box::new(b), c == 'g')]
+                }
+                _ => {
+                    app.note(
+                        Level::Error,
+                        "nothing to show: compose a playbook first (p)",
+                    );
+                    Vec::new()
+                }
+            }
+        }
         KeyCode::Char('e') if app.screen == Screen::Transfer => match app.bundle.clone() {
             Some(b) if app.busy.is_none() => {
                 app.start("writing the bundle file");

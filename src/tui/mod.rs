@@ -327,6 +327,42 @@ fn execute_job(
     Ok((Box::new(landed.bundle), landed.posts, receipt))
 }
 
+/// Terminal renderings of the bundle's UR parts (our `breakglass-bundle` type), enough fountain parts
+/// for a scanner that misses some.
+fn qr_frames(b: &Bundle, signatures_only: bool) -> Result<(Vec<String>, String), String> {
+    use crate::transfer::{payload, qr, ur::UrStream};
+    let (cbor, what) = if signatures_only {
+        (
+            payload::signatures_payload(b).map_err(|e| e.to_string())?,
+            format!("{} signature(s)", b.signatures.len()),
+        )
+    } else {
+        (
+            payload::bundle_payload(b).map_err(|e| e.to_string())?,
+            "the whole bundle (request and signatures)".to_string(),
+        )
+    };
+    let mut stream = UrStream::new(
+        payload::UR_TYPE,
+        &cbor,
+        crate::transfer::ur::MAX_FRAGMENT_LEN,
+    )
+    .map_err(|e| e.to_string())?;
+    let n = if stream.is_single() {
+        1
+    } else {
+        stream.fragment_count() * 2
+    };
+    let parts = stream.take(n).map_err(|e| e.to_string())?;
+    let version = qr::common_version(&parts).map_err(|e| e.to_string())?;
+    let mut frames = Vec::with_capacity(parts.len());
+    for p in &parts {
+        let code = qr::encode(p, version).map_err(|e| e.to_string())?;
+        frames.push(qr::to_terminal(&code, false));
+    }
+    Ok((frames, what))
+}
+
 fn spawn(env: &Env, app: &App, e: Effect, tx: &Sender<Action>) {
     let env = env.clone();
     let tx = tx.clone();
@@ -337,6 +373,7 @@ fn spawn(env: &Env, app: &App, e: Effect, tx: &Sender<Action>) {
             Effect::Sign(b, acct) => Action::Signed(sign_job(&env, &b, &acct)),
             Effect::Execute(b) => Action::Executed(execute_job(&env, &b, &tx)),
             Effect::Export(b) => Action::Exported(save(&env, &b)),
+            Effect::Qr(b, sigs) => Action::QrReady(qr_frames(&b, sigs)),
             Effect::Quit => return,
         };
         let _ = tx.send(a);
@@ -363,6 +400,7 @@ pub fn run(env: Env) -> std::io::Result<App> {
     let mut terminal = ratatui::init();
     let result = (|| -> std::io::Result<()> {
         let mut dirty = true;
+        let mut last_frame = Instant::now();
         loop {
             if dirty {
                 terminal.draw(|f| ui::draw(f, &app))?;
@@ -378,6 +416,14 @@ pub fn run(env: Env) -> std::io::Result<App> {
             }
             while let Ok(a) = rx.try_recv() {
                 actions.push(a);
+            }
+            // The QR animates at 5 frames a second, only while it is on screen: idle otherwise.
+            if app.screen == app::Screen::Transfer
+                && !app.qr.is_empty()
+                && last_frame.elapsed() >= Duration::from_millis(200)
+            {
+                last_frame = Instant::now();
+                actions.push(Action::Tick(start.elapsed().as_secs_f64()));
             }
             if actions.is_empty() {
                 continue;

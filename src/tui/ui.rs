@@ -446,29 +446,56 @@ fn sign(f: &mut Frame, app: &App, area: Rect) {
 }
 
 fn transfer(f: &mut Frame, app: &App, area: Rect) {
-    let mut lines = vec![
-        Line::from("Move the request to an offline signer, or signatures back:"),
-        Line::from(""),
-    ];
+    let mut lines = vec![Line::from(
+        "Move the request to an offline signer, or signatures back:",
+    )];
     match &app.bundle {
         None => lines.push(Line::from("Nothing composed yet (p).")),
         Some(b) => {
             lines.push(Line::from(format!(
-                "Bundle: {} — {} signature(s)",
+                "Bundle: {} — {} signature(s).  e: write it as a file   a: QR of the request   g: QR of the signatures",
                 b.playbook.clone().unwrap_or_default(),
                 b.signatures.len()
             )));
-            lines.push(Line::from("  e  write it as a breakglass/bundle@1 file"));
-            lines.push(Line::from("  then on the offline machine: breakglass import / verify / sign; and here: breakglass combine"));
+            lines.push(Line::from("Offline: breakglass import (PNG/UR) → verify → sign → export --signatures-only; here: import --into."));
             if let Some(p) = &app.exported {
                 lines.push(Line::from(Span::styled(
-                    format!("  written: {}", p.display()),
+                    format!("written: {}", p.display()),
                     fg(app, Color::Green),
                 )));
             }
         }
     }
-    f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), area);
+    let n = lines.len() as u16;
+    let chunks = Layout::default()
+        .direction(Direction::Vertical)
+        .constraints([Constraint::Length(n + 2), Constraint::Min(1)])
+        .split(area);
+    f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), chunks[0]);
+    if let Some(frame) = app.qr.get(app.qr_idx) {
+        let h = frame.lines().count() as u16;
+        let w = frame.lines().map(|l| l.chars().count()).max().unwrap_or(0) as u16;
+        let caption = format!(
+            "{} — frame {} of {} (ur:breakglass-bundle)",
+            app.qr_what,
+            app.qr_idx + 1,
+            app.qr.len()
+        );
+        if h + 1 <= chunks[1].height && w <= chunks[1].width {
+            let mut text: Vec<Line> = frame.lines().map(|l| Line::from(l.to_string())).collect();
+            text.push(Line::from(caption));
+            f.render_widget(Paragraph::new(text), chunks[1]);
+        } else {
+            f.render_widget(
+                Paragraph::new(format!(
+                    "{caption}\nThe QR needs {w}×{} characters: enlarge the terminal, or run `breakglass export FILE --qr` full screen.",
+                    h + 1
+                ))
+                .wrap(Wrap { trim: false }),
+                chunks[1],
+            );
+        }
+    }
 }
 
 fn execute(f: &mut Frame, app: &App, area: Rect) {
