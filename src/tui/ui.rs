@@ -481,7 +481,7 @@ fn transfer(f: &mut Frame, app: &App, area: Rect) {
             app.qr_idx + 1,
             app.qr.len()
         );
-        if h + 1 <= chunks[1].height && w <= chunks[1].width {
+        if h < chunks[1].height && w <= chunks[1].width {
             let mut text: Vec<Line> = frame.lines().map(|l| Line::from(l.to_string())).collect();
             text.push(Line::from(caption));
             f.render_widget(Paragraph::new(text), chunks[1]);
