@@ -10,8 +10,9 @@
 #
 # Usage: scripts/bench-cli.sh [--quick]      (--quick: fewer runs, for a smoke check)
 # Env:   CAST=path/to/cast (default: .tools/npm's, then PATH); HYPERFINE_ARGS=extra hyperfine flags.
-# Needs: cargo, hyperfine (apt-get install -y hyperfine), python3. Everything it writes is in a temp dir,
-# including BREAKGLASS_CONFIG_DIR (the pin store), removed on exit.
+# Needs: cargo, hyperfine (apt-get install -y hyperfine), python3. Everything it writes is in a temp dir
+# (under TMPDIR, default /tmp), including BREAKGLASS_CONFIG_DIR (the pin store) and BREAKGLASS_DATA_DIR (the
+# audit log), removed on exit. Writes are fsynced, so the figures include the disk under TMPDIR.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -58,7 +59,8 @@ TMP="$(mktemp -d "${TMPDIR:-/tmp}/bench-cli.XXXXXX")"
 trap 'rm -rf "$TMP"' EXIT
 export BREAKGLASS_CONFIG_DIR="$TMP/config"
 mkdir -p "$BREAKGLASS_CONFIG_DIR"
-# Audit entries (if a command writes any) go to the temp dir too.
+# The audit log (one fsynced append per command) goes to the temp dir too: same disk as a real run.
+export BREAKGLASS_DATA_DIR="$TMP/data"
 export XDG_DATA_HOME="$TMP/data"
 
 DEMO="$ROOT/examples/demo.toml"
@@ -168,11 +170,11 @@ targets = {
     "verify-pause": 20, "verify-halt-bundle": 20, "compose-halt": 20, "compose-halt50": 30,
 }
 print()
-print(f"{'command':<22}{'mean ms':>9}{'± ms':>8}{'min ms':>9}{'max ms':>9}  target")
+print(f"{'command':<22}{'mean ms':>9}{'± ms':>8}{'median':>9}{'min ms':>9}{'max ms':>9}  target (on the mean)")
 for name, r in res.items():
     t = targets.get(name)
     mark = "" if t is None else f"< {t} ms: {'ok' if r['mean'] * 1e3 < t else 'MISSED'}"
-    print(f"{name:<22}{r['mean']*1e3:9.2f}{r['stddev']*1e3:8.2f}{r['min']*1e3:9.2f}{r['max']*1e3:9.2f}  {mark}")
+    print(f"{name:<22}{r['mean']*1e3:9.2f}{r['stddev']*1e3:8.2f}{r['median']*1e3:9.2f}{r['min']*1e3:9.2f}{r['max']*1e3:9.2f}  {mark}")
 pairs = [
     ("verify-pause", "cast-calldata", "verify of a pause() Safe tx vs cast building pause() calldata"),
     ("compose-halt", "cast-mktx", "compose+verify+write halt vs cast mktx (build + sign an EIP-1559 tx)"),
@@ -181,9 +183,10 @@ pairs = [
 have = [p for p in pairs if p[0] in res and p[1] in res]
 if have:
     print()
-    print("ratios (breakglass / cast; < 1 means breakglass is faster):")
+    print("ratios (breakglass / cast, of the means and of the medians; < 1 means breakglass is faster):")
+    med = lambda name: res[name]["median"]
     for a, b, what in have:
-        print(f"  {ms(a) / ms(b):5.2f}  {a} / {b}: {what}")
+        print(f"  {ms(a) / ms(b):5.2f} {med(a) / med(b):5.2f}  {a} / {b}: {what}")
 missed = [n for n, t in targets.items() if n in res and ms(n) >= t]
 print()
 print("all targets met" if not missed else "targets MISSED: " + ", ".join(missed))

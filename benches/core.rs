@@ -1,0 +1,178 @@
+//! Criterion benchmarks of breakglass's core paths, all against `examples/demo.toml`:
+//! manifest load + hash, decode + verify of a 1-call Safe tx and of a 100-call MultiSendCallOnly batch,
+//! compose of the `halt` playbook, Safe EIP-712 hashing, and bundle read + recompute.
+//!
+//! Run: `cargo bench --bench core -- --warm-up-time 1 --measurement-time 3`
+//! (`cargo test --all-targets` runs each benchmark once, as a smoke test.)
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use alloy::primitives::{keccak256, Address, Bytes, U256};
+use breakglass::bundle::Bundle;
+use breakglass::compose::{compose, ComposeOptions};
+use breakglass::decode::decode_safe_tx;
+use breakglass::manifest::{hash_bytes, Manifest};
+use breakglass::policy::verify_safe_tx;
+use breakglass::safe::{multisend_calldata, MultiSendEntry, Operation, SafeTxFields};
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use std::hint::black_box;
+use std::path::Path;
+
+const DEMO: &[u8] = include_bytes!("../examples/demo.toml");
+const DEMO_PATH: &str = "examples/demo.toml";
+
+fn demo() -> Manifest {
+    Manifest::from_bytes(Path::new(DEMO_PATH), DEMO).expect("examples/demo.toml loads")
+}
+
+fn selector(sig: &str) -> Bytes {
+    Bytes::copy_from_slice(&keccak256(sig.as_bytes())[..4])
+}
+
+fn safe_of(m: &Manifest) -> (u64, Address) {
+    let safe = m.safe.as_ref().expect("demo has a [safe]");
+    (m.chain_id, safe.address)
+}
+
+/// `pause()` on the pool, as one Safe tx.
+fn single_pause(m: &Manifest) -> SafeTxFields {
+    let pool = m.contract("pool").expect("demo has pool").address;
+    SafeTxFields::new(
+        pool,
+        U256::ZERO,
+        selector("pause()"),
+        Operation::Call,
+        U256::ZERO,
+    )
+}
+
+/// `n` `pause()` calls alternating pool and vault, batched through the canonical MultiSendCallOnly.
+fn batch_pause(m: &Manifest, n: usize) -> SafeTxFields {
+    let pool = m.contract("pool").expect("demo has pool").address;
+    let vault = m.contract("vault").expect("demo has vault").address;
+    let pause = selector("pause()");
+    let entries: Vec<MultiSendEntry> = (0..n)
+        .map(|i| MultiSendEntry {
+            operation: Operation::Call,
+            to: if i % 2 == 0 { pool } else { vault },
+            value: U256::ZERO,
+            data: pause.clone(),
+        })
+        .collect();
+    let multisend = m
+        .safe
+        .as_ref()
+        .expect("demo has a [safe]")
+        .multisend_call_only;
+    SafeTxFields::new(
+        multisend,
+        U256::ZERO,
+        multisend_calldata(&entries),
+        Operation::DelegateCall,
+        U256::ZERO,
+    )
+}
+
+fn halt_options() -> ComposeOptions {
+    ComposeOptions {
+        safe_nonce: Some(U256::ZERO),
+        created_at: 1_700_000_000,
+        ..Default::default()
+    }
+}
+
+fn bench_manifest(c: &mut Criterion) {
+    let mut g = c.benchmark_group("manifest");
+    g.throughput(Throughput::Bytes(DEMO.len() as u64));
+    g.bench_function("from_bytes_demo", |b| {
+        b.iter(|| Manifest::from_bytes(Path::new(DEMO_PATH), black_box(DEMO)).unwrap())
+    });
+    g.bench_function("hash_demo", |b| b.iter(|| hash_bytes(black_box(DEMO))));
+    g.finish();
+}
+
+fn bench_verify(c: &mut Criterion) {
+    let m = demo();
+    let (chain_id, safe) = safe_of(&m);
+    let one = single_pause(&m);
+    let hundred = batch_pause(&m, 100);
+    // Both must be allowed, or we would be timing the refusal path.
+    for (name, tx, calls) in [("1-call", &one, 1), ("100-call", &hundred, 100)] {
+        let r = verify_safe_tx(&m, chain_id, safe, tx).expect("decodes");
+        assert!(r.allowed, "{name} tx refused: {:?}", r.findings);
+        assert_eq!(r.actions.len(), calls, "{name}: {:?}", r.actions);
+    }
+
+    let mut g = c.benchmark_group("verify");
+    g.bench_function("decode_safe_tx_1_call", |b| {
+        b.iter(|| decode_safe_tx(Some(&m), black_box(&one)).unwrap())
+    });
+    g.bench_function("verify_safe_tx_1_call", |b| {
+        b.iter(|| verify_safe_tx(&m, chain_id, safe, black_box(&one)).unwrap())
+    });
+    g.throughput(Throughput::Elements(100));
+    g.bench_function("decode_safe_tx_multisend_100", |b| {
+        b.iter(|| decode_safe_tx(Some(&m), black_box(&hundred)).unwrap())
+    });
+    g.bench_function("verify_safe_tx_multisend_100", |b| {
+        b.iter(|| verify_safe_tx(&m, chain_id, safe, black_box(&hundred)).unwrap())
+    });
+    g.finish();
+}
+
+fn bench_compose(c: &mut Criterion) {
+    let m = demo();
+    let opts = halt_options();
+    c.bench_function("compose/halt", |b| {
+        b.iter(|| compose(&m, black_box("halt"), &opts).unwrap())
+    });
+}
+
+fn bench_safe_hashes(c: &mut Criterion) {
+    let m = demo();
+    let (chain_id, safe) = safe_of(&m);
+    let one = single_pause(&m);
+    let hundred = batch_pause(&m, 100);
+    let mut g = c.benchmark_group("safe");
+    g.bench_function("hashes_1_call", |b| {
+        b.iter(|| black_box(&one).hashes(chain_id, safe))
+    });
+    g.bench_function("hashes_multisend_100", |b| {
+        b.iter(|| black_box(&hundred).hashes(chain_id, safe))
+    });
+    g.finish();
+}
+
+fn bench_bundle(c: &mut Criterion) {
+    let m = demo();
+    let composed = compose(&m, "halt", &halt_options()).expect("halt composes");
+    let json = serde_json::to_vec_pretty(&composed.bundle).expect("bundle serializes");
+    let parsed = Bundle::from_slice("halt.json", &json).expect("bundle reads back");
+    assert_eq!(parsed, composed.bundle);
+
+    let mut g = c.benchmark_group("bundle");
+    g.throughput(Throughput::Bytes(json.len() as u64));
+    g.bench_function("from_slice_halt", |b| {
+        b.iter(|| Bundle::from_slice("halt.json", black_box(&json)).unwrap())
+    });
+    g.bench_function("recompute_halt", |b| {
+        b.iter(|| black_box(&parsed).recompute().unwrap())
+    });
+    g.bench_function("to_json_halt", |b| {
+        b.iter_batched_ref(
+            || composed.bundle.clone(),
+            |bundle| serde_json::to_vec_pretty(bundle).unwrap(),
+            BatchSize::SmallInput,
+        )
+    });
+    g.finish();
+}
+
+criterion_group!(
+    benches,
+    bench_manifest,
+    bench_verify,
+    bench_compose,
+    bench_safe_hashes,
+    bench_bundle
+);
+criterion_main!(benches);
