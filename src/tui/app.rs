@@ -124,6 +124,8 @@ pub enum Effect {
     Execute(Box<Bundle>),
     /// Write the bundle to a file.
     Export(Box<Bundle>),
+    /// Save the bundle file quietly (after a signature was accepted).
+    Save(Box<Bundle>),
     /// Prepare the animated QR of the bundle (or of its signatures only).
     Qr(Box<Bundle>, bool),
     /// Leave.
@@ -203,6 +205,10 @@ pub struct App {
     pub quit: bool,
     now: f64,
     cancelled: bool,
+    /// Background jobs started whose result has not arrived (a cancelled one still counts: a new job
+    /// waits for it, so a late result can never be taken for another job's).
+    outstanding: u32,
+    executing: bool,
 }
 
 impl App {
@@ -237,6 +243,8 @@ impl App {
             quit: false,
             now: 0.0,
             cancelled: false,
+            outstanding: 0,
+            executing: false,
         }
     }
 
@@ -297,28 +305,38 @@ impl App {
             Screen::Playbooks => vec![("↑↓", "choose"), ("Enter", "compose")],
             Screen::Review => vec![("↑↓", "scroll"), ("s", "sign")],
             Screen::Sign => vec![("↑↓", "account"), ("Enter", "sign")],
-            Screen::Execute => vec![("Enter", "execute")],
+            Screen::Execute if self.busy.is_none() && !self.exec.done => vec![("Enter", "execute")],
+            Screen::Execute => vec![],
             Screen::Transfer => vec![("e", "file"), ("a", "QR request"), ("g", "QR signatures")],
             Screen::Log => vec![("↑↓", "scroll")],
             Screen::Dashboard => vec![("p", "playbooks")],
         };
-        if self.busy.is_some() {
+        if self.busy.is_some() && !self.executing {
             k.push(("Esc", "cancel"));
         }
-        k.extend([("d p r s t x l", "screens"), ("?", "help"), ("q", "quit")]);
+        k.extend([("?", "help"), ("q", "quit"), ("d p r s t x l", "screens")]);
         k
     }
 
     fn start(&mut self, what: &str) {
         self.busy = Some(what.to_string());
         self.cancelled = false;
+        self.outstanding += 1;
         self.note(Level::Info, what.to_string());
+    }
+
+    /// Whether a new background job may start (none running, none cancelled but still out).
+    pub fn can_start(&self) -> bool {
+        self.busy.is_none() && self.outstanding == 0
     }
 
     fn finish_busy(&mut self) -> bool {
         self.busy = None;
+        self.outstanding = self.outstanding.saturating_sub(1);
         let c = self.cancelled;
-        self.cancelled = false;
+        if self.outstanding == 0 {
+            self.cancelled = false;
+        }
         !c
     }
 }
@@ -372,9 +390,10 @@ pub fn update(app: &mut App, action: Action) -> Vec<Effect> {
                     app.note(
                         Level::Ok,
                         format!(
-                            "composed {} ({}){h}: verified, ALLOWED",
+                            "composed {} ({}){h}: verified, {}",
                             b.playbook.clone().unwrap_or_default(),
-                            b.actions.join(", ")
+                            b.actions.join(", "),
+                            if rep.allowed { "ALLOWED" } else { "REFUSED" }
                         ),
                     );
                     app.bundle = Some(*b);
@@ -391,13 +410,15 @@ pub fn update(app: &mut App, action: Action) -> Vec<Effect> {
             if !app.finish_busy() {
                 app.note(
                     Level::Info,
-                    "signature arrived after cancel: discarded (nothing saved)",
+                    "a signature arrived after cancel: discarded (not added to the bundle, not saved)",
                 );
                 return Vec::new();
             }
+            let mut save = Vec::new();
             match r {
                 Ok((b, who)) => {
-                    app.bundle = Some(*b);
+                    app.bundle = Some(*b.clone());
+                    save = vec![Effect::Save(b)];
                     let (have, need) = app.signatures();
                     app.note(
                         Level::Ok,
@@ -414,7 +435,7 @@ pub fn update(app: &mut App, action: Action) -> Vec<Effect> {
                 }
                 Err(e) => app.note(Level::Error, format!("signing failed: {e}")),
             }
-            Vec::new()
+            save
         }
         Action::ExecLine(l) => {
             app.exec.lines.push(l.clone());
@@ -423,6 +444,7 @@ pub fn update(app: &mut App, action: Action) -> Vec<Effect> {
         }
         Action::Executed(r) => {
             app.finish_busy();
+            app.executing = false;
             app.exec.done = true;
             match r {
                 Ok((b, posts, receipt)) => {
@@ -480,7 +502,7 @@ fn on_key(app: &mut App, k: KeyEvent) -> Vec<Effect> {
                     Confirm::Sign(acct) => match app.bundle.clone() {
                         Some(b) => {
                             app.start(&format!(
-                                "signing with account {} ({}) — confirm on the device",
+                                "confirm on the device: signing with account {} ({})",
                                 acct.index,
                                 acct.address.to_checksum(None)
                             ));
@@ -491,6 +513,7 @@ fn on_key(app: &mut App, k: KeyEvent) -> Vec<Effect> {
                     Confirm::Execute => match app.bundle.clone() {
                         Some(b) => {
                             app.exec = ExecState::default();
+                            app.executing = true;
                             app.start("executing: simulate, sign the execution, send, wait, check post-conditions");
                             vec![Effect::Execute(Box::new(b))]
                         }
@@ -521,9 +544,14 @@ fn on_key(app: &mut App, k: KeyEvent) -> Vec<Effect> {
             Vec::new()
         }
         KeyCode::Esc => {
-            if let Some(b) = app.busy.take() {
+            if app.executing {
+                app.note(Level::Info, "execution cannot be cancelled: the transaction may already be sent; its result will be shown");
+            } else if let Some(b) = app.busy.take() {
                 app.cancelled = true;
-                app.note(Level::Info, format!("cancelled: {b} (its result will be discarded; a signature already made on the device is not saved)"));
+                app.note(
+                    Level::Info,
+                    format!("cancelled: {b}. If the device still asks, reject it there; a late result is discarded, not saved"),
+                );
             }
             Vec::new()
         }
@@ -545,11 +573,15 @@ fn on_key(app: &mut App, k: KeyEvent) -> Vec<Effect> {
         KeyCode::Enter => enter(app),
         KeyCode::Char(c @ ('a' | 'g')) if app.screen == Screen::Transfer => {
             match app.bundle.clone() {
-                Some(b) if app.busy.is_none() => {
+                Some(b) if app.can_start() => {
                     app.start("preparing the QR code");
                     vec![Effect::Qr(Box::new(b), c == 'g')]
                 }
-                _ => {
+                Some(_) => {
+                    app.note(Level::Info, "busy: wait for the current step to finish");
+                    Vec::new()
+                }
+                None => {
                     app.note(
                         Level::Error,
                         "nothing to show: compose a playbook first (p)",
@@ -559,11 +591,15 @@ fn on_key(app: &mut App, k: KeyEvent) -> Vec<Effect> {
             }
         }
         KeyCode::Char('e') if app.screen == Screen::Transfer => match app.bundle.clone() {
-            Some(b) if app.busy.is_none() => {
+            Some(b) if app.can_start() => {
                 app.start("writing the bundle file");
                 vec![Effect::Export(Box::new(b))]
             }
-            _ => {
+            Some(_) => {
+                app.note(Level::Info, "busy: wait for the current step to finish");
+                Vec::new()
+            }
+            None => {
                 app.note(
                     Level::Error,
                     "nothing to export: compose a playbook first (p)",
@@ -594,16 +630,18 @@ fn move_sel(app: &mut App, d: i32) {
             app.playbook_idx = clamp(app.playbook_idx, app.manifest.playbooks.len())
         }
         Screen::Sign => app.account_idx = clamp(app.account_idx, app.device.accounts.len()),
-        _ => app.scroll = (app.scroll as i32 + d).max(0) as u16,
+        _ => app.scroll = (i32::from(app.scroll) + d).clamp(0, i32::from(u16::MAX)) as u16,
     }
 }
 
 fn enter(app: &mut App) -> Vec<Effect> {
-    if app.busy.is_some() {
-        app.note(
-            Level::Info,
-            "busy: wait for the current step, or Esc to cancel it",
-        );
+    if !app.can_start() {
+        let msg = if app.busy.is_some() {
+            "busy: wait for the current step, or Esc to cancel it"
+        } else {
+            "waiting for the cancelled step to end (if the device still asks, reject it there)"
+        };
+        app.note(Level::Info, msg);
         return Vec::new();
     }
     match app.screen {

@@ -231,7 +231,6 @@ fn sign_job(
         step: "sign".into(),
         entry,
     });
-    let _ = save(env, &out);
     Ok((Box::new(out), addr))
 }
 
@@ -373,6 +372,11 @@ fn spawn(env: &Env, app: &App, e: Effect, tx: &Sender<Action>) {
             Effect::Sign(b, acct) => Action::Signed(sign_job(&env, &b, &acct)),
             Effect::Execute(b) => Action::Executed(execute_job(&env, &b, &tx)),
             Effect::Export(b) => Action::Exported(save(&env, &b)),
+            Effect::Save(b) => {
+                // Saved only once the state machine accepted the signature (not after a cancel).
+                let _ = save(&env, &b);
+                return;
+            }
             Effect::Qr(b, sigs) => Action::QrReady(qr_frames(&b, sigs)),
             Effect::Quit => return,
         };

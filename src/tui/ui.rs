@@ -286,7 +286,27 @@ fn review_lines(app: &App, width: u16) -> Vec<Line<'static>> {
             "Nothing composed yet: press p, choose a playbook, press Enter.",
         )];
     };
+    let style_of = |l: &str| {
+        if l.starts_with("  CRITICAL") || l.starts_with("REFUSED") || l.contains("-> REFUSED") {
+            fg(app, Color::Red).add_modifier(Modifier::BOLD)
+        } else if l.starts_with("ALLOWED") || l.contains("-> ALLOWED") {
+            fg(app, Color::Green)
+        } else {
+            Style::default()
+        }
+    };
+    let text = crate::policy::render_text(r);
+    let mut lines = text.lines();
     let mut out = Vec::new();
+    // The verdict and its findings first (critical ones at the very top, in red) …
+    for l in lines.by_ref() {
+        if l.is_empty() {
+            break;
+        }
+        out.push(Line::from(Span::styled(l.to_string(), style_of(l))));
+    }
+    out.push(Line::from(""));
+    // … then the hashes to compare with the device, large …
     if let Some(h) = r.safe_hashes() {
         out.push(Line::from(Span::styled(
             "Compare with the Ledger screen:",
@@ -303,10 +323,9 @@ fn review_lines(app: &App, width: u16) -> Vec<Line<'static>> {
         ));
         out.push(Line::from(""));
     }
-    let text = crate::policy::render_text(r);
+    // … then the transaction and its call tree (the hashes are not repeated).
     let mut skip = 0;
-    for l in text.lines() {
-        // The hashes are shown above, large; do not repeat them.
+    for l in lines {
         if l.starts_with("Compare with the Ledger screen") {
             skip = 3;
             continue;
@@ -315,17 +334,7 @@ fn review_lines(app: &App, width: u16) -> Vec<Line<'static>> {
             skip -= 1;
             continue;
         }
-        let style = if l.starts_with("  CRITICAL")
-            || l.starts_with("REFUSED")
-            || l.contains("-> REFUSED")
-        {
-            fg(app, Color::Red).add_modifier(Modifier::BOLD)
-        } else if l.starts_with("ALLOWED") || l.contains("-> ALLOWED") {
-            fg(app, Color::Green)
-        } else {
-            Style::default()
-        };
-        out.push(Line::from(Span::styled(l.to_string(), style)));
+        out.push(Line::from(Span::styled(l.to_string(), style_of(l))));
     }
     out
 }
@@ -351,6 +360,12 @@ fn sign(f: &mut Frame, app: &App, area: Rect) {
                 Span::styled("Signer: ", bold()),
                 Span::raw(app.device.label.clone()),
             ]));
+            if let Some(busy) = &app.busy {
+                lines.push(Line::from(Span::styled(
+                    format!("… {busy}"),
+                    fg(app, Color::Yellow).add_modifier(Modifier::BOLD),
+                )));
+            }
             if let Some(h) = b.safe_hashes() {
                 lines.push(Line::from("The device will show (hashed EIP-712):"));
                 lines.extend(hash_lines(
@@ -446,18 +461,26 @@ fn sign(f: &mut Frame, app: &App, area: Rect) {
 }
 
 fn transfer(f: &mut Frame, app: &App, area: Rect) {
-    let mut lines = vec![Line::from(
-        "Move the request to an offline signer, or signatures back:",
-    )];
+    let mut lines = Vec::new();
     match &app.bundle {
-        None => lines.push(Line::from("Nothing composed yet (p).")),
+        None => {
+            lines.push(Line::from(
+                "Move the request to an offline signer, or signatures back:",
+            ));
+            lines.push(Line::from("Nothing composed yet (p)."));
+        }
         Some(b) => {
             lines.push(Line::from(format!(
-                "Bundle: {} — {} signature(s).  e: write it as a file   a: QR of the request   g: QR of the signatures",
+                "Bundle {}, {} signature(s): move it to an offline signer, or signatures back.",
                 b.playbook.clone().unwrap_or_default(),
                 b.signatures.len()
             )));
-            lines.push(Line::from("Offline: breakglass import (PNG/UR) → verify → sign → export --signatures-only; here: import --into."));
+            lines.push(Line::from(
+                "e: write it as a file · a: QR of the request · g: QR of the signatures",
+            ));
+            lines.push(Line::from(
+                "Offline: import → verify → sign → export --signatures-only; here: import",
+            ));
             if let Some(p) = &app.exported {
                 lines.push(Line::from(Span::styled(
                     format!("written: {}", p.display()),
@@ -469,7 +492,7 @@ fn transfer(f: &mut Frame, app: &App, area: Rect) {
     let n = lines.len() as u16;
     let chunks = Layout::default()
         .direction(Direction::Vertical)
-        .constraints([Constraint::Length(n + 2), Constraint::Min(1)])
+        .constraints([Constraint::Length(n), Constraint::Min(1)])
         .split(area);
     f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), chunks[0]);
     if let Some(frame) = app.qr.get(app.qr_idx) {
@@ -534,7 +557,7 @@ fn execute(f: &mut Frame, app: &App, area: Rect) {
                 fg(app, c).add_modifier(Modifier::BOLD),
             )));
         }
-    } else if app.bundle.is_some() && have >= need && !app.exec.done {
+    } else if app.bundle.is_some() && have >= need && !app.exec.done && app.busy.is_none() {
         lines.push(Line::from(
             "Ready: press Enter to execute (you will be asked to confirm).",
         ));
@@ -543,9 +566,11 @@ fn execute(f: &mut Frame, app: &App, area: Rect) {
 }
 
 fn log(f: &mut Frame, app: &App, area: Rect) {
+    // Newest first: the log opens on what just happened; ↓ goes back in time.
     let lines: Vec<Line> = app
         .log
         .iter()
+        .rev()
         .map(|e| {
             let c = match e.level {
                 Level::Ok => Color::Green,
@@ -558,9 +583,13 @@ fn log(f: &mut Frame, app: &App, area: Rect) {
             ))
         })
         .collect();
+    // Clamp the scroll to the last page (the log opens at its newest entries). Wrapped lines make
+    // this approximate; long lines scroll a little further.
+    let total = lines.len() as u16;
+    let max = total.saturating_sub(area.height);
     f.render_widget(
         Paragraph::new(lines)
-            .scroll((app.scroll, 0))
+            .scroll((app.scroll.min(max), 0))
             .wrap(Wrap { trim: false }),
         area,
     );
@@ -601,16 +630,20 @@ fn confirm(f: &mut Frame, app: &App, c: &Confirm, area: Rect) {
 }
 
 fn help(f: &mut Frame, app: &App, area: Rect) {
-    let text = "d Dashboard   p Playbooks   r Review   s Sign   t Transfer   x Execute   l Log\n\
-\n\
-Playbooks: ↑↓ choose, Enter composes and verifies the transaction.\n\
-Review: the decoded calls with verdicts; critical findings first, in red;\n\
-  the Domain and Message hashes the Ledger will show.\n\
-Sign: ↑↓ choose an account, Enter, then y. Approve on the device only if\n\
-  its hashes match the Review screen.\n\
-Execute: Enter, then y: simulate, sign the execution, send, wait, check.\n\
-Esc cancels a dialog or the running step.   q quits.   ? closes this help.";
-    let r = centered(area, 78, 14);
+    let text = [
+        "d Dashboard  p Playbooks  r Review  s Sign  t Transfer  x Execute  l Log",
+        "",
+        "Playbooks: ↑↓ choose, Enter composes and verifies the transaction.",
+        "Review: the verdict and critical findings first, in red; the Domain",
+        "  and Message hashes the Ledger will show; the decoded calls.",
+        "Sign: ↑↓ choose an account, Enter, then y. Approve on the device only",
+        "  if its hashes match the Review screen.",
+        "Execute: Enter, then y: simulate, sign the execution, send, check.",
+        "Transfer: e file, a/g animated QR of the request / signatures.",
+        "Esc cancels a dialog or the running step. q quits. ? closes this help.",
+    ]
+    .join("\n");
+    let r = centered(area, 76, 14);
     f.render_widget(Clear, r);
     f.render_widget(
         Paragraph::new(text).block(
