@@ -1,6 +1,8 @@
 //! Criterion benchmarks of breakglass's core paths, all against `examples/demo.toml`:
 //! manifest load + hash, decode + verify of a 1-call Safe tx and of a 100-call MultiSendCallOnly batch,
-//! compose of the `halt` playbook, Safe EIP-712 hashing, and bundle read + recompute.
+//! compose of the `halt` playbook, Safe EIP-712 hashing, bundle read + recompute, and the transfer path:
+//! UR export + import of a 10-part bundle, and QR encode/decode (PNG through rqrr) of a signature and a
+//! request.
 //!
 //! Run: `cargo bench --bench core -- --warm-up-time 1 --measurement-time 3`
 //! (`cargo test --all-targets` runs each benchmark once, as a smoke test.)
@@ -167,8 +169,93 @@ fn bench_bundle(c: &mut Criterion) {
     g.finish();
 }
 
+/// A halt bundle with one owner-style signature (a public test key; the bench needs a real signature,
+/// not an owner).
+fn signed_halt(m: &Manifest) -> Bundle {
+    use alloy::signers::{local::PrivateKeySigner, SignerSync};
+    let mut b = compose(m, "halt", &halt_options())
+        .expect("halt composes")
+        .bundle;
+    let key: PrivateKeySigner =
+        "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d"
+            .parse()
+            .unwrap();
+    let h = b.safe_tx.as_ref().unwrap().hashes.safe_tx_hash;
+    let sig = key.sign_hash_sync(&h).unwrap();
+    b.signatures.push(breakglass::bundle::SignatureEntry {
+        signer: key.address(),
+        signature: Bytes::copy_from_slice(&breakglass::signer::safe_signature_bytes(&sig)),
+        kind: breakglass::safe::SignatureKind::Eip712,
+        device: Some("bench key".into()),
+    });
+    b.recompute().unwrap();
+    b
+}
+
+fn ur_round_trip(cbor: &[u8]) -> usize {
+    use breakglass::transfer::payload;
+    use breakglass::transfer::ur::{UrCollector, UrStream, MAX_FRAGMENT_LEN};
+    let mut s = UrStream::new(payload::UR_TYPE, cbor, MAX_FRAGMENT_LEN).unwrap();
+    let n = s.fragment_count();
+    let parts = s.take(n).unwrap();
+    let mut c = UrCollector::new();
+    for p in parts.iter().rev() {
+        c.receive(p, "part").unwrap();
+    }
+    let (_, back) = c.finish().unwrap();
+    assert!(payload::decode(&back).is_ok());
+    n
+}
+
+fn qr_png_round_trip(cbor: &[u8]) -> usize {
+    use breakglass::transfer::ur::{UrCollector, UrStream, MAX_FRAGMENT_LEN};
+    use breakglass::transfer::{payload, qr};
+    let mut s = UrStream::new(payload::UR_TYPE, cbor, MAX_FRAGMENT_LEN).unwrap();
+    let parts = s.take(s.fragment_count()).unwrap();
+    let version = qr::common_version(&parts).unwrap();
+    let mut c = UrCollector::new();
+    for p in &parts {
+        let png = qr::to_png(&qr::encode(p, version).unwrap(), qr::PNG_MODULE_PX).unwrap();
+        for text in qr::decode_image(&png, "bench.png").unwrap() {
+            c.receive(&text, "bench.png").unwrap();
+        }
+    }
+    let (_, back) = c.finish().unwrap();
+    assert!(payload::decode(&back).is_ok());
+    parts.len()
+}
+
+fn bench_transfer(c: &mut Criterion) {
+    use breakglass::transfer::payload;
+    let m = demo();
+    let signed = signed_halt(&m);
+    // A ~2 KB bundle: ten parts, as `breakglass export` splits it.
+    let mut big = signed.clone();
+    big.actions
+        .extend((0..8).map(|i| format!("padding-action-{i:02}-{}", "x".repeat(48))));
+    let big_cbor = payload::bundle_payload(&big).unwrap();
+    assert!(ur_round_trip(&big_cbor) >= 8);
+    let sig_cbor = payload::signatures_payload(&signed).unwrap();
+    let req_cbor =
+        payload::bundle_payload(&compose(&m, "halt", &halt_options()).unwrap().bundle).unwrap();
+
+    let mut g = c.benchmark_group("transfer");
+    g.sample_size(10);
+    g.bench_function("ur_export_import_10_part_bundle", |b| {
+        b.iter(|| ur_round_trip(black_box(&big_cbor)))
+    });
+    g.bench_function("qr_png_encode_decode_signature", |b| {
+        b.iter(|| qr_png_round_trip(black_box(&sig_cbor)))
+    });
+    g.bench_function("qr_png_encode_decode_request", |b| {
+        b.iter(|| qr_png_round_trip(black_box(&req_cbor)))
+    });
+    g.finish();
+}
+
 criterion_group!(
     benches,
+    bench_transfer,
     bench_manifest,
     bench_verify,
     bench_compose,

@@ -964,7 +964,7 @@ fn erc4527_against_keystones_library() {
 /// Export and import of a 10-part bundle in-process (the criterion bench measures it in release; this
 /// keeps an eye on it in debug builds).
 #[test]
-fn ten_part_bundle_round_trip_is_fast() {
+fn ten_part_bundle_round_trips_in_any_order() {
     use breakglass::bundle::Bundle;
     use breakglass::transfer::payload;
     use breakglass::transfer::ur::{UrCollector, UrStream, MAX_FRAGMENT_LEN};
@@ -999,5 +999,5 @@ fn ten_part_bundle_round_trip_is_fast() {
         cbor.len()
     );
     assert!(n >= 8, "{n} parts");
-    assert!(dt < std::time::Duration::from_secs(2), "{dt:?}");
+    // Timings live in benches/core.rs (transfer/ur_export_import_10_part_bundle); this only reports.
 }
