@@ -692,7 +692,7 @@ fn sign_while_waiting_for_the_device_says_confirm_on_the_device() {
     }
 }
 
-const TRANSFER_KEYS: [&str; 3] = ["e file", "a QR request", "g QR signatures"];
+const TRANSFER_KEYS: [&str; 4] = ["e file", "i import", "a QR", "g QR sigs"];
 
 #[test]
 fn transfer_before_and_after_export() {
@@ -720,9 +720,9 @@ fn transfer_before_and_after_export() {
         let b = render(&a, w, h);
         assert_chrome(&b, &a, &footer(&TRANSFER_KEYS));
         has(&b, "Bundle halt, 1 signature(s)");
-        has(&b, "e: write it as a file");
-        has(&b, "a: QR of the request");
-        has(&b, "g: QR of the signatures");
+        has(&b, "e: write a file");
+        has(&b, "i: import signatures from files");
+        has(&b, "a/g: QR request/sigs");
         has(&b, "written: /tmp/drill/halt-nonce0.json");
         assert_fg(&b, "written: /tmp/drill/halt-nonce0.json", Color::Green);
         has(&b, "bundle written to /tmp/drill/halt-nonce0.json");
@@ -1669,4 +1669,38 @@ fn log_records_every_step_with_its_time() {
     assert_eq!(a.scroll, 2);
     press(&mut a, "d");
     assert_eq!(a.scroll, 0, "changing screens resets the scroll");
+}
+
+/// `i` on Transfer imports signatures from bundle files; the merged bundle is kept and saved only when
+/// something new came in.
+#[test]
+fn importing_signatures_from_files_adds_them_and_saves() {
+    let mut a = app_with_halt(false);
+    press(&mut a, "t");
+    let e = press(&mut a, "i");
+    assert_eq!(e.len(), 1);
+    assert!(matches!(e[0], Effect::ImportSignatures(_)));
+    assert!(a.busy.is_some());
+    let merged = signed_bundle(&a, &OWNERS[..2]);
+    let effects = update(
+        &mut a,
+        Action::Imported(Ok((
+            Box::new(merged),
+            2,
+            vec!["a.json".into(), "b.json".into()],
+        ))),
+    );
+    assert!(matches!(effects.as_slice(), [Effect::Save(_)]));
+    assert_eq!(a.signatures(), (2, 2));
+    assert!(message(&a)
+        .1
+        .contains("imported 2 new signature(s) from 2 file(s)"));
+    // A failure is an error message, and the bundle is unchanged.
+    press(&mut a, "i");
+    update(
+        &mut a,
+        Action::Imported(Err("b.json: signature 0 (0x…): not an owner".into())),
+    );
+    assert_eq!(message(&a).0, Level::Error);
+    assert_eq!(a.signatures(), (2, 2));
 }

@@ -128,6 +128,8 @@ pub enum Effect {
     Save(Box<Bundle>),
     /// Prepare the animated QR of the bundle (or of its signatures only).
     Qr(Box<Bundle>, bool),
+    /// Import signatures for this request from the bundle files in the working directory.
+    ImportSignatures(Box<Bundle>),
     /// Leave.
     Quit,
 }
@@ -151,6 +153,8 @@ pub enum Action {
     Exported(Result<PathBuf, String>),
     /// QR frames ready (terminal renderings of the UR parts), with what they carry.
     QrReady(Result<(Vec<String>, String), String>),
+    /// Signatures imported from files: the merged bundle, how many were new, and from which files.
+    Imported(Result<(Box<Bundle>, usize, Vec<String>), String>),
     /// Time passed (seconds since start).
     Tick(f64),
 }
@@ -307,7 +311,12 @@ impl App {
             Screen::Sign => vec![("↑↓", "account"), ("Enter", "sign")],
             Screen::Execute if self.busy.is_none() && !self.exec.done => vec![("Enter", "execute")],
             Screen::Execute => vec![],
-            Screen::Transfer => vec![("e", "file"), ("a", "QR request"), ("g", "QR signatures")],
+            Screen::Transfer => vec![
+                ("e", "file"),
+                ("i", "import"),
+                ("a", "QR"),
+                ("g", "QR sigs"),
+            ],
             Screen::Log => vec![("↑↓", "scroll")],
             Screen::Dashboard => vec![("p", "playbooks")],
         };
@@ -348,6 +357,33 @@ pub fn update(app: &mut App, action: Action) -> Vec<Effect> {
             app.now = t;
             if app.screen == Screen::Transfer && !app.qr.is_empty() {
                 app.qr_idx = (app.qr_idx + 1) % app.qr.len();
+            }
+            Vec::new()
+        }
+        Action::Imported(r) => {
+            if !app.finish_busy() {
+                app.note(Level::Info, "an import arrived after cancel: discarded");
+                return Vec::new();
+            }
+            match r {
+                Ok((b, added, files)) => {
+                    let (before, _) = app.signatures();
+                    app.bundle = Some(*b.clone());
+                    let (have, need) = app.signatures();
+                    app.note(
+                        Level::Ok,
+                        format!(
+                            "imported {added} new signature(s) from {} file(s) ({}) — {have} of {need}",
+                            files.len(),
+                            files.join(", ")
+                        ),
+                    );
+                    let _ = before;
+                    if added > 0 {
+                        return vec![Effect::Save(b)];
+                    }
+                }
+                Err(e) => app.note(Level::Error, format!("import failed: {e}")),
             }
             Vec::new()
         }
@@ -571,6 +607,23 @@ fn on_key(app: &mut App, k: KeyEvent) -> Vec<Effect> {
             Vec::new()
         }
         KeyCode::Enter => enter(app),
+        KeyCode::Char('i') if app.screen == Screen::Transfer => match app.bundle.clone() {
+            Some(b) if app.can_start() => {
+                app.start("importing signatures from bundle files");
+                vec![Effect::ImportSignatures(Box::new(b))]
+            }
+            Some(_) => {
+                app.note(Level::Info, "busy: wait for the current step to finish");
+                Vec::new()
+            }
+            None => {
+                app.note(
+                    Level::Error,
+                    "nothing to import into: compose a playbook first (p)",
+                );
+                Vec::new()
+            }
+        },
         KeyCode::Char(c @ ('a' | 'g')) if app.screen == Screen::Transfer => {
             match app.bundle.clone() {
                 Some(b) if app.can_start() => {

@@ -326,6 +326,47 @@ fn execute_job(
     Ok((Box::new(landed.bundle), landed.posts, receipt))
 }
 
+/// Imports the signatures of every bundle file in the working directory that carries the same request
+/// (other requests, unreadable or tampered files are skipped and named), re-verified like `combine`.
+fn import_job(env: &Env, b: &Bundle) -> Result<(Box<Bundle>, usize, Vec<String>), String> {
+    use crate::transfer::combine;
+    let mut sigs = Vec::new();
+    let mut files = Vec::new();
+    let mut skipped = Vec::new();
+    let entries =
+        std::fs::read_dir(&env.out_dir).map_err(|e| format!("{}: {e}", env.out_dir.display()))?;
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.extension().and_then(|x| x.to_str()) != Some("json") {
+            continue;
+        }
+        let name = p
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        match Bundle::read(&p) {
+            Ok(other) if combine::same_request(b, "current", &other, &name).is_ok() => {
+                if other
+                    .signatures
+                    .iter()
+                    .any(|s| !b.signatures.iter().any(|x| x.signer == s.signer))
+                {
+                    files.push(name);
+                    sigs.extend(other.signatures);
+                }
+            }
+            Ok(_) => {}
+            Err(_) => skipped.push(name),
+        }
+    }
+    let merged = combine::add_signatures(b, sigs).map_err(|e| e.to_string())?;
+    bundle::verify_bundle(&env.manifest, &merged.bundle).map_err(|e| e.to_string())?;
+    if !skipped.is_empty() {
+        files.push(format!("skipped unreadable: {}", skipped.join(", ")));
+    }
+    Ok((Box::new(merged.bundle), merged.added, files))
+}
+
 /// Terminal renderings of the bundle's UR parts (our `breakglass-bundle` type), enough fountain parts
 /// for a scanner that misses some.
 fn qr_frames(b: &Bundle, signatures_only: bool) -> Result<(Vec<String>, String), String> {
@@ -378,6 +419,7 @@ fn spawn(env: &Env, app: &App, e: Effect, tx: &Sender<Action>) {
                 return;
             }
             Effect::Qr(b, sigs) => Action::QrReady(qr_frames(&b, sigs)),
+            Effect::ImportSignatures(b) => Action::Imported(import_job(&env, &b)),
             Effect::Quit => return,
         };
         let _ = tx.send(a);

@@ -476,7 +476,7 @@ fn transfer(f: &mut Frame, app: &App, area: Rect) {
                 b.signatures.len()
             )));
             lines.push(Line::from(
-                "e: write it as a file · a: QR of the request · g: QR of the signatures",
+                "e: write a file · i: import signatures from files · a/g: QR request/sigs",
             ));
             lines.push(Line::from(
                 "Offline: import → verify → sign → export --signatures-only; here: import",
@@ -639,7 +639,7 @@ fn help(f: &mut Frame, app: &App, area: Rect) {
         "Sign: ↑↓ choose an account, Enter, then y. Approve on the device only",
         "  if its hashes match the Review screen.",
         "Execute: Enter, then y: simulate, sign the execution, send, check.",
-        "Transfer: e file, a/g animated QR of the request / signatures.",
+        "Transfer: e file, i import signatures from files, a/g QR request/sigs.",
         "Esc cancels a dialog or the running step. q quits. ? closes this help.",
     ]
     .join("\n");
