@@ -119,7 +119,7 @@ fn safe_hashes(chain_id: u64, safe_tx: &Value) -> (B256, B256, B256) {
 }
 
 /// Rewrites `safe_tx.hashes` to match the (edited) fields, so only the policy can refuse it.
-fn rehash(b: &mut Value) {
+pub(crate) fn rehash(b: &mut Value) {
     let chain_id = b["chain_id"].as_u64().unwrap();
     let (d, m, h) = safe_hashes(chain_id, &b["safe_tx"]);
     b["safe_tx"]["hashes"] = json!({

@@ -25,14 +25,16 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// The simulator's accounts (Speculos' seed, m/44'/60'/N'/0/0).
-const SIM0: &str = "0xDad77910DbDFdE764fC21FCD4E74D71bBACA6D8D";
-const SIM1: &str = "0x463e4e114AA57F54f2Fd2C3ec03572C6f75d84C2";
-const SIM2: &str = "0x5DD37a819253D52EC6c31f0323bd17C20c1B4CC2";
+pub(crate) const SIM0: &str = "0xDad77910DbDFdE764fC21FCD4E74D71bBACA6D8D";
+pub(crate) const SIM1: &str = "0x463e4e114AA57F54f2Fd2C3ec03572C6f75d84C2";
+pub(crate) const SIM2: &str = "0x5DD37a819253D52EC6c31f0323bd17C20c1B4CC2";
 /// The third Safe owner, held in a keystore (a test key, never used anywhere real).
-const OWNER_KEY: &str = "0x0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a";
+pub(crate) const OWNER_KEY: &str =
+    "0x0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a";
 /// The executor that pays for `execTransaction`, in a keystore (not an owner).
-const EXECUTOR_KEY: &str = "0xe1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1";
-const PASSWORD: &str = "correct horse battery staple";
+pub(crate) const EXECUTOR_KEY: &str =
+    "0xe1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1";
+pub(crate) const PASSWORD: &str = "correct horse battery staple";
 const TIMELOCK_DELAY: u64 = 3600;
 const ONE_HUNDRED_ETH: u128 = 100_000_000_000_000_000_000;
 
@@ -40,9 +42,9 @@ const ONE_HUNDRED_ETH: u128 = 100_000_000_000_000_000_000;
 
 /// `breakglass device-sim` on a free port (the OS picks it: `--listen 127.0.0.1:0`), killed by its own
 /// PID when dropped.
-struct DeviceSim {
+pub(crate) struct DeviceSim {
     child: Child,
-    addr: String,
+    pub(crate) addr: String,
 }
 
 impl DeviceSim {
@@ -199,7 +201,7 @@ impl Drop for Relay {
 
 /// Which upgrades a manifest pins, and how.
 #[derive(Clone, Copy, PartialEq)]
-enum Pins {
+pub(crate) enum Pins {
     /// `implementation_codehash` = keccak256 of the V2 runtime code.
     Right,
     /// `implementation_codehash` = keccak256 of the V1 pool's runtime code: not what is deployed at
@@ -211,30 +213,30 @@ enum Pins {
 /// transparent pool (and its ProxyAdmin) and a UUPS vault; V2 implementations for both; a
 /// TimelockController (proposer and executor: the Safe) owning its own pool; and a pool owned directly by
 /// the guardian EOA (simulator account 0). Plus the simulator, the keystores and a sandbox.
-struct World {
-    anvil: Anvil,
-    sim: DeviceSim,
-    sb: Sandbox,
-    safe: String,
-    owner3: String,
-    executor: String,
-    pool: String,
-    pool_admin: String,
-    pool_v1: String,
-    vault: String,
-    pool_v2: String,
-    vault_v2: String,
-    timelock: String,
-    tl_pool: String,
-    g_pool: String,
-    g_pool_admin: String,
-    pins: RefCell<HashMap<String, String>>,
+pub(crate) struct World {
+    pub(crate) anvil: Anvil,
+    pub(crate) sim: DeviceSim,
+    pub(crate) sb: Sandbox,
+    pub(crate) safe: String,
+    pub(crate) owner3: String,
+    pub(crate) executor: String,
+    pub(crate) pool: String,
+    pub(crate) pool_admin: String,
+    pub(crate) pool_v1: String,
+    pub(crate) vault: String,
+    pub(crate) pool_v2: String,
+    pub(crate) vault_v2: String,
+    pub(crate) timelock: String,
+    pub(crate) tl_pool: String,
+    pub(crate) g_pool: String,
+    pub(crate) g_pool_admin: String,
+    pub(crate) pins: RefCell<HashMap<String, String>>,
     /// Where the binary reaches the node (anvil itself, or a relay in front of it).
-    rpc: RefCell<String>,
+    pub(crate) rpc: RefCell<String>,
 }
 
 impl World {
-    fn deploy() -> World {
+    pub(crate) fn deploy() -> World {
         Self::deploy_on(Anvil::start())
     }
 
@@ -294,14 +296,14 @@ impl World {
         }
     }
 
-    fn codehash(&self, addr: &str) -> String {
+    pub(crate) fn codehash(&self, addr: &str) -> String {
         let code = self.anvil.code(addr);
         assert_ne!(code, "0x", "no code at {addr}");
         cast_offline(&["keccak", &code])
     }
 
     /// The manifest of this deployment, written to `file`.
-    fn write_manifest(&self, file: &str, pins: Pins) {
+    pub(crate) fn write_manifest(&self, file: &str, pins: Pins) {
         let (pool_hash, vault_hash) = match pins {
             Pins::Right => (self.codehash(&self.pool_v2), self.codehash(&self.vault_v2)),
             Pins::Wrong => (self.codehash(&self.pool_v1), self.codehash(&self.pool_v1)),
@@ -455,7 +457,7 @@ actions = ["guardian-pause-pool"]
     }
 
     /// `breakglass --manifest M --pin H [--rpc-url URL] ARGS`.
-    fn bg(&self, manifest: &str, online: bool, args: &[&str]) -> Run {
+    pub(crate) fn bg(&self, manifest: &str, online: bool, args: &[&str]) -> Run {
         let pin = self
             .pins
             .borrow()
@@ -471,13 +473,13 @@ actions = ["guardian-pause-pool"]
         self.sb.run(&a)
     }
 
-    fn bundle(&self, file: &str) -> Value {
+    pub(crate) fn bundle(&self, file: &str) -> Value {
         read_json(&self.sb.path(file))
     }
 
     /// compose (nonce from the node) → sign on the simulator (account 0) → sign with the keystore owner.
     /// Returns the name of the bundle holding both signatures.
-    fn compose_and_sign(&self, m: &str, compose: &[&str], name: &str) -> String {
+    pub(crate) fn compose_and_sign(&self, m: &str, compose: &[&str], name: &str) -> String {
         let composed = format!("{name}.json");
         let mut a = vec!["compose"];
         a.extend_from_slice(compose);
@@ -486,7 +488,7 @@ actions = ["guardian-pause-pool"]
         self.sign_twice(m, &composed, name)
     }
 
-    fn sign_twice(&self, m: &str, composed: &str, name: &str) -> String {
+    pub(crate) fn sign_twice(&self, m: &str, composed: &str, name: &str) -> String {
         let s1 = format!("{name}-s1.json");
         let s2 = format!("{name}-s2.json");
         let r = self.bg(
@@ -536,7 +538,7 @@ actions = ["guardian-pause-pool"]
     }
 
     /// `execute` with the keystore executor.
-    fn execute_keystore(&self, m: &str, bundle: &str, out: &str) -> Run {
+    pub(crate) fn execute_keystore(&self, m: &str, bundle: &str, out: &str) -> Run {
         self.bg(
             m,
             true,
@@ -554,7 +556,7 @@ actions = ["guardian-pause-pool"]
     }
 
     /// `execute` with a simulator account as the executor.
-    fn execute_sim(&self, m: &str, bundle: &str, account: u32, out: &str) -> Run {
+    pub(crate) fn execute_sim(&self, m: &str, bundle: &str, account: u32, out: &str) -> Run {
         let n = account.to_string();
         self.bg(
             m,
@@ -572,7 +574,7 @@ actions = ["guardian-pause-pool"]
         )
     }
 
-    fn safe_nonce(&self) -> u128 {
+    pub(crate) fn safe_nonce(&self) -> u128 {
         self.anvil.call_u128(&self.safe, "nonce()(uint256)", &[])
     }
 
@@ -580,7 +582,7 @@ actions = ["guardian-pause-pool"]
         self.anvil.cast(&["nonce", addr]).parse().unwrap()
     }
 
-    fn paused(&self, addr: &str) -> bool {
+    pub(crate) fn paused(&self, addr: &str) -> bool {
         match self.anvil.call(addr, "paused()(bool)", &[]).as_str() {
             "true" => true,
             "false" => false,
@@ -601,7 +603,7 @@ actions = ["guardian-pause-pool"]
 
 // ------------------------------------------------------------------ helpers
 
-fn ok(r: &Run, what: &str) {
+pub(crate) fn ok(r: &Run, what: &str) {
     assert_eq!(
         r.code, 0,
         "{what} failed ({}):\nstdout:\n{}\nstderr:\n{}",
@@ -609,7 +611,7 @@ fn ok(r: &Run, what: &str) {
     );
 }
 
-fn read_json(p: &Path) -> Value {
+pub(crate) fn read_json(p: &Path) -> Value {
     let text = std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
@@ -618,7 +620,7 @@ fn eq_addr(a: &str, b: &str) -> bool {
     a.trim().eq_ignore_ascii_case(b.trim())
 }
 
-fn all_output(r: &Run) -> String {
+pub(crate) fn all_output(r: &Run) -> String {
     format!("{}\n{}", r.stdout, r.stderr)
 }
 

@@ -134,6 +134,18 @@ fn ok_minimal_contents() {
 
 #[test]
 fn ok_full_contents() {
+    {
+        let m = Manifest::load(&fixture("ok_full.toml")).unwrap();
+        assert_eq!(m.policy.max_tx_fee_wei, 250_000_000_000_000_000);
+        assert!(m.action("pause-pool").unwrap().allow_safe_tx_gas);
+        let other = m.actions.iter().filter(|a| a.allow_safe_tx_gas).count();
+        assert_eq!(other, 1, "only pause-pool allows safeTxGas");
+        let minimal = Manifest::load(&fixture("ok_minimal.toml")).unwrap();
+        assert_eq!(
+            minimal.policy.max_tx_fee_wei, 500_000_000_000_000_000,
+            "default 0.5 ETH"
+        );
+    }
     let m = Manifest::load(&fixture("ok_full.toml")).unwrap();
     assert_eq!(m.chain_id, 10);
 

@@ -4,6 +4,8 @@
 /// Shared helpers: a real anvil node with the real Safe and OpenZeppelin contracts, and the binary.
 mod support;
 
+/// Issue 12's attacks, each performed on anvil with the real Safe and proven refused.
+mod attacks;
 /// Compose against the real Safe, MultiSendCallOnly, proxies and timelock on anvil; tampered bundles.
 mod compose_chain;
 /// Crash safety: SIGKILL at many points during bundle writes, signing and audit appends.

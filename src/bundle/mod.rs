@@ -345,6 +345,10 @@ pub fn recover_safe_signature(
             if v != 1 {
                 return Err(format!("v {v} is not 1 for an approved-hash signature"));
             }
+            if sig[..12].iter().any(|b| *b != 0) || sig[32..64].iter().any(|b| *b != 0) {
+                return Err("an approved-hash signature is r = the owner's address (left-padded with zeros), s = 0, v = 1".into());
+            }
+            // This names an owner; it proves nothing. See [`tally`]: it counts only when proven.
             Ok(Address::from_slice(&sig[12..32]))
         }
     }
@@ -555,6 +559,37 @@ impl VerifiedBundle {
     }
 }
 
+/// The bundle's labels (`actions`, `playbook`) are free text that nothing hashes, yet execution picks
+/// post-conditions from them and screens show them: they must be exactly what the decoded calls are.
+fn check_labels(m: &Manifest, b: &Bundle, report: &Report) -> Result<(), BundleError> {
+    if !report.allowed {
+        // A refused bundle is never signed or executed; its report says why, labels aside.
+        return Ok(());
+    }
+    if b.actions != report.actions {
+        return Err(mismatch(
+            "actions",
+            format!("{:?}", b.actions),
+            format!("{:?}", report.actions),
+        ));
+    }
+    if let Some(p) = &b.playbook {
+        let Some(pb) = m.playbook(p) else {
+            return Err(BundleError::Inconsistent(format!(
+                "it names playbook {p:?}, which the manifest does not define"
+            )));
+        };
+        if pb.actions != report.actions {
+            return Err(mismatch(
+                "playbook",
+                format!("{p:?} (actions {:?})", pb.actions),
+                format!("calls for actions {:?}", report.actions),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Checks a (recomputed) bundle against the local manifest: same manifest, same chain, and the policy.
 /// The report is returned whether allowed or not; callers that sign must check `report.allowed`.
 pub fn verify_bundle(m: &Manifest, b: &Bundle) -> Result<VerifiedBundle, BundleError> {
@@ -569,9 +604,20 @@ pub fn verify_bundle(m: &Manifest, b: &Bundle) -> Result<VerifiedBundle, BundleE
     }
     let report = match (&b.safe_tx, &b.eoa_tx) {
         (Some(s), _) => policy::verify_safe_tx(m, b.chain_id, s.safe, &s.tx)?,
-        (_, Some(e)) => policy::verify_plain(m, b.chain_id, Some(e.from), e.to, e.value, &e.data)?,
+        (_, Some(e)) => {
+            let mut r = policy::verify_plain(m, b.chain_id, Some(e.from), e.to, e.value, &e.data)?;
+            policy::check_eoa_fee(
+                m,
+                &mut r,
+                e.gas_limit,
+                e.max_fee_per_gas,
+                e.max_priority_fee_per_gas,
+            );
+            r
+        }
         (None, None) => return Err(BundleError::Inconsistent("it holds no transaction".into())),
     };
+    check_labels(m, b, &report)?;
     if let Some(s) = &b.safe_tx {
         if let Some(cfg) = &m.safe {
             for (i, sig) in b.signatures.iter().enumerate() {
@@ -589,4 +635,168 @@ pub fn verify_bundle(m: &Manifest, b: &Bundle) -> Result<VerifiedBundle, BundleE
         bundle: b.clone(),
         report,
     })
+}
+
+/// Why a bundle signature counts towards the threshold, or why not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SignatureState {
+    /// A recovered signature of an owner (or of the EOA transaction's sender): it counts.
+    Counted,
+    /// An approved hash (`v = 1`) proven on chain (`approvedHashes(owner, safeTxHash) != 0`): it counts.
+    ProvenOnChain,
+    /// An approved hash (`v = 1`) whose owner executes now and confirmed after the review: it counts.
+    ExecutorConfirmed,
+    /// An approved hash (`v = 1`) that nothing proves: it only names an owner, anyone can write one.
+    Unproven,
+    /// A second signature of an owner who is already counted.
+    Duplicate,
+    /// The signer is not an owner (or not the transaction's sender).
+    NotOwner,
+}
+
+impl SignatureState {
+    /// Whether the entry counts towards the threshold.
+    pub fn counts(self) -> bool {
+        matches!(
+            self,
+            Self::Counted | Self::ProvenOnChain | Self::ExecutorConfirmed
+        )
+    }
+
+    /// Why, in words.
+    pub fn explain(self) -> &'static str {
+        match self {
+            Self::Counted => "signature recovered",
+            Self::ProvenOnChain => "approved on chain (approveHash)",
+            Self::ExecutorConfirmed => "the executing owner approves after the review",
+            Self::Unproven => "NOT COUNTED: an approved-hash entry (v = 1) proves nothing by itself; it counts only when approveHash is on chain (give a node with --rpc-url) or when its owner executes with --approve-as-owner",
+            Self::Duplicate => "NOT COUNTED: this owner's signature is already counted",
+            Self::NotOwner => "NOT COUNTED: not an owner",
+        }
+    }
+}
+
+/// One signature entry and whether it counts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TallyEntry {
+    /// Who it names.
+    pub signer: Address,
+    /// How it was made.
+    pub kind: SignatureKind,
+    /// Whether and why it counts.
+    pub state: SignatureState,
+}
+
+/// What a bundle's signatures are worth: each entry judged, each owner counted once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Tally {
+    /// Signatures needed (the Safe threshold; 1 for an EOA tx).
+    pub threshold: usize,
+    /// The owners counted, once each, ascending.
+    pub counted: Vec<Address>,
+    /// Every entry in bundle order, with its state.
+    pub entries: Vec<TallyEntry>,
+    /// Owners not counted yet (empty for an EOA tx).
+    pub missing: Vec<Address>,
+}
+
+impl Tally {
+    /// Whether enough signatures count.
+    pub fn ready(&self) -> bool {
+        self.counted.len() >= self.threshold
+    }
+
+    /// Entries that do not count.
+    pub fn not_counted(&self) -> impl Iterator<Item = &TallyEntry> {
+        self.entries.iter().filter(|e| !e.state.counts())
+    }
+
+    /// The counted entries' signatures, ready for `pack_signatures` (one per owner).
+    pub fn packable(&self, b: &Bundle) -> Vec<(Address, [u8; 65])> {
+        let mut out: Vec<(Address, [u8; 65])> = Vec::new();
+        for (e, sig) in self.entries.iter().zip(&b.signatures) {
+            if e.state.counts() && !out.iter().any(|(a, _)| *a == e.signer) {
+                if let Ok(raw) = <[u8; 65]>::try_from(sig.signature.as_ref()) {
+                    out.push((e.signer, raw));
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Judges a (recomputed) bundle's signatures against `owners` and `threshold`: recovered ECDSA signatures of
+/// owners count; an approved-hash entry (Safe's `v = 1`, which only *names* an owner) counts only when its
+/// owner is in `proven_on_chain` (read `approvedHashes` from a node) or is `confirmed_executor` (the owner
+/// who executes and confirmed after the review); an owner counts once however many entries name it.
+pub fn tally(
+    b: &Bundle,
+    owners: &[Address],
+    threshold: usize,
+    proven_on_chain: &[Address],
+    confirmed_executor: Option<Address>,
+) -> Tally {
+    let mut counted: Vec<Address> = Vec::new();
+    let mut entries = Vec::new();
+    let eoa_from = b.eoa_tx.as_ref().map(|e| e.from);
+    for sig in &b.signatures {
+        let owner_ok = match eoa_from {
+            Some(from) => sig.signer == from,
+            None => owners.contains(&sig.signer),
+        };
+        let state = if !owner_ok {
+            SignatureState::NotOwner
+        } else if counted.contains(&sig.signer) {
+            SignatureState::Duplicate
+        } else if sig.kind == SignatureKind::ApprovedHash {
+            if proven_on_chain.contains(&sig.signer) {
+                SignatureState::ProvenOnChain
+            } else if confirmed_executor == Some(sig.signer) {
+                SignatureState::ExecutorConfirmed
+            } else {
+                SignatureState::Unproven
+            }
+        } else if sig.kind == SignatureKind::Transaction && eoa_from.is_none() {
+            SignatureState::NotOwner
+        } else {
+            SignatureState::Counted
+        };
+        if state.counts() {
+            counted.push(sig.signer);
+        }
+        entries.push(TallyEntry {
+            signer: sig.signer,
+            kind: sig.kind,
+            state,
+        });
+    }
+    counted.sort();
+    let (threshold, missing) = if eoa_from.is_some() {
+        (1, Vec::new())
+    } else {
+        (
+            threshold,
+            owners
+                .iter()
+                .filter(|o| !counted.contains(o))
+                .copied()
+                .collect(),
+        )
+    };
+    Tally {
+        threshold,
+        counted,
+        entries,
+        missing,
+    }
+}
+
+/// [`tally`] under the manifest's owners and threshold.
+pub fn tally_manifest(m: &Manifest, b: &Bundle, proven_on_chain: &[Address]) -> Tally {
+    let (owners, threshold) = m
+        .safe
+        .as_ref()
+        .map_or((Vec::new(), 1), |s| (s.owners.clone(), s.threshold));
+    tally(b, &owners, threshold, proven_on_chain, None)
 }

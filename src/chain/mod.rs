@@ -17,6 +17,7 @@ sol! {
     function getOwners() external view returns (address[] owners);
     function getThreshold() external view returns (uint256 threshold);
     function getTimestamp(bytes32 id) external view returns (uint256 timestamp);
+    function approvedHashes(address owner, bytes32 hash) external view returns (uint256 approved);
 }
 
 /// What went wrong talking to the node.
@@ -273,6 +274,32 @@ impl Chain {
             ))
         })?;
         Ok((owners, threshold.saturating_to::<usize>()))
+    }
+
+    /// Which of `owners` approved `hash` on chain (`approvedHashes(owner, hash) != 0` on the Safe).
+    pub fn approved_on_chain(
+        &self,
+        safe: Address,
+        owners: &[Address],
+        hash: B256,
+    ) -> Result<Vec<Address>, ChainError> {
+        let mut out = Vec::new();
+        for o in owners {
+            let r = self.call(
+                safe,
+                approvedHashesCall { owner: *o, hash }.abi_encode().into(),
+            )?;
+            let v = approvedHashesCall::abi_decode_returns(&r).map_err(|e| {
+                ChainError::Call(format!(
+                    "{} did not answer approvedHashes(): {e}",
+                    safe.to_checksum(None)
+                ))
+            })?;
+            if !v.is_zero() {
+                out.push(*o);
+            }
+        }
+        Ok(out)
     }
 
     /// keccak256 of the runtime code at `a` (`None` when there is no code).

@@ -374,62 +374,20 @@ pub fn run_inspect(ctx: &Ctx, a: InspectArgs) -> Result<(), CliError> {
     let trust_state = trust::evaluate(&m, ctx.explicit_pin()?.as_ref())?;
     let b = Bundle::read(&a.bundle).map_err(bundle_error)?;
     let v = bundle::verify_bundle(&m, &b).map_err(bundle_error)?;
-    let (threshold, owners) = m
-        .safe
-        .as_ref()
-        .map_or((1, Vec::new()), |s| (s.threshold, s.owners.clone()));
-    let signed: Vec<Address> = b.signatures.iter().map(|s| s.signer).collect();
-    let needed = if b.eoa_tx.is_some() { 1 } else { threshold };
-    let missing: Vec<String> = if b.eoa_tx.is_some() {
-        Vec::new()
-    } else {
-        owners
-            .iter()
-            .filter(|o| !signed.contains(o))
-            .map(|o| o.to_checksum(None))
-            .collect()
-    };
+    let proven = super::transfer::onchain_approvals(ctx, &m, &b)?;
+    let t = bundle::tally_manifest(&m, &b, &proven);
     if ctx.json {
         let mut out = serde_json::to_value(v.report()).unwrap_or_default();
         out["trust"] = serde_json::to_value(&trust_state).unwrap_or_default();
         out["bundle"] = serde_json::to_value(&b).unwrap_or_default();
-        out["signing"] = json!({
-            "signatures": signed.len(),
-            "threshold": needed,
-            "signed_by": signed.iter().map(|s| s.to_checksum(None)).collect::<Vec<_>>(),
-            "missing": missing,
-            "ready": v.report().allowed && signed.len() >= needed,
-        });
+        let mut signing = super::transfer::tally_json(&t);
+        signing["ready"] = json!(v.report().allowed && t.ready());
+        out["signing"] = signing;
         print_json(out);
     } else {
         print_report(ctx, v.report(), &trust_state);
-        outln!(
-            "\nSigning: {} of {} signature{}{}",
-            signed.len(),
-            needed,
-            if needed == 1 { "" } else { "s" },
-            if signed.len() >= needed {
-                " — ready to execute"
-            } else {
-                ""
-            }
-        );
-        for s in &b.signatures {
-            outln!(
-                "  signed   {} ({:?}{})",
-                s.signer.to_checksum(None),
-                s.kind,
-                s.device
-                    .as_ref()
-                    .map(|d| format!(", {d}"))
-                    .unwrap_or_default()
-            );
-        }
-        if signed.len() < needed {
-            for o in &missing {
-                outln!("  missing  {o}");
-            }
-        }
+        out!("\nSigning: ");
+        super::transfer::print_tally(&t, &b);
     }
     let _ = U256::ZERO;
     if v.report().allowed {

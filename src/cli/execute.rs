@@ -38,6 +38,11 @@ pub struct ExecuteArgs {
     /// Seconds to wait for the receipt.
     #[arg(long, value_name = "SECONDS", default_value = "120")]
     pub wait_timeout: u64,
+    /// The executor is an owner and approves the Safe transaction now (Safe counts `v = 1` from the
+    /// sender): the review is shown and you type the start of the safeTxHash, as you would check it on a
+    /// signer. Without this, an approved-hash entry counts only when approveHash is on chain.
+    #[arg(long)]
+    pub approve_as_owner: bool,
 }
 
 /// `breakglass broadcast …`
@@ -333,6 +338,7 @@ pub(crate) fn prepare_execution(
     trust_state: &trust::Trust,
     signer_box: &mut dyn crate::signer::Signer,
     say: &mut dyn FnMut(Status),
+    confirm_owner_approval: &mut dyn FnMut(Address, &crate::policy::Report) -> bool,
 ) -> Result<Bundle, CliError> {
     let v = bundle::verify_bundle(m, b).map_err(bundle_error)?;
     if !v.report().allowed {
@@ -388,31 +394,70 @@ pub(crate) fn prepare_execution(
         .code(ExitCode::Refused)
         .hint("stop and investigate; update and re-pin the manifest only after review"));
     }
-    let valid: Vec<(Address, [u8; 65])> = b
+    // Approved-hash entries (v = 1) name an owner and prove nothing: they count only when the chain
+    // has the approval, or when their owner is the executor and confirms now, after the review.
+    let named: Vec<Address> = b
         .signatures
         .iter()
-        .filter(|x| owners.contains(&x.signer) && x.kind != SignatureKind::Transaction)
-        .filter_map(|x| {
-            <[u8; 65]>::try_from(x.signature.as_ref())
-                .ok()
-                .map(|sig| (x.signer, sig))
-        })
+        .filter(|x| x.kind == SignatureKind::ApprovedHash)
+        .map(|x| x.signer)
         .collect();
-    if valid.len() < threshold {
-        let missing: Vec<String> = owners
-            .iter()
-            .filter(|o| !valid.iter().any(|(s, _)| s == *o))
-            .map(|o| o.to_checksum(None))
-            .collect();
+    let proven = if named.is_empty() {
+        Vec::new()
+    } else {
+        chain
+            .approved_on_chain(s.safe, &named, s.hashes.safe_tx_hash)
+            .map_err(chain_error)?
+    };
+    let executor = signer_box.address().map_err(signer_error)?;
+    let mut t = bundle::tally(b, &owners, threshold, &proven, None);
+    let mut executor_approves = false;
+    if owners.contains(&executor)
+        && !t.counted.contains(&executor)
+        && !t.ready()
+        && confirm_owner_approval(executor, v.report())
+    {
+        executor_approves = true;
+        t = bundle::tally(b, &owners, threshold, &proven, Some(executor));
+        if !t.counted.contains(&executor) {
+            t.counted.push(executor);
+            t.counted.sort();
+            t.missing.retain(|o| *o != executor);
+        }
+    }
+    for e in t.not_counted() {
+        say(Status::Line(format!(
+            "not counted: {} ({:?}): {}",
+            e.signer.to_checksum(None),
+            e.kind,
+            e.state.explain()
+        )));
+    }
+    if !t.ready() {
+        let missing: Vec<String> = t.missing.iter().map(|o| o.to_checksum(None)).collect();
+        let ignored = t.not_counted().count();
         return Err(CliError::new(
             "not_enough_signatures",
             format!(
-                "{} of {threshold} owner signatures; missing: {}",
-                valid.len(),
-                missing.join(", ")
+                "{} of {threshold} owner signatures count; missing: {}{}",
+                t.counted.len(),
+                missing.join(", "),
+                if ignored > 0 {
+                    format!(" ({ignored} entr{} not counted, see above)", if ignored == 1 { "y" } else { "ies" })
+                } else {
+                    String::new()
+                }
             ),
         )
-        .hint("collect more signatures (`breakglass sign`, `breakglass combine`) and try again"));
+        .hint("collect more signatures (`breakglass sign`, `breakglass combine`) and try again; an executor who is an owner can approve with --approve-as-owner after reviewing"));
+    }
+    let mut valid = t.packable(b);
+    if executor_approves && !valid.iter().any(|(a, _)| *a == executor) {
+        // Safe's rule: v = 1 with r = msg.sender counts without an on-chain approveHash.
+        let mut raw = [0u8; 65];
+        raw[12..32].copy_from_slice(executor.as_slice());
+        raw[64] = 1;
+        valid.push((executor, raw));
     }
     let nonce = chain.safe_nonce(s.safe).map_err(chain_error)?;
     if nonce != s.tx.nonce {
@@ -421,7 +466,6 @@ pub(crate) fn prepare_execution(
             .hint("compose again with the current nonce and collect signatures again"));
     }
     super::compose::check_codehashes_now(chain, m, v.report())?;
-    let executor = signer_box.address().map_err(signer_error)?;
     let data = s.tx.exec_calldata(pack_signatures(valid));
     // Simulate first: a revert is explained and nothing is signed.
     match chain.call_from(Some(executor), s.safe, data.clone()) {
@@ -492,6 +536,49 @@ pub(crate) fn prepare_execution(
     Ok(out)
 }
 
+/// The executing owner approves the Safe transaction as a signer would: the whole review is shown, then
+/// the owner types the first 8 hex digits of the safeTxHash. Anything else approves nothing.
+fn confirm_executor_approval(
+    ctx: &Ctx,
+    executor: Address,
+    r: &crate::policy::Report,
+    trust_state: &trust::Trust,
+) -> bool {
+    let Some(h) = r.safe_hashes() else {
+        return false;
+    };
+    if !r.allowed {
+        return false;
+    }
+    if ctx.json {
+        // The review goes to stderr so that stdout stays one JSON document.
+        eprintln!("{}", crate::policy::render_text(r));
+    } else {
+        super::verify::print_report(ctx, r, trust_state);
+    }
+    let want = alloy::hex::encode(h.safe_tx_hash)
+        .chars()
+        .take(8)
+        .collect::<String>();
+    eprint!(
+        "\nApprove this Safe transaction as owner {} (the executor)? This counts as your signature.\nType the first 8 hex digits of the safeTxHash (after 0x) to approve: ",
+        executor.to_checksum(None)
+    );
+    let _ = std::io::stderr().flush();
+    let mut line = String::new();
+    if std::io::stdin().read_line(&mut line).is_err() {
+        return false;
+    }
+    let ok = line
+        .trim()
+        .trim_start_matches("0x")
+        .eq_ignore_ascii_case(&want);
+    if !ok {
+        eprintln!("not approved: that is not the safeTxHash's beginning");
+    }
+    ok
+}
+
 /// Runs `execute`.
 pub fn run_execute(ctx: &Ctx, a: ExecuteArgs) -> Result<(), CliError> {
     if !a.signer.chosen() {
@@ -526,7 +613,19 @@ pub fn run_execute(ctx: &Ctx, a: ExecuteArgs) -> Result<(), CliError> {
         Status::Report(r) => super::verify::print_report(ctx, &r, &trust_state),
         _ => {}
     };
-    let out = prepare_execution(&m, &chain, &b, &trust_state, signer_box.as_mut(), &mut say)?;
+    let approve = a.approve_as_owner;
+    let mut confirm = |executor: Address, r: &crate::policy::Report| {
+        approve && confirm_executor_approval(ctx, executor, r, &trust_state)
+    };
+    let out = prepare_execution(
+        &m,
+        &chain,
+        &b,
+        &trust_state,
+        signer_box.as_mut(),
+        &mut say,
+        &mut confirm,
+    )?;
     // Nothing lost on a crash: the signed transaction is on disk before it is sent.
     let entry = ctx.audit(
         "execute",

@@ -451,6 +451,7 @@ fn action_json(m: &Manifest, a: &crate::manifest::Action) -> Value {
         "args": a.args.iter().map(|(n, c)| json!({"name": n, "constraint": constraint_text(c)})).collect::<Vec<_>>(),
         "value": constraint_text(&a.value),
         "implementation_codehash": a.implementation_codehash.map(|h| format!("{h:#x}")),
+        "allow_safe_tx_gas": a.allow_safe_tx_gas,
         "expect": a.expect.iter().map(|e| e.text.clone()).collect::<Vec<_>>(),
     })
 }
@@ -473,6 +474,10 @@ fn show_json(m: &Manifest) -> Value {
             .collect(),
     );
     v["actions"] = Value::Array(m.actions.iter().map(|a| action_json(m, a)).collect());
+    v["policy"] = json!({
+        "max_tx_fee_wei": m.policy.max_tx_fee_wei.to_string(),
+        "max_tx_fee": crate::manifest::format_eth(m.policy.max_tx_fee_wei),
+    });
     v
 }
 
@@ -484,6 +489,10 @@ fn show_text(m: &Manifest) -> String {
             s.push_str(&format!("  {}\n", o.to_checksum(None)));
         }
     }
+    s.push_str(&format!(
+        "\nPolicy: one transaction may cost at most {} (gas limit × max fee)\n",
+        crate::manifest::format_eth(m.policy.max_tx_fee_wei)
+    ));
     s.push_str("\nContracts:\n");
     for c in m.contracts.values() {
         let proxy = match &c.proxy {
@@ -520,6 +529,9 @@ fn show_text(m: &Manifest) -> String {
         s.push_str(&format!("      value: {}\n", constraint_text(&a.value)));
         if let Some(h) = a.implementation_codehash {
             s.push_str(&format!("      implementation code hash: {h:#x}\n"));
+        }
+        if a.allow_safe_tx_gas {
+            s.push_str("      CRITICAL RISK: allows non-zero safeTxGas/baseGas (the inner call may fail while the nonce is spent)\n");
         }
         for e in &a.expect {
             let kind = match e.lhs {

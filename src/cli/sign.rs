@@ -316,11 +316,9 @@ pub fn run_sign(ctx: &Ctx, a: SignArgs) -> Result<(), CliError> {
         entry,
     });
     out.write(&a.out, a.force).map_err(bundle_error)?;
-    let threshold = if b.eoa_tx.is_some() {
-        1
-    } else {
-        m.safe.as_ref().map_or(1, |c| c.threshold)
-    };
+    let proven = super::transfer::onchain_approvals(ctx, &m, &out)?;
+    let tally = crate::bundle::tally_manifest(&m, &out, &proven);
+    let (counted, threshold) = (tally.counted.len(), tally.threshold);
     if ctx.json {
         print_json(json!({
             "signer": address.to_checksum(None),
@@ -328,7 +326,7 @@ pub fn run_sign(ctx: &Ctx, a: SignArgs) -> Result<(), CliError> {
             "kind": kind,
             "device": s.label(),
             "out": a.out.display().to_string(),
-            "signatures": out.signatures.len(),
+            "signatures": counted,
             "threshold": threshold,
         }));
     } else {
@@ -336,7 +334,7 @@ pub fn run_sign(ctx: &Ctx, a: SignArgs) -> Result<(), CliError> {
             "signed by {} ({}); {} of {} signatures; wrote {}",
             address.to_checksum(None),
             s.label(),
-            out.signatures.len(),
+            counted,
             threshold,
             a.out.display()
         );

@@ -7,11 +7,12 @@ use super::compose::bundle_error;
 use super::output::print_json;
 use super::verify::parse_addr;
 use super::{CliError, Ctx, ExitCode};
+use crate::bundle::Tally;
 use crate::bundle::{self, Bundle};
 use crate::manifest::trust;
 use crate::manifest::Manifest;
 use crate::signer::ledger::apdu::{ledger_live_path, HdPath};
-use crate::transfer::combine::{self, Merged, Status};
+use crate::transfer::combine::{self, Merged};
 use crate::transfer::erc4527::{self, EthSignature, RequestOptions};
 use crate::transfer::payload::{self, Payload};
 use crate::transfer::ur::{UrCollector, UrStream, MAX_FRAGMENT_LEN};
@@ -150,33 +151,88 @@ fn usage(msg: impl Into<String>) -> CliError {
     CliError::new("usage", msg).code(ExitCode::Usage)
 }
 
-fn status_json(s: &Status) -> serde_json::Value {
+/// Which owners approved the bundle's safeTxHash on chain, when a node is at hand and the bundle carries
+/// approved-hash entries (they count only when proven). Empty otherwise.
+pub(crate) fn onchain_approvals(
+    ctx: &Ctx,
+    m: &Manifest,
+    b: &Bundle,
+) -> Result<Vec<alloy::primitives::Address>, CliError> {
+    let (Some(s), Some(url)) = (&b.safe_tx, ctx.rpc_url.as_deref()) else {
+        return Ok(Vec::new());
+    };
+    let named: Vec<alloy::primitives::Address> = b
+        .signatures
+        .iter()
+        .filter(|x| x.kind == crate::safe::SignatureKind::ApprovedHash)
+        .map(|x| x.signer)
+        .collect();
+    if named.is_empty() {
+        return Ok(Vec::new());
+    }
+    let chain =
+        crate::chain::Chain::connect(url, m.chain_id).map_err(super::compose::chain_error)?;
+    chain
+        .approved_on_chain(s.safe, &named, s.hashes.safe_tx_hash)
+        .map_err(super::compose::chain_error)
+}
+
+/// The signing state for `--json`.
+pub(crate) fn tally_json(t: &Tally) -> serde_json::Value {
     json!({
-        "signatures": s.signed_by.len(),
-        "threshold": s.threshold,
-        "signed_by": s.signed_by.iter().map(|a| a.to_checksum(None)).collect::<Vec<_>>(),
-        "missing": s.missing.iter().map(|a| a.to_checksum(None)).collect::<Vec<_>>(),
-        "ready": s.ready(),
+        "signatures": t.counted.len(),
+        "threshold": t.threshold,
+        "signed_by": t.counted.iter().map(|a| a.to_checksum(None)).collect::<Vec<_>>(),
+        "entries": t.entries.iter().map(|e| json!({
+            "signer": e.signer.to_checksum(None),
+            "kind": e.kind,
+            "state": e.state,
+            "counts": e.state.counts(),
+            "why": e.state.explain(),
+        })).collect::<Vec<_>>(),
+        "not_counted": t.not_counted().count(),
+        "missing": t.missing.iter().map(|a| a.to_checksum(None)).collect::<Vec<_>>(),
+        "ready": t.ready(),
     })
 }
 
-fn print_status(s: &Status) {
+/// The signing state for a person: what counts, what does not and why, who is missing.
+pub(crate) fn print_tally(t: &Tally, b: &Bundle) {
     outln!(
         "{} of {} signature{}{}",
-        s.signed_by.len(),
-        s.threshold,
-        if s.threshold == 1 { "" } else { "s" },
-        if s.ready() {
+        t.counted.len(),
+        t.threshold,
+        if t.threshold == 1 { "" } else { "s" },
+        if t.ready() {
             " — ready to execute"
         } else {
             ""
         }
     );
-    for a in &s.signed_by {
-        outln!("  signed   {}", a.to_checksum(None));
+    for (e, sig) in t.entries.iter().zip(&b.signatures) {
+        let device = sig
+            .device
+            .as_ref()
+            .map(|d| format!(", {d}"))
+            .unwrap_or_default();
+        if e.state.counts() {
+            outln!(
+                "  signed   {} ({:?}{device}): {}",
+                e.signer.to_checksum(None),
+                e.kind,
+                e.state.explain()
+            );
+        } else {
+            outln!(
+                "  ignored  {} ({:?}{device}): {}",
+                e.signer.to_checksum(None),
+                e.kind,
+                e.state.explain()
+            );
+        }
     }
-    if !s.ready() {
-        for a in &s.missing {
+    if !t.ready() {
+        for a in &t.missing {
             outln!("  missing  {}", a.to_checksum(None));
         }
     }
@@ -191,7 +247,7 @@ fn check_and_write(
     b: &Bundle,
     out: &Path,
     force: bool,
-) -> Result<Status, CliError> {
+) -> Result<Tally, CliError> {
     let v = bundle::verify_bundle(m, b).map_err(bundle_error)?;
     if !v.report().allowed {
         return Err(CliError::new(
@@ -201,8 +257,9 @@ fn check_and_write(
         .code(ExitCode::Refused)
         .hint("run `breakglass verify` on the bundle to see why"));
     }
+    let proven = onchain_approvals(ctx, m, b)?;
     write_audited(ctx, event, b, out, force)?;
-    Ok(combine::status(m, b))
+    Ok(bundle::tally_manifest(m, b, &proven))
 }
 
 /// Records the step in the audit log (fsynced), then writes the bundle carrying that entry.
@@ -253,7 +310,7 @@ pub fn run_combine(ctx: &Ctx, a: CombineArgs) -> Result<(), CliError> {
     let merged = combine::combine(&inputs).map_err(transfer_error)?;
     let status = check_and_write(ctx, "combine", &m, &merged.bundle, &a.out, a.force)?;
     if ctx.json {
-        let mut v = status_json(&status);
+        let mut v = tally_json(&status);
         v["out"] = json!(a.out.display().to_string());
         v["inputs"] = json!(inputs.len());
         v["duplicates_dropped"] = json!(merged.duplicates);
@@ -274,7 +331,7 @@ pub fn run_combine(ctx: &Ctx, a: CombineArgs) -> Result<(), CliError> {
                 String::new()
             }
         );
-        print_status(&status);
+        print_tally(&status, &merged.bundle);
         outln!("wrote {}", a.out.display());
         if !trust_state.is_trusted() {
             outln!(
@@ -627,7 +684,7 @@ pub fn run_import(ctx: &Ctx, a: ImportArgs) -> Result<(), CliError> {
         "bytes": cbor.len(),
         "out": a.out.display().to_string(),
     });
-    let (content, merged, status): (&str, Option<Merged>, Option<Status>) = match ur_type.as_str()
+    let (content, merged, status): (&str, Option<Merged>, Option<(Tally, Bundle)>) = match ur_type.as_str()
     {
         payload::UR_TYPE => match payload::decode(&cbor).map_err(transfer_error)? {
             Payload::Bundle(b) => match &a.into {
@@ -644,12 +701,16 @@ pub fn run_import(ctx: &Ctx, a: ImportArgs) -> Result<(), CliError> {
                     let merged = combine::add_signatures(&base, b.signatures.iter().cloned())
                         .map_err(transfer_error)?;
                     let st = check_and_write(ctx, "import", &m, &merged.bundle, &a.out, a.force)?;
-                    ("bundle", Some(merged), Some(st))
+                    let sb = merged.bundle.clone();
+                    ("bundle", Some(merged), Some((st, sb)))
                 }
                 None => {
                     let st = if ctx.manifest_path.exists() {
                         let m = ctx.load_manifest()?;
-                        Some(check_and_write(ctx, "import", &m, &b, &a.out, a.force)?)
+                        Some((
+                            check_and_write(ctx, "import", &m, &b, &a.out, a.force)?,
+                            (*b).clone(),
+                        ))
                     } else {
                         write_audited(ctx, "import", &b, &a.out, a.force)?;
                         None
@@ -664,7 +725,8 @@ pub fn run_import(ctx: &Ctx, a: ImportArgs) -> Result<(), CliError> {
                 let merged =
                     combine::add_signatures(&base, s.signatures).map_err(transfer_error)?;
                 let st = check_and_write(ctx, "import", &m, &merged.bundle, &a.out, a.force)?;
-                ("signatures", Some(merged), Some(st))
+                let sb = merged.bundle.clone();
+                ("signatures", Some(merged), Some((st, sb)))
             }
         },
         erc4527::SIGNATURE_TYPE => {
@@ -674,7 +736,8 @@ pub fn run_import(ctx: &Ctx, a: ImportArgs) -> Result<(), CliError> {
             let entry = erc4527::signature_entry(&m, &base, &sig).map_err(transfer_error)?;
             let merged = combine::add_signatures(&base, [entry]).map_err(transfer_error)?;
             let st = check_and_write(ctx, "import", &m, &merged.bundle, &a.out, a.force)?;
-            ("eth-signature", Some(merged), Some(st))
+            let sb = merged.bundle.clone();
+            ("eth-signature", Some(merged), Some((st, sb)))
         }
         erc4527::SIGN_REQUEST_TYPE => {
             return Err(transfer_error(TransferError::WrongType {
@@ -694,8 +757,8 @@ pub fn run_import(ctx: &Ctx, a: ImportArgs) -> Result<(), CliError> {
         report["added"] = json!(m.added);
         report["duplicates_dropped"] = json!(m.duplicates);
     }
-    if let Some(s) = &status {
-        report["signing"] = status_json(s);
+    if let Some((s, _)) = &status {
+        report["signing"] = tally_json(s);
     }
     if ctx.json {
         print_json(report);
@@ -718,7 +781,7 @@ pub fn run_import(ctx: &Ctx, a: ImportArgs) -> Result<(), CliError> {
             );
         }
         match &status {
-            Some(s) => print_status(s),
+            Some((s, sb)) => print_tally(s, sb),
             None => outln!(
                 "NOTE: not checked against a manifest ({} not found): run `breakglass verify` on it",
                 ctx.manifest_path.display()

@@ -226,11 +226,28 @@ struct Ctx<'m> {
     manifest: Option<&'m Manifest>,
 }
 
+/// Whether `selector` is one of Safe's self-administration functions (owners, threshold, modules, guard,
+/// fallback handler). Checks key on the selector, never on which ABI decoded a call: a manifest ABI that
+/// lists `enableModule` (or any function whose selector collides with one) must not relabel it.
+pub fn is_safe_admin_selector(selector: &[u8]) -> bool {
+    KNOWN_FNS
+        .iter()
+        .any(|(fam, f)| *fam == Family::SafeAdmin && f.selector().as_slice() == selector)
+}
+
 fn find_function(
     m: Option<&Manifest>,
     to: &Address,
     selector: &[u8],
 ) -> Option<(Family, Option<String>, Function)> {
+    // Safe administration is always decoded as what the Safe will run, whatever a manifest ABI says.
+    if let Some((fam, f)) = KNOWN_FNS
+        .iter()
+        .find(|(fam, f)| *fam == Family::SafeAdmin && f.selector().as_slice() == selector)
+    {
+        let contract = m.and_then(|m| m.contract_at(to)).map(|c| c.id.clone());
+        return Some((*fam, contract, f.clone()));
+    }
     if let Some(c) = m.and_then(|m| m.contract_at(to)) {
         if let Some(f) = c
             .abi

@@ -190,6 +190,10 @@ pub struct Action {
     pub value: Constraint,
     /// For upgrades: keccak256 of the new implementation's runtime code.
     pub implementation_codehash: Option<B256>,
+    /// Whether a Safe tx carrying this action may set `safeTxGas`/`baseGas` (default: no). With a non-zero
+    /// `safeTxGas`, anyone can execute with just enough gas for the inner call to fail while the Safe
+    /// marks the nonce used: the signatures are spent and nothing happened.
+    pub allow_safe_tx_gas: bool,
     /// Post-conditions.
     pub expect: Vec<Expectation>,
 }
@@ -239,6 +243,75 @@ pub struct Manifest {
     pub actions: Vec<Action>,
     /// Playbooks, in file order.
     pub playbooks: Vec<Playbook>,
+    /// The `[policy]` table.
+    pub policy: Policy,
+}
+
+/// The default fee cap of one transaction: 0.5 ETH.
+pub const DEFAULT_MAX_TX_FEE_WEI: u128 = 500_000_000_000_000_000;
+
+/// The `[policy]` table: limits that apply to every transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Policy {
+    /// The most one EIP-1559 transaction may cost (`gas_limit × max_fee_per_gas`, wei). Default 0.5 ETH.
+    pub max_tx_fee_wei: u128,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Self {
+            max_tx_fee_wei: DEFAULT_MAX_TX_FEE_WEI,
+        }
+    }
+}
+
+/// Wei as ETH with up to 18 decimals, trailing zeros dropped: `5206.7 ETH`.
+pub fn format_eth(wei: u128) -> String {
+    let whole = wei / 1_000_000_000_000_000_000;
+    let frac = wei % 1_000_000_000_000_000_000;
+    if frac == 0 {
+        return format!("{whole} ETH");
+    }
+    let f = format!("{frac:018}");
+    format!("{whole}.{} ETH", f.trim_end_matches('0'))
+}
+
+/// Parses an amount with its unit: `"0.5 ether"`, `"0.5 eth"`, `"30 gwei"`, `"1000 wei"`.
+pub fn parse_amount(s: &str) -> Result<u128, String> {
+    let mut parts = s.split_whitespace();
+    let (num, unit) = match (parts.next(), parts.next(), parts.next()) {
+        (Some(n), Some(u), None) => (n, u.to_ascii_lowercase()),
+        _ => return Err(format!("{s:?} is not an amount with a unit")),
+    };
+    let decimals: u32 = match unit.as_str() {
+        "ether" | "eth" => 18,
+        "gwei" => 9,
+        "wei" => 0,
+        other => return Err(format!("unknown unit {other:?}")),
+    };
+    let (int, frac) = num.split_once('.').unwrap_or((num, ""));
+    let digits_ok = |t: &str| t.chars().all(|c| c.is_ascii_digit());
+    if int.is_empty() || !digits_ok(int) || !digits_ok(frac) {
+        return Err(format!("{num:?} is not a decimal number"));
+    }
+    if frac.len() > decimals as usize {
+        return Err(format!(
+            "{num} {unit} has more decimals than the unit allows"
+        ));
+    }
+    let scale = 10u128.pow(decimals);
+    let i: u128 = int.parse().map_err(|_| format!("{num:?} is too large"))?;
+    let f: u128 = if frac.is_empty() {
+        0
+    } else {
+        let padded = format!("{frac:0<width$}", width = decimals as usize);
+        padded
+            .parse()
+            .map_err(|_| format!("{num:?} is too large"))?
+    };
+    i.checked_mul(scale)
+        .and_then(|x| x.checked_add(f))
+        .ok_or_else(|| format!("{num} {unit} is too large"))
 }
 
 /// The manifest's identity: keccak256 of its bytes.
@@ -284,5 +357,27 @@ impl Manifest {
     /// `0x`-prefixed lowercase hex of the hash.
     pub fn hash_hex(&self) -> String {
         format!("{:#x}", self.hash)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn amounts_parse_with_units_and_print_in_eth() {
+        assert_eq!(parse_amount("0.5 ether").unwrap(), 500_000_000_000_000_000);
+        assert_eq!(parse_amount("0.5 ETH").unwrap(), 500_000_000_000_000_000);
+        assert_eq!(parse_amount("30 gwei").unwrap(), 30_000_000_000);
+        assert_eq!(parse_amount("1000 wei").unwrap(), 1000);
+        assert!(parse_amount("0.5").is_err());
+        assert!(parse_amount("1.5 wei").is_err());
+        assert!(parse_amount("-1 ether").is_err());
+        assert!(parse_amount("1e18 wei").is_err());
+        assert!(parse_amount("999999999999999999999999 ether").is_err());
+        assert_eq!(format_eth(5_206_700_000_000_000_000_000), "5206.7 ETH");
+        assert_eq!(format_eth(0), "0 ETH");
+        assert_eq!(format_eth(1), "0.000000000000000001 ETH");
     }
 }

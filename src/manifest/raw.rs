@@ -17,6 +17,7 @@ pub(crate) struct RawManifest {
     pub chain_id: S<i64>,
     pub safe: Option<S<RawSafe>>,
     pub timelock: Option<S<RawTimelock>>,
+    pub policy: Option<S<RawPolicy>>,
     #[serde(default)]
     pub contracts: BTreeMap<String, S<RawContract>>,
     #[serde(default)]
@@ -44,6 +45,13 @@ pub(crate) struct RawTimelock {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub(crate) struct RawPolicy {
+    /// The most a guardian-EOA (or executor) transaction may cost: `"0.5 ether"`, `"20000000 gwei"`.
+    pub max_tx_fee: Option<S<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct RawContract {
     pub address: S<String>,
     pub proxy: Option<S<String>>,
@@ -67,6 +75,7 @@ pub(crate) struct RawAction {
     pub args: BTreeMap<String, S<RawConstraint>>,
     pub value: Option<S<RawConstraint>>,
     pub implementation_codehash: Option<S<String>>,
+    pub allow_safe_tx_gas: Option<S<bool>>,
     #[serde(default)]
     pub expect: Vec<S<String>>,
 }

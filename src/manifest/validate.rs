@@ -481,6 +481,28 @@ pub(crate) fn validate(path: &Path, bytes: &[u8]) -> Result<Manifest, ManifestEr
             })
     });
 
+    // [policy]
+    let mut policy = super::Policy::default();
+    if let Some(fee) = raw
+        .policy
+        .as_ref()
+        .and_then(|p| p.get_ref().max_tx_fee.as_ref())
+    {
+        match super::parse_amount(fee.get_ref()) {
+            Ok(0) => d.err(
+                fee.span(),
+                "policy.max_tx_fee is zero: no transaction could ever be sent",
+                "write the most one transaction may cost, e.g. max_tx_fee = \"0.5 ether\"",
+            ),
+            Ok(w) => policy.max_tx_fee_wei = w,
+            Err(e) => d.err(
+                fee.span(),
+                format!("policy.max_tx_fee: {e}"),
+                "write an amount with its unit, e.g. max_tx_fee = \"0.5 ether\" or \"20000000 gwei\"",
+            ),
+        }
+    }
+
     // [contracts.*]
     let mut contracts = BTreeMap::new();
     let mut contract_addrs: BTreeMap<Address, String> = BTreeMap::new();
@@ -773,6 +795,18 @@ pub(crate) fn validate(path: &Path, bytes: &[u8]) -> Result<Manifest, ManifestEr
             },
             None => None,
         };
+        let allow_safe_tx_gas = match &a.allow_safe_tx_gas {
+            Some(b) if *b.get_ref() && via != Some(Via::Safe) && via != Some(Via::Timelock) => {
+                d.err(
+                    b.span(),
+                    format!("action {id:?}: allow_safe_tx_gas only applies to actions in a Safe transaction"),
+                    "remove it",
+                );
+                false
+            }
+            Some(b) => *b.get_ref(),
+            None => false,
+        };
         let mut expect = Vec::new();
         for e in &a.expect {
             match parse_expectation(
@@ -794,6 +828,7 @@ pub(crate) fn validate(path: &Path, bytes: &[u8]) -> Result<Manifest, ManifestEr
                 args,
                 value,
                 implementation_codehash,
+                allow_safe_tx_gas,
                 expect,
             });
         }
@@ -881,5 +916,6 @@ pub(crate) fn validate(path: &Path, bytes: &[u8]) -> Result<Manifest, ManifestEr
         contracts,
         actions,
         playbooks,
+        policy,
     })
 }

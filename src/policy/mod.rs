@@ -85,7 +85,71 @@ pub enum TxContext {
         /// Sender, when known.
         #[serde(skip_serializing_if = "Option::is_none")]
         from: Option<Address>,
+        /// What it may cost, for an EIP-1559 transaction whose gas fields are known.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        fee: Option<FeeInfo>,
     },
+}
+
+/// The most an EIP-1559 transaction may cost its sender, and the manifest's limit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FeeInfo {
+    /// Gas limit.
+    pub gas_limit: u64,
+    /// maxFeePerGas (wei).
+    pub max_fee_per_gas: u128,
+    /// maxPriorityFeePerGas (wei).
+    pub max_priority_fee_per_gas: u128,
+    /// gas_limit × maxFeePerGas, in wei (as a decimal string: it can exceed 2^64).
+    #[serde(serialize_with = "ser_u128_str")]
+    pub max_total_wei: u128,
+    /// The same, in ETH.
+    pub max_total_eth: String,
+    /// The manifest's `policy.max_tx_fee`, in wei.
+    #[serde(serialize_with = "ser_u128_str")]
+    pub limit_wei: u128,
+}
+
+fn ser_u128_str<S: serde::Serializer>(v: &u128, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&v.to_string())
+}
+
+/// Checks an EIP-1559 transaction's fee cap (`gas_limit × maxFeePerGas`) against the manifest's
+/// `policy.max_tx_fee`: above it the report is refused (critical), and the fee is recorded in the report
+/// so every screen says what the transaction may cost in ETH before anyone signs.
+pub fn check_eoa_fee(
+    m: &Manifest,
+    report: &mut Report,
+    gas_limit: u64,
+    max_fee_per_gas: u128,
+    max_priority_fee_per_gas: u128,
+) {
+    let total = u128::from(gas_limit).saturating_mul(max_fee_per_gas);
+    let limit = m.policy.max_tx_fee_wei;
+    if let TxContext::Plain { fee, .. } = &mut report.context {
+        *fee = Some(FeeInfo {
+            gas_limit,
+            max_fee_per_gas,
+            max_priority_fee_per_gas,
+            max_total_wei: total,
+            max_total_eth: crate::manifest::format_eth(total),
+            limit_wei: limit,
+        });
+    }
+    if total > limit {
+        report.findings.push(Finding {
+            severity: Severity::Critical,
+            code: "fee_cap",
+            path: None,
+            message: format!(
+                "this transaction may cost up to {} (gas limit {gas_limit} × max fee {max_fee_per_gas} wei per gas), above the manifest's limit of {} (policy.max_tx_fee): check the units (wei, not gwei or ether)",
+                crate::manifest::format_eth(total),
+                crate::manifest::format_eth(limit)
+            ),
+        });
+        report.findings.sort_by_key(|f| f.severity);
+        report.allowed = false;
+    }
 }
 
 /// The verification report.
@@ -253,13 +317,13 @@ impl<'m> Checker<'m> {
     }
 
     fn check_call(&mut self, node: &CallNode, via: Via, safe: Option<Address>) {
-        // Who controls the Safe: never, whatever the manifest says.
-        if let Decoded::Function {
-            family: Family::SafeAdmin,
-            signature,
-            ..
-        } = &node.decoded
-        {
+        // Who controls the Safe: never, whatever the manifest says. Keyed on the selector, not on the ABI
+        // that decoded the call (a manifest ABI listing `enableModule` must not relabel it).
+        if node.data.len() >= 4 && decode::is_safe_admin_selector(&node.data[..4]) {
+            let signature = match &node.decoded {
+                Decoded::Function { signature, .. } => signature.clone(),
+                _ => format!("0x{}", alloy::hex::encode(&node.data[..4])),
+            };
             let whose = if Some(node.to) == safe {
                 "the Safe's"
             } else {
@@ -316,6 +380,14 @@ impl<'m> Checker<'m> {
                         node,
                         "nested_timelock",
                         "a timelock operation inside a timelock operation".into(),
+                    );
+                    return;
+                }
+                if via != Via::Safe {
+                    self.refuse(
+                        node,
+                        "wrong_via",
+                        format!("timelock {name} sent by an account: timelock actions are scheduled and executed by the manifest's Safe, never by another route"),
                     );
                     return;
                 }
@@ -515,6 +587,17 @@ impl<'m> Checker<'m> {
                     },
                 );
                 for entry in &tree.children {
+                    if entry.to == Address::ZERO {
+                        // MultiSend 1.4.1 runs an entry to address 0 as a call to `address(this)`: the
+                        // Safe itself (it is delegatecalled).
+                        let d = self.describe(entry);
+                        self.critical(
+                            entry,
+                            "safe_self_call",
+                            format!("batch entry {} goes to address 0, which MultiSend runs as a call from the Safe to itself ({d}): Safe administration is never an emergency action", entry.path),
+                        );
+                        continue;
+                    }
                     if entry.operation == Operation::DelegateCall {
                         let d = self.describe(entry);
                         self.critical(
@@ -619,12 +702,41 @@ fn check_safe_fields(c: &mut Checker<'_>, safe: Address, tx: &SafeTxFields) {
             ),
         );
     }
-    if !tx.safe_tx_gas.is_zero() || !tx.base_gas.is_zero() {
+}
+
+/// `safeTxGas`/`baseGas` must be zero unless every action of the transaction allows them
+/// (`allow_safe_tx_gas = true`). With `safeTxGas > 0` the Safe does not revert when the inner call fails:
+/// anyone can execute with a gas limit just large enough for the outer call, the inner pause runs out of
+/// gas, and the nonce and the signatures are spent with nothing paused.
+fn check_safe_gas(c: &mut Checker<'_>, tx: &SafeTxFields) {
+    if tx.safe_tx_gas.is_zero() && tx.base_gas.is_zero() {
+        return;
+    }
+    let risk = format!(
+        "safeTxGas {} / baseGas {} are not zero: anyone can execute this with just enough gas for the Safe, let the inner call run out of gas, and the Safe still marks the nonce used: the signatures are spent and nothing happens",
+        tx.safe_tx_gas, tx.base_gas
+    );
+    let allowing: Vec<&str> = c
+        .actions
+        .iter()
+        .filter_map(|id| c.m.action(id))
+        .filter(|a| a.allow_safe_tx_gas)
+        .map(|a| a.id.as_str())
+        .collect();
+    if !c.actions.is_empty() && allowing.len() == c.actions.len() {
+        let ids = allowing.join(", ");
         c.finding(
             Severity::Warning,
+            "gas_fields_allowed",
+            None,
+            format!("CRITICAL RISK allowed by the manifest (allow_safe_tx_gas on {ids}): {risk}"),
+        );
+    } else {
+        c.finding(
+            Severity::Critical,
             "gas_fields",
             None,
-            format!("safeTxGas {} / baseGas {} are not zero: the inner call may fail without reverting the Safe tx", tx.safe_tx_gas, tx.base_gas),
+            format!("{risk}; breakglass requires both to be zero unless every action allows it (allow_safe_tx_gas)"),
         );
     }
 }
@@ -641,6 +753,7 @@ pub fn verify_safe_tx(
     check_chain(&mut c, chain_id);
     check_safe_fields(&mut c, safe, tx);
     c.check_safe_call_tree(&tree, safe);
+    check_safe_gas(&mut c, tx);
     let hashes = tx.hashes(chain_id, safe);
     Ok(c.finish(
         chain_id,
@@ -688,8 +801,9 @@ pub fn verify_plain(
         if let Some(inner) = tree.children.first() {
             c.check_safe_call_tree(inner, to);
         }
+        check_safe_gas(&mut c, &fields);
     } else {
         c.check_call(&tree, Via::Eoa, None);
     }
-    Ok(c.finish(chain_id, TxContext::Plain { from }, tree))
+    Ok(c.finish(chain_id, TxContext::Plain { from, fee: None }, tree))
 }

@@ -141,6 +141,14 @@ pub fn render_text(r: &Report) -> String {
                     Operation::DelegateCall => "DELEGATECALL",
                 }
             ));
+            out.push_str(&format!(
+                "Gas fields: safeTxGas {}, baseGas {}, gasPrice {}, gasToken {}, refundReceiver {}\n",
+                tx.safe_tx_gas,
+                tx.base_gas,
+                tx.gas_price,
+                tx.gas_token.to_checksum(None),
+                tx.refund_receiver.to_checksum(None)
+            ));
             out.push_str("Compare with the Ledger screen:\n");
             out.push_str(&format!(
                 "  Domain hash   {}\n",
@@ -155,13 +163,23 @@ pub fn render_text(r: &Report) -> String {
                 grouped_hex(&hashes.safe_tx_hash)
             ));
         }
-        TxContext::Plain { from } => {
+        TxContext::Plain { from, fee } => {
             out.push_str(&format!(
                 "Transaction on chain {}{}\n",
                 r.chain_id,
                 from.map(|f| format!(" from {}", f.to_checksum(None)))
                     .unwrap_or_default()
             ));
+            if let Some(f) = fee {
+                out.push_str(&format!(
+                    "Fee: at most {} (gas limit {} × max fee {} wei per gas, priority {} wei); limit {}\n",
+                    f.max_total_eth,
+                    f.gas_limit,
+                    f.max_fee_per_gas,
+                    f.max_priority_fee_per_gas,
+                    crate::manifest::format_eth(f.limit_wei)
+                ));
+            }
         }
     }
     out.push_str("\nCalls:\n");

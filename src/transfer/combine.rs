@@ -8,8 +8,8 @@
 
 use super::TransferError;
 use crate::bundle::{Bundle, SignatureEntry};
-use crate::manifest::Manifest;
-use alloy::primitives::{Address, Signature};
+use crate::safe::SignatureKind;
+use alloy::primitives::Signature;
 use serde_json::{json, Value};
 
 /// The part of a bundle that must be identical for two bundles to be the same request, in the order
@@ -148,7 +148,14 @@ pub fn add_signatures(
     let mut out = base.clone();
     let (mut added, mut duplicates) = (0, 0);
     for s in sigs {
-        if out.signatures.iter().any(|x| x.signer == s.signer) {
+        if let Some(i) = out.signatures.iter().position(|x| x.signer == s.signer) {
+            // A recovered signature beats an approved-hash entry, which only names its owner: a forged
+            // `v = 1` entry must never crowd out that owner's real signature.
+            if out.signatures[i].kind == SignatureKind::ApprovedHash
+                && s.kind != SignatureKind::ApprovedHash
+            {
+                out.signatures[i] = s;
+            }
             duplicates += 1;
         } else {
             out.signatures.push(s);
@@ -201,49 +208,6 @@ pub fn combine(inputs: &[(String, Bundle)]) -> Result<Merged, TransferError> {
             .iter()
             .flat_map(|(_, b)| b.signatures.iter().cloned()),
     )
-}
-
-/// How far a bundle is from executable.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Status {
-    /// Signatures needed (the Safe threshold; 1 for an EOA tx).
-    pub threshold: usize,
-    /// Who signed, in bundle order.
-    pub signed_by: Vec<Address>,
-    /// Owners who have not signed (empty for an EOA tx).
-    pub missing: Vec<Address>,
-}
-
-impl Status {
-    /// Whether enough signatures are present.
-    pub fn ready(&self) -> bool {
-        self.signed_by.len() >= self.threshold
-    }
-}
-
-/// The signing status of a bundle under a manifest.
-pub fn status(m: &Manifest, b: &Bundle) -> Status {
-    let signed_by: Vec<Address> = b.signatures.iter().map(|s| s.signer).collect();
-    if b.eoa_tx.is_some() {
-        return Status {
-            threshold: 1,
-            signed_by,
-            missing: Vec::new(),
-        };
-    }
-    let (threshold, owners) = m
-        .safe
-        .as_ref()
-        .map_or((1, Vec::new()), |s| (s.threshold, s.owners.clone()));
-    let missing = owners
-        .into_iter()
-        .filter(|o| !signed_by.contains(o))
-        .collect();
-    Status {
-        threshold,
-        signed_by,
-        missing,
-    }
 }
 
 #[cfg(test)]

@@ -268,33 +268,31 @@ impl App {
     }
 
     /// Signatures collected and needed.
+    /// (Approved-hash entries count only when proven, and each owner once: see [`crate::bundle::tally`].)
     pub fn signatures(&self) -> (usize, usize) {
-        let have = self.bundle.as_ref().map_or(0, |b| b.signatures.len());
-        let need = match &self.bundle {
-            Some(b) if b.eoa_tx.is_some() => 1,
-            _ => self.manifest.safe.as_ref().map_or(1, |s| s.threshold),
-        };
-        (have, need)
+        match &self.bundle {
+            Some(b) => {
+                let t = crate::bundle::tally_manifest(&self.manifest, b, &[]);
+                (t.counted.len(), t.threshold)
+            }
+            None => (0, self.manifest.safe.as_ref().map_or(1, |s| s.threshold)),
+        }
     }
 
-    /// Owners who have not signed the current bundle.
+    /// Owners who have not signed the current bundle (an unproven approved-hash entry is not a signature).
     pub fn missing_owners(&self) -> Vec<Address> {
-        let signed: Vec<Address> = self
-            .bundle
-            .as_ref()
-            .map(|b| b.signatures.iter().map(|s| s.signer).collect())
-            .unwrap_or_default();
-        self.manifest
-            .safe
-            .as_ref()
-            .map(|s| {
-                s.owners
-                    .iter()
-                    .filter(|o| !signed.contains(o))
-                    .copied()
-                    .collect()
-            })
-            .unwrap_or_default()
+        match &self.bundle {
+            Some(b) if b.eoa_tx.is_none() => {
+                crate::bundle::tally_manifest(&self.manifest, b, &[]).missing
+            }
+            Some(_) => Vec::new(),
+            None => self
+                .manifest
+                .safe
+                .as_ref()
+                .map(|s| s.owners.clone())
+                .unwrap_or_default(),
+        }
     }
 
     /// The keys that work on the current screen, for the footer.

@@ -271,7 +271,16 @@ fn execute_job(
         }
     };
     let mut prepared =
-        cli::prepare_execution(&env.manifest, &chain, b, &env.trust, s.as_mut(), &mut say)
+        // The console has no typed owner approval: an executor who is an owner signs like any owner.
+        cli::prepare_execution(
+            &env.manifest,
+            &chain,
+            b,
+            &env.trust,
+            s.as_mut(),
+            &mut say,
+            &mut |_, _| false,
+        )
             .map_err(|e| e.message)?;
     let entry = env
         .audit
