@@ -613,8 +613,8 @@ fn bundle_labels_must_match_the_decoded_calls() {
     let _ = read_json;
 }
 
-/// A MultiSend entry to address 0 runs as a call from the Safe to itself (MultiSend 1.4.1 maps 0 to
-/// `address(this)`): critical, whatever its selector.
+/// A MultiSend entry to address 0 runs as a call from the Safe to itself under MultiSend 1.5.0 (which maps
+/// 0 to `address(this)`; 1.3.0/1.4.1 call address 0): critical, whatever its selector.
 #[test]
 fn multisend_entry_to_address_zero_is_a_safe_self_call() {
     let w = World::deploy();

@@ -588,13 +588,14 @@ impl<'m> Checker<'m> {
                 );
                 for entry in &tree.children {
                     if entry.to == Address::ZERO {
-                        // MultiSend 1.4.1 runs an entry to address 0 as a call to `address(this)`: the
-                        // Safe itself (it is delegatecalled).
+                        // MultiSend 1.5.0 runs an entry to address 0 as a call to `address(this)`, the Safe
+                        // itself (it is delegatecalled); 1.3.0/1.4.1 call address 0. Either way it is no
+                        // emergency action, and which library runs depends on a deployment we cannot see.
                         let d = self.describe(entry);
                         self.critical(
                             entry,
                             "safe_self_call",
-                            format!("batch entry {} goes to address 0, which MultiSend runs as a call from the Safe to itself ({d}): Safe administration is never an emergency action", entry.path),
+                            format!("batch entry {} goes to address 0, which MultiSend 1.5 runs as a call from the Safe to itself ({d}): Safe administration is never an emergency action", entry.path),
                         );
                         continue;
                     }
