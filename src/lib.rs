@@ -17,5 +17,6 @@ pub mod manifest;
 pub mod policy;
 pub mod safe;
 pub mod signer;
+pub mod timelock;
 pub mod transfer;
 pub mod tui;

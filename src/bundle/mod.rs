@@ -7,6 +7,9 @@ use crate::decode::DecodeError;
 use crate::manifest::Manifest;
 use crate::policy::{self, Report};
 use crate::safe::{Operation, SafeHashes, SafeTxFields, SignatureKind};
+pub use crate::timelock::{
+    timelock_calldata, timelock_operation_id, TimelockCall, TimelockOp, TimelockStep,
+};
 use alloy::consensus::{SignableTransaction, TxEip1559};
 use alloy::primitives::{Address, Bytes, Signature, TxKind, B256, U256};
 use serde::{Deserialize, Serialize};
@@ -77,48 +80,6 @@ impl EoaRequest {
             input: self.data.clone(),
         }
     }
-}
-
-/// One call of a timelock operation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TimelockCall {
-    /// Target.
-    pub target: Address,
-    /// Wei.
-    pub value: U256,
-    /// Calldata.
-    pub data: Bytes,
-}
-
-/// A timelock operation that a Safe tx schedules or executes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TimelockOp {
-    /// `schedule` (the Safe tx schedules it) or `execute` (the Safe tx executes it).
-    pub step: TimelockStep,
-    /// The TimelockController.
-    pub address: Address,
-    /// The calls.
-    pub calls: Vec<TimelockCall>,
-    /// Predecessor operation id (zero for none).
-    pub predecessor: B256,
-    /// Salt.
-    pub salt: B256,
-    /// Delay in seconds.
-    pub delay: u64,
-    /// `hashOperation` / `hashOperationBatch` (recomputed by every reader).
-    pub operation_id: B256,
-}
-
-/// Which timelock step a bundle carries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum TimelockStep {
-    /// `schedule` / `scheduleBatch`.
-    Schedule,
-    /// `execute` / `executeBatch`.
-    Execute,
 }
 
 /// An owner's signature of the safeTxHash (or a guardian's of the EOA tx).
@@ -271,40 +232,6 @@ fn mismatch<T: std::fmt::Display>(field: &str, stored: T, recomputed: T) -> Bund
         stored: stored.to_string(),
         recomputed: recomputed.to_string(),
     }
-}
-
-/// The timelock operation id of a set of calls (`hashOperation` for one, `hashOperationBatch` for many
-/// when `batch`).
-pub fn timelock_operation_id(
-    calls: &[TimelockCall],
-    predecessor: B256,
-    salt: B256,
-    batch: bool,
-) -> B256 {
-    use alloy::dyn_abi::DynSolValue as V;
-    let enc = if batch {
-        V::Tuple(vec![
-            V::Array(calls.iter().map(|c| V::Address(c.target)).collect()),
-            V::Array(calls.iter().map(|c| V::Uint(c.value, 256)).collect()),
-            V::Array(calls.iter().map(|c| V::Bytes(c.data.to_vec())).collect()),
-            V::FixedBytes(predecessor, 32),
-            V::FixedBytes(salt, 32),
-        ])
-    } else {
-        let c = calls.first().cloned().unwrap_or(TimelockCall {
-            target: Address::ZERO,
-            value: U256::ZERO,
-            data: Bytes::new(),
-        });
-        V::Tuple(vec![
-            V::Address(c.target),
-            V::Uint(c.value, 256),
-            V::Bytes(c.data.to_vec()),
-            V::FixedBytes(predecessor, 32),
-            V::FixedBytes(salt, 32),
-        ])
-    };
-    alloy::primitives::keccak256(enc.abi_encode_params())
 }
 
 /// Recovers the signer of a Safe signature over `safe_tx_hash`.
@@ -519,7 +446,7 @@ impl Bundle {
                     "the timelock operation has no calls".into(),
                 ));
             }
-            if crate::compose::timelock_calldata(t) != s.tx.data {
+            if timelock_calldata(t) != s.tx.data {
                 return Err(BundleError::Inconsistent(
                     "the timelock section (step, calls, predecessor, salt or delay) is not what the Safe tx's calldata schedules or executes".into(),
                 ));

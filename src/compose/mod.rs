@@ -4,13 +4,13 @@
 //! same bytes and the same hashes. Every composed transaction is verified by the policy before it is
 //! returned: compose can never produce what verify refuses.
 
-use crate::bundle::{
-    self, Bundle, EoaRequest, ManifestRef, SafeRequest, TimelockCall, TimelockOp, TimelockStep,
-};
+use crate::bundle::{self, Bundle, EoaRequest, ManifestRef, SafeRequest};
 use crate::decode::DecodeError;
 use crate::manifest::{Action, ActionCall, Constraint, ConstraintCheck, Manifest, ProxyKind, Via};
 use crate::policy::Report;
 use crate::safe::{multisend_calldata, MultiSendEntry, Operation, SafeTxFields};
+pub use crate::timelock::timelock_calldata;
+use crate::timelock::{TimelockCall, TimelockOp, TimelockStep};
 use alloy::consensus::SignableTransaction;
 use alloy::dyn_abi::{DynSolType, DynSolValue, JsonAbiExt, Specifier};
 use alloy::primitives::{keccak256, Address, Bytes, B256, U256};
@@ -22,10 +22,6 @@ sol! {
     function upgradeToAndCall(address newImplementation, bytes data) external payable;
     function upgradeAndCall(address proxy, address implementation, bytes data) external payable;
     function upgradeTo(address newImplementation) external;
-    function schedule(address target, uint256 value, bytes data, bytes32 predecessor, bytes32 salt, uint256 delay) external;
-    function scheduleBatch(address[] targets, uint256[] values, bytes[] payloads, bytes32 predecessor, bytes32 salt, uint256 delay) external;
-    function execute(address target, uint256 value, bytes payload, bytes32 predecessor, bytes32 salt) external payable;
-    function executeBatch(address[] targets, uint256[] values, bytes[] payloads, bytes32 predecessor, bytes32 salt) external payable;
 }
 
 /// Why composition failed.
@@ -284,54 +280,6 @@ fn timelock_safe_tx(tl_address: Address, op: &TimelockOp, nonce: U256) -> SafeTx
         Operation::Call,
         nonce,
     )
-}
-
-/// The `schedule`/`scheduleBatch`/`execute`/`executeBatch` calldata of a timelock operation. Bundle
-/// readers rebuild it and compare it with the Safe tx, so the `timelock` section cannot say one thing
-/// while the Safe tx does another.
-pub fn timelock_calldata(op: &TimelockOp) -> Bytes {
-    let batch = op.calls.len() != 1;
-    let data: Bytes = match (op.step, batch) {
-        (TimelockStep::Schedule, false) => scheduleCall {
-            target: op.calls[0].target,
-            value: op.calls[0].value,
-            data: op.calls[0].data.clone(),
-            predecessor: op.predecessor,
-            salt: op.salt,
-            delay: U256::from(op.delay),
-        }
-        .abi_encode()
-        .into(),
-        (TimelockStep::Schedule, true) => scheduleBatchCall {
-            targets: op.calls.iter().map(|c| c.target).collect(),
-            values: op.calls.iter().map(|c| c.value).collect(),
-            payloads: op.calls.iter().map(|c| c.data.clone()).collect(),
-            predecessor: op.predecessor,
-            salt: op.salt,
-            delay: U256::from(op.delay),
-        }
-        .abi_encode()
-        .into(),
-        (TimelockStep::Execute, false) => executeCall {
-            target: op.calls[0].target,
-            value: op.calls[0].value,
-            payload: op.calls[0].data.clone(),
-            predecessor: op.predecessor,
-            salt: op.salt,
-        }
-        .abi_encode()
-        .into(),
-        (TimelockStep::Execute, true) => executeBatchCall {
-            targets: op.calls.iter().map(|c| c.target).collect(),
-            values: op.calls.iter().map(|c| c.value).collect(),
-            payloads: op.calls.iter().map(|c| c.data.clone()).collect(),
-            predecessor: op.predecessor,
-            salt: op.salt,
-        }
-        .abi_encode()
-        .into(),
-    };
-    data
 }
 
 fn finish(m: &Manifest, bundle: Bundle) -> Result<Composed, ComposeError> {
