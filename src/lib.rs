@@ -13,6 +13,7 @@ pub mod compose;
 pub mod decode;
 pub mod drill;
 pub mod fsutil;
+pub mod incident;
 pub mod manifest;
 pub mod policy;
 pub mod safe;
