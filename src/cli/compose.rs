@@ -3,12 +3,10 @@
 use super::output::print_json;
 use super::verify::{parse_addr, parse_u256, print_report};
 use super::{CliError, Ctx, ExitCode};
-use crate::bundle::{self, Bundle, BundleError};
-use crate::chain::{Chain, ChainError};
-use crate::compose::{self, ComposeError, ComposeOptions, EoaParams};
-use crate::manifest::trust;
-use crate::manifest::Via;
-use alloy::primitives::{Address, B256, U256};
+use crate::bundle::{Bundle, BundleError};
+use crate::compose;
+use crate::incident::{ComposeRequest, Session};
+use alloy::primitives::{B256, U256};
 use clap::Args;
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -84,62 +82,6 @@ pub(crate) fn bundle_error(e: BundleError) -> CliError {
     CliError::new(kind, e.to_string()).code(code).hint(hint)
 }
 
-/// With a node at hand, upgrades are checked against the manifest's pinned implementation code hash
-/// before anything is signed (and again before execution).
-pub(crate) fn check_codehashes_now(
-    chain: &Chain,
-    m: &crate::manifest::Manifest,
-    report: &crate::policy::Report,
-) -> Result<(), CliError> {
-    let checks = crate::chain::postcond::check_codehashes(chain, m, report).map_err(chain_error)?;
-    if let Some(bad) = checks.iter().find(|c| !c.pass) {
-        return Err(CliError::new(
-            "codehash",
-            format!(
-                "CRITICAL: implementation {} for action {} has code hash {}, the manifest pins {:#x}",
-                bad.implementation.to_checksum(None),
-                bad.action,
-                bad.actual.map(|h| format!("{h:#x}")).unwrap_or_else(|| "none (no code)".into()),
-                bad.pinned
-            ),
-        )
-        .code(ExitCode::Refused)
-        .hint("do not sign: the implementation at that address is not the audited code"));
-    }
-    Ok(())
-}
-
-pub(crate) fn chain_error(e: ChainError) -> CliError {
-    let hint = match &e {
-        ChainError::WrongChain { .. } => "point --rpc-url at a node of the manifest's chain",
-        ChainError::BadUrl(_) => "write e.g. --rpc-url http://127.0.0.1:8545",
-        ChainError::Rpc { message, revert } if revert.is_some() || message.to_lowercase().contains("revert") => "the node answered: the call would fail on chain as it is now (e.g. the contract is already paused, or the sender lacks the role); check the contract's state",
-        ChainError::Rpc { .. } => "the node refused the request: see its message above",
-        ChainError::Timeout { .. } => "run the same command again later: it finds the transaction by hash and never sends twice",
-        _ => "check that the node is running and reachable, or work offline with explicit --nonce (and fee flags)",
-    };
-    CliError::new("chain", e.to_string()).hint(hint)
-}
-
-fn compose_error(e: ComposeError) -> CliError {
-    match e {
-        ComposeError::Refused(msg, _) => CliError::new(
-            "compose_refused",
-            format!("composition refused by verification: {msg}"),
-        )
-        .code(ExitCode::Refused)
-        .hint("the manifest's action and its constraints disagree: fix the manifest and re-pin it"),
-        ComposeError::Bundle(b) => bundle_error(b),
-        ComposeError::NoPlaybook(..) => {
-            CliError::new("no_playbook", e.to_string()).code(ExitCode::Usage)
-        }
-        ComposeError::NeedsArg { .. } | ComposeError::BadArg { .. } | ComposeError::Missing(_) => {
-            CliError::new("compose_input", e.to_string()).code(ExitCode::Usage)
-        }
-        ComposeError::Decode(d) => super::verify::decode_error(d),
-    }
-}
-
 fn parse_b256(s: &str, what: &str) -> Result<B256, CliError> {
     let t = s.trim();
     if t.len() != 66 || !t.starts_with("0x") {
@@ -153,20 +95,14 @@ fn parse_b256(s: &str, what: &str) -> Result<B256, CliError> {
         .map_err(|_| CliError::new("usage", format!("{what} is not hex")).code(ExitCode::Usage))
 }
 
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
 fn write_and_report(
     ctx: &Ctx,
-    c: &compose::Composed,
+    session: &Session,
+    mut c: compose::Composed,
     out: &std::path::Path,
     force: bool,
-    trust_state: &trust::Trust,
 ) -> Result<(), CliError> {
+    let trust_state = &session.trust;
     if !force && out.exists() {
         return Err(bundle_error(crate::bundle::BundleError::Write {
             path: out.display().to_string(),
@@ -176,23 +112,8 @@ fn write_and_report(
             ),
         }));
     }
-    let entry = ctx.audit(
-        "compose",
-        json!({
-            "playbook": c.bundle.playbook,
-            "actions": c.bundle.actions,
-            "safe_tx_hash": c.bundle.safe_hashes().map(|h| format!("{:#x}", h.safe_tx_hash)),
-            "signing_hash": c.bundle.eoa_tx.as_ref().map(|e| format!("{:#x}", e.signing_hash)),
-            "timelock_operation": c.bundle.timelock.as_ref().map(|t| format!("{:#x}", t.operation_id)),
-            "out": out.display().to_string(),
-        }),
-    )?;
-    let mut bundle = c.bundle.clone();
-    bundle.audit.push(crate::bundle::AuditRef {
-        step: "compose".into(),
-        entry,
-    });
-    bundle.write(out, force).map_err(bundle_error)?;
+    session.record_compose(&mut c, Some(&out.display().to_string()))?;
+    c.bundle.write(out, force).map_err(bundle_error)?;
     if ctx.json {
         let mut v = serde_json::to_value(&c.report).unwrap_or_default();
         v["bundle"] = json!(out.display().to_string());
@@ -230,51 +151,27 @@ fn write_and_report(
 
 /// Runs `compose`.
 pub fn run_compose(ctx: &Ctx, a: ComposeArgs) -> Result<(), CliError> {
-    let m = ctx.load_manifest()?;
-    let trust_state = trust::evaluate(&m, ctx.explicit_pin()?.as_ref())?;
-    let chain = match &ctx.rpc_url {
-        Some(u) => Some(Chain::connect(u, m.chain_id).map_err(chain_error)?),
-        None => None,
-    };
-    let nonce_flag = a
+    let session = ctx.session()?;
+    let nonce = a
         .nonce
         .as_deref()
         .map(|n| parse_u256(n, "--nonce"))
         .transpose()?;
     if let Some(path) = &a.execute_scheduled {
         let scheduled = Bundle::read(path).map_err(bundle_error)?;
-        let nonce = match (nonce_flag, &chain, &m.safe) {
-            (Some(n), _, _) => n,
-            (None, Some(c), Some(s)) => c.safe_nonce(s.address).map_err(chain_error)?,
-            _ => {
-                return Err(CliError::new(
-                    "usage",
-                    "the Safe nonce is needed: pass --nonce N or --rpc-url URL",
-                )
-                .code(ExitCode::Usage))
-            }
-        };
-        let c = compose::compose_execute_scheduled(&m, &scheduled, nonce, now())
-            .map_err(compose_error)?;
-        return write_and_report(ctx, &c, &a.out, a.force, &trust_state);
+        let c = session
+            .compose_execute_scheduled(&scheduled, nonce)
+            .map_err(|e| {
+                let usage = e.code == "usage";
+                let c = CliError::from(e);
+                if usage {
+                    c.hint("pass --nonce N or --rpc-url URL")
+                } else {
+                    c
+                }
+            })?;
+        return write_and_report(ctx, &session, c, &a.out, a.force);
     }
-    let playbook = a.playbook.clone().unwrap_or_default();
-    let pb = m.playbook(&playbook).ok_or_else(|| {
-        compose_error(ComposeError::NoPlaybook(
-            playbook.clone(),
-            m.playbooks
-                .iter()
-                .map(|p| p.id.as_str())
-                .collect::<Vec<_>>()
-                .join(", "),
-        ))
-    })?;
-    let via = pb
-        .actions
-        .first()
-        .and_then(|id| m.action(id))
-        .map(|a| a.via)
-        .unwrap_or(Via::Safe);
     let mut args = BTreeMap::new();
     for kv in &a.args {
         let (k, v) = kv.split_once('=').ok_or_else(|| {
@@ -283,9 +180,18 @@ pub fn run_compose(ctx: &Ctx, a: ComposeArgs) -> Result<(), CliError> {
         })?;
         args.insert(k.trim().to_string(), v.trim().to_string());
     }
-    let mut opts = ComposeOptions {
+    let req = ComposeRequest {
+        playbook: a.playbook.clone().unwrap_or_default(),
         args,
-        created_at: now(),
+        nonce,
+        from: a
+            .from
+            .as_deref()
+            .map(|f| parse_addr(f, "--from"))
+            .transpose()?,
+        gas_limit: a.gas_limit,
+        max_fee: a.max_fee,
+        priority_fee: a.priority_fee,
         predecessor: a
             .predecessor
             .as_deref()
@@ -298,84 +204,37 @@ pub fn run_compose(ctx: &Ctx, a: ComposeArgs) -> Result<(), CliError> {
             .map(|p| parse_b256(p, "--salt"))
             .transpose()?,
         delay: a.delay,
-        ..Default::default()
     };
-    match via {
-        Via::Safe | Via::Timelock => {
-            opts.safe_nonce = match (nonce_flag, &chain, &m.safe) {
-                (Some(n), _, _) => Some(n),
-                (None, Some(c), Some(s)) => Some(c.safe_nonce(s.address).map_err(chain_error)?),
-                _ => None,
-            };
+    let c = session.compose(&req).map_err(|e| {
+        let from_missing = e.code == "usage" && e.message.contains("guardian account");
+        let nonce_too_large = e.code == "usage" && e.message.contains("nonce is too large");
+        let c = CliError::from(e);
+        if nonce_too_large {
+            CliError::new(
+                "usage",
+                "--nonce is too large for an account nonce (at most 2^64 - 1)",
+            )
+            .code(ExitCode::Usage)
+        } else if from_missing {
+            CliError::new(
+                "usage",
+                "an EOA playbook needs --from ADDR (the guardian account)",
+            )
+            .code(ExitCode::Usage)
+        } else {
+            c
         }
-        Via::Eoa => {
-            let from: Address = match &a.from {
-                Some(f) => parse_addr(f, "--from")?,
-                None => {
-                    return Err(CliError::new(
-                        "usage",
-                        "an EOA playbook needs --from ADDR (the guardian account)",
-                    )
-                    .code(ExitCode::Usage))
-                }
-            };
-            let explicit = (nonce_flag, a.gas_limit, a.max_fee, a.priority_fee);
-            opts.eoa = match (explicit, &chain) {
-                ((Some(n), Some(g), Some(mf), Some(pf)), _) => Some(EoaParams {
-                    from,
-                    nonce: u64::try_from(n).map_err(|_| {
-                        CliError::new("usage", "--nonce is too large").code(ExitCode::Usage)
-                    })?,
-                    gas_limit: g,
-                    max_fee_per_gas: mf,
-                    max_priority_fee_per_gas: pf,
-                }),
-                (_, Some(c)) => {
-                    // Fill what was not given from the chain, keeping what was.
-                    let action = pb
-                        .actions
-                        .first()
-                        .and_then(|id| m.action(id))
-                        .ok_or_else(|| CliError::new("usage", "empty playbook"))?;
-                    let call = compose::plan_action(&m, action, &opts).map_err(compose_error)?;
-                    let filled = c
-                        .eoa_params(from, call.to, call.value, call.data, a.gas_limit)
-                        .map_err(chain_error)?;
-                    let nonce = match nonce_flag {
-                        Some(n) => u64::try_from(n).map_err(|_| {
-                            CliError::new("usage", "--nonce is too large").code(ExitCode::Usage)
-                        })?,
-                        None => filled.nonce,
-                    };
-                    Some(EoaParams {
-                        from,
-                        nonce,
-                        gas_limit: a.gas_limit.unwrap_or(filled.gas_limit),
-                        max_fee_per_gas: a.max_fee.unwrap_or(filled.max_fee_per_gas),
-                        max_priority_fee_per_gas: a
-                            .priority_fee
-                            .unwrap_or(filled.max_priority_fee_per_gas),
-                    })
-                }
-                _ => None,
-            };
-        }
-    }
-    let c = compose::compose(&m, &playbook, &opts).map_err(compose_error)?;
-    if let Some(ch) = &chain {
-        check_codehashes_now(ch, &m, &c.report)?;
-    }
-    write_and_report(ctx, &c, &a.out, a.force, &trust_state)
+    })?;
+    write_and_report(ctx, &session, c, &a.out, a.force)
 }
 
 /// Runs `inspect`: the verify report of a bundle plus its signing state.
 pub fn run_inspect(ctx: &Ctx, a: InspectArgs) -> Result<(), CliError> {
-    let m = ctx.load_manifest()?;
-    let trust_state = trust::evaluate(&m, ctx.explicit_pin()?.as_ref())?;
+    let session = ctx.session()?;
+    let trust_state = session.trust.clone();
     let b = Bundle::read(&a.bundle).map_err(bundle_error)?;
-    let v = bundle::verify_bundle(&m, &b).map_err(bundle_error)?;
-    let proven = super::transfer::onchain_approvals(ctx, &m, &b)?;
-    let t = bundle::tally_manifest(&m, &b, &proven);
+    let v = session.verify(&b)?;
+    let t = session.tally(&b)?;
     if ctx.json {
         let mut out = serde_json::to_value(v.report()).unwrap_or_default();
         out["trust"] = serde_json::to_value(&trust_state).unwrap_or_default();

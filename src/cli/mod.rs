@@ -31,12 +31,6 @@ mod verify;
 
 pub use output::{CliError, ExitCode};
 
-/// What the console (TUI) reuses from the commands: signing and execution steps.
-pub(crate) mod internal {
-    pub(crate) use super::execute::{land, prepare_execution, Status};
-    pub(crate) use super::sign::attach_signature;
-}
-
 use crate::manifest::trust::{self, ExplicitPin};
 use crate::manifest::Manifest;
 use clap::{Parser, Subcommand};
@@ -139,6 +133,20 @@ impl Ctx {
     /// Loads and validates the manifest.
     pub fn load_manifest(&self) -> Result<Manifest, CliError> {
         Manifest::load(&self.manifest_path).map_err(CliError::from)
+    }
+
+    /// The incident session of this command: the manifest (loaded and validated), its trust, the node
+    /// and the audit log.
+    pub fn session(&self) -> Result<crate::incident::Session, CliError> {
+        let manifest = self.load_manifest()?;
+        let trust = trust::evaluate(&manifest, self.explicit_pin()?.as_ref())?;
+        Ok(crate::incident::Session {
+            manifest,
+            trust,
+            rpc_url: self.rpc_url.clone(),
+            audit: self.audit.clone(),
+            front_end: crate::incident::FrontEnd::Cli,
+        })
     }
 
     /// Appends an audit entry (fsynced). A command that cannot record what it did does not report success.

@@ -139,3 +139,38 @@ pub fn print_json(v: serde_json::Value) {
     };
     outln!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
 }
+
+impl From<crate::incident::IncidentError> for CliError {
+    fn from(e: crate::incident::IncidentError) -> Self {
+        use crate::incident::ErrorKind;
+        let code = match e.kind {
+            ErrorKind::Failed => ExitCode::Error,
+            ErrorKind::BadInput => ExitCode::Usage,
+            ErrorKind::Refused => ExitCode::Refused,
+            ErrorKind::Signer => ExitCode::Signer,
+        };
+        // The command line's own words where a flag is the answer.
+        let hint = match (e.code, e.recommendation.as_deref()) {
+            ("untrusted_manifest", _) => Some("review the manifest, then `breakglass manifest pin`, or pass --pin 0x<hash> agreed out of band".to_string()),
+            ("usage", _) if e.message.contains("needs a node") => Some("pass --rpc-url URL (or set ETH_RPC_URL)".to_string()),
+            ("not_enough_signatures", _) => Some("collect more signatures (`breakglass sign`, `breakglass combine`) and try again; an executor who is an owner can approve with --approve-as-owner after reviewing".to_string()),
+            ("wrong_step", Some(r)) if r.starts_with("broadcast") => Some("run `breakglass broadcast BUNDLE` to send it (or keep waiting for it); it never sends twice".to_string()),
+            ("wrong_signer", _) => Some("use --account N or --hd-path for another Ledger account, or another keystore; nothing was signed".to_string()),
+            ("chain", Some(r)) if r.starts_with("connect to a node") => Some("point --rpc-url at a node of the manifest's chain".to_string()),
+            ("chain", Some(r)) if r.starts_with("give the node") => Some("write e.g. --rpc-url http://127.0.0.1:8545".to_string()),
+            ("chain", Some(r)) if r.starts_with("check that the node") => Some("check that the node is running and reachable, or work offline with explicit --nonce (and fee flags)".to_string()),
+            ("chain", Some(r)) if r.starts_with("try again later") => Some("run the same command again later: it finds the transaction by hash and never sends twice".to_string()),
+            ("audit", _) => Some("fix the audit log location (--audit-log PATH) and run the command again".to_string()),
+            (_, r) => r.map(str::to_string),
+        };
+        CliError {
+            code,
+            kind: e.code,
+            message: e.message,
+            hint,
+            diagnostics: Vec::new(),
+            file: None,
+            quiet_json: false,
+        }
+    }
+}

@@ -4,15 +4,13 @@
 use super::compose::bundle_error;
 use super::output::print_json;
 use super::{CliError, Ctx, ExitCode};
-use crate::bundle::{self, Bundle, SignatureEntry};
-use crate::manifest::trust;
-use crate::safe::SignatureKind;
+use crate::bundle::Bundle;
 use crate::signer::keystore::{read_password, KeystoreSigner};
 use crate::signer::ledger::apdu::{ledger_live_path, HdPath, LedgerError};
 use crate::signer::ledger::sim::{self, SimConfig, SimMode};
 use crate::signer::ledger::{HidTransport, LedgerSigner, TcpTransport, Transport};
-use crate::signer::{self, Signer, SignerError, SigningRequest};
-use alloy::primitives::{Address, Bytes};
+use crate::signer::{Signer, SignerError};
+use alloy::primitives::Address;
 use clap::{Args, Subcommand};
 use serde_json::json;
 use std::path::PathBuf;
@@ -123,47 +121,6 @@ impl SignerArgs {
     }
 }
 
-/// Adds a checked signature to a copy of the bundle (sorted by signer, as Safe requires); for a guardian
-/// transaction also the signed raw transaction.
-pub(crate) fn attach_signature(
-    b: &Bundle,
-    req: &SigningRequest,
-    address: Address,
-    sig: &alloy::primitives::Signature,
-    device: String,
-) -> Result<Bundle, CliError> {
-    let mut out = b.clone();
-    let (bytes, kind): (Bytes, SignatureKind) = if b.safe_tx.is_some() {
-        (
-            Bytes::copy_from_slice(&signer::safe_signature_bytes(sig)),
-            SignatureKind::Eip712,
-        )
-    } else {
-        (
-            Bytes::copy_from_slice(&sig.as_bytes()),
-            SignatureKind::Transaction,
-        )
-    };
-    out.signatures.push(SignatureEntry {
-        signer: address,
-        signature: bytes,
-        kind,
-        device: Some(device),
-    });
-    out.signatures.sort_by_key(|x| x.signer);
-    if let Some(tx) = req.transaction() {
-        use alloy::consensus::SignableTransaction;
-        use alloy::eips::eip2718::Encodable2718;
-        let env = alloy::consensus::TxEnvelope::from(tx.clone().into_signed(*sig));
-        out.signed_tx = Some(json!({
-            "raw": format!("0x{}", alloy::hex::encode(env.encoded_2718())),
-            "hash": format!("{:#x}", env.tx_hash()),
-        }));
-    }
-    out.recompute().map_err(bundle_error)?;
-    Ok(out)
-}
-
 /// `breakglass sign …`
 #[derive(Debug, Args)]
 pub struct SignArgs {
@@ -200,40 +157,26 @@ pub fn run_sign(ctx: &Ctx, a: SignArgs) -> Result<(), CliError> {
         )
         .code(ExitCode::Usage));
     }
-    let m = ctx.load_manifest()?;
-    let trust_state = trust::evaluate(&m, ctx.explicit_pin()?.as_ref())?;
-    if let trust::Trust::Untrusted { reason } = &trust_state {
-        return Err(CliError::new("untrusted_manifest", format!("refusing to sign under an untrusted manifest: {reason}"))
-            .code(ExitCode::Refused)
-            .hint("review the manifest, then `breakglass manifest pin`, or pass --pin 0x<hash> agreed out of band"));
-    }
+    let session = ctx.session()?;
     let b = Bundle::read(&a.bundle).map_err(bundle_error)?;
-    let v = bundle::verify_bundle(&m, &b).map_err(bundle_error)?;
-    if !v.report().allowed {
-        super::verify::print_report(ctx, v.report(), &trust_state);
-        return Err(CliError::new(
-            "refused",
-            "verification refused this bundle: breakglass never signs it",
-        )
-        .code(ExitCode::Refused));
-    }
-    if b.receipt.is_some() || b.signed_tx.is_some() && b.eoa_tx.is_none() {
-        return Err(CliError::new(
-            "wrong_step",
-            "this bundle was already executed: there is nothing left to sign",
-        )
-        .code(ExitCode::Refused));
-    }
-    let req = SigningRequest::new(&v, &trust_state).map_err(signer_error)?;
-    if let Some(url) = &ctx.rpc_url {
-        let chain =
-            crate::chain::Chain::connect(url, m.chain_id).map_err(super::compose::chain_error)?;
-        super::compose::check_codehashes_now(&chain, &m, v.report())?;
-    }
+    let ready = match session.prepare_signing(&b) {
+        Ok(r) => r,
+        Err(e) => {
+            if let Some(r) = &e.report {
+                super::verify::print_report(ctx, r, &session.trust);
+            }
+            return Err(e.into());
+        }
+    };
+    // The signer first: a key that may not sign this bundle sees no report that looks like approval.
+    let mut s = a.signer.open()?;
+    let address = s.address().map_err(signer_error)?;
+    session.check_signer(&b, address)?;
     // Before touching the device: what it will show, so the guardian compares screen to screen.
     if !ctx.json {
-        out!("{}", crate::policy::render_text(v.report()));
+        out!("{}", crate::policy::render_text(ready.report()));
         outln!();
+        let req = ready.request();
         if let Some((d, msg, h)) = req.safe_hashes() {
             outln!("The device will show (hashed EIP-712, blind signing):");
             outln!("  Domain hash   {}", crate::policy::render::grouped_hex(&d));
@@ -246,78 +189,28 @@ pub fn run_sign(ctx: &Ctx, a: SignArgs) -> Result<(), CliError> {
                 crate::policy::render::grouped_hex(&h)
             );
         } else if let Some(tx) = req.transaction() {
-            outln!("The device will show: to {}, amount {} wei, max fees {} wei, and \"Blind signing ahead\" (calldata)", 
+            outln!("The device will show: to {}, amount {} wei, max fees {} wei ({}), and \"Blind signing ahead\" (calldata)",
                 alloy::primitives::TxKind::to(&tx.to).map(|t| t.to_checksum(None)).unwrap_or_default(),
                 tx.value,
-                u128::from(tx.gas_limit) * tx.max_fee_per_gas);
+                u128::from(tx.gas_limit) * tx.max_fee_per_gas,
+                crate::manifest::format_eth(u128::from(tx.gas_limit).saturating_mul(tx.max_fee_per_gas)));
         }
         outln!("Compare every character on the device with the lines above before you approve.");
-    }
-    let mut s = a.signer.open()?;
-    let address = s.address().map_err(signer_error)?;
-    let expected_ok = match (&b.safe_tx, &b.eoa_tx) {
-        (Some(_), _) => m.safe.as_ref().is_some_and(|c| c.is_owner(&address)),
-        (_, Some(e)) => e.from == address,
-        _ => false,
-    };
-    if !expected_ok {
-        return Err(CliError::new(
-            "wrong_signer",
-            format!("the signer's address {} is not {}", address.to_checksum(None), if b.safe_tx.is_some() { "an owner of the manifest's Safe" } else { "the transaction's sender" }),
-        )
-        .code(ExitCode::Signer)
-        .hint("use --account N or --hd-path for another Ledger account, or another keystore; nothing was signed"));
-    }
-    if b.signatures.iter().any(|x| x.signer == address) {
-        return Err(CliError::new(
-            "already_signed",
-            format!("{} already signed this bundle", address.to_checksum(None)),
-        )
-        .code(ExitCode::Signer));
-    }
-    if !ctx.json {
         outln!(
             "\nConfirm on {} ({})…",
             s.label(),
             address.to_checksum(None)
         );
     }
-    let sig = signer::sign_request(s.as_mut(), &req, address).map_err(signer_error)?;
-    let out = attach_signature(&b, &req, address, &sig, s.label())?;
+    let (out, _) = session.sign(&ready, s.as_mut())?;
     let (bytes, kind) = out
         .signatures
         .iter()
         .find(|x| x.signer == address)
         .map(|x| (x.signature.clone(), x.kind))
         .ok_or_else(|| CliError::new("internal", "signature not attached"))?;
-    out.recompute().map_err(bundle_error)?;
-    if !a.force && a.out.exists() {
-        return Err(bundle_error(crate::bundle::BundleError::Write {
-            path: a.out.display().to_string(),
-            source: std::io::Error::new(
-                std::io::ErrorKind::AlreadyExists,
-                "the file exists; pass --force to replace it",
-            ),
-        }));
-    }
-    let entry = ctx.audit(
-        "sign",
-        json!({
-            "signer": address.to_checksum(None),
-            "device": s.label(),
-            "digest": format!("{:#x}", req.digest()),
-            "kind": kind,
-            "out": a.out.display().to_string(),
-        }),
-    )?;
-    let mut out = out;
-    out.audit.push(crate::bundle::AuditRef {
-        step: "sign".into(),
-        entry,
-    });
     out.write(&a.out, a.force).map_err(bundle_error)?;
-    let proven = super::transfer::onchain_approvals(ctx, &m, &out)?;
-    let tally = crate::bundle::tally_manifest(&m, &out, &proven);
+    let tally = session.tally(&out)?;
     let (counted, threshold) = (tally.counted.len(), tally.threshold);
     if ctx.json {
         print_json(json!({

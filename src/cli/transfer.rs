@@ -9,8 +9,8 @@ use super::verify::parse_addr;
 use super::{CliError, Ctx, ExitCode};
 use crate::bundle::Tally;
 use crate::bundle::{self, Bundle};
+use crate::incident::Session;
 use crate::manifest::trust;
-use crate::manifest::Manifest;
 use crate::signer::ledger::apdu::{ledger_live_path, HdPath};
 use crate::transfer::combine::{self, Merged};
 use crate::transfer::erc4527::{self, EthSignature, RequestOptions};
@@ -151,32 +151,6 @@ fn usage(msg: impl Into<String>) -> CliError {
     CliError::new("usage", msg).code(ExitCode::Usage)
 }
 
-/// Which owners approved the bundle's safeTxHash on chain, when a node is at hand and the bundle carries
-/// approved-hash entries (they count only when proven). Empty otherwise.
-pub(crate) fn onchain_approvals(
-    ctx: &Ctx,
-    m: &Manifest,
-    b: &Bundle,
-) -> Result<Vec<alloy::primitives::Address>, CliError> {
-    let (Some(s), Some(url)) = (&b.safe_tx, ctx.rpc_url.as_deref()) else {
-        return Ok(Vec::new());
-    };
-    let named: Vec<alloy::primitives::Address> = b
-        .signatures
-        .iter()
-        .filter(|x| x.kind == crate::safe::SignatureKind::ApprovedHash)
-        .map(|x| x.signer)
-        .collect();
-    if named.is_empty() {
-        return Ok(Vec::new());
-    }
-    let chain =
-        crate::chain::Chain::connect(url, m.chain_id).map_err(super::compose::chain_error)?;
-    chain
-        .approved_on_chain(s.safe, &named, s.hashes.safe_tx_hash)
-        .map_err(super::compose::chain_error)
-}
-
 /// The signing state for `--json`.
 pub(crate) fn tally_json(t: &Tally) -> serde_json::Value {
     json!({
@@ -243,12 +217,12 @@ pub(crate) fn print_tally(t: &Tally, b: &Bundle) {
 fn check_and_write(
     ctx: &Ctx,
     event: &str,
-    m: &Manifest,
+    session: &Session,
     b: &Bundle,
     out: &Path,
     force: bool,
 ) -> Result<Tally, CliError> {
-    let v = bundle::verify_bundle(m, b).map_err(bundle_error)?;
+    let v = session.verify(b)?;
     if !v.report().allowed {
         return Err(CliError::new(
             "refused",
@@ -257,9 +231,9 @@ fn check_and_write(
         .code(ExitCode::Refused)
         .hint("run `breakglass verify` on the bundle to see why"));
     }
-    let proven = onchain_approvals(ctx, m, b)?;
+    let t = session.tally(b)?;
     write_audited(ctx, event, b, out, force)?;
-    Ok(bundle::tally_manifest(m, b, &proven))
+    Ok(t)
 }
 
 /// Records the step in the audit log (fsynced), then writes the bundle carrying that entry.
@@ -298,8 +272,8 @@ fn write_audited(
 
 /// Runs `combine`.
 pub fn run_combine(ctx: &Ctx, a: CombineArgs) -> Result<(), CliError> {
-    let m = ctx.load_manifest()?;
-    let trust_state = trust::evaluate(&m, ctx.explicit_pin()?.as_ref())?;
+    let session = ctx.session()?;
+    let trust_state = session.trust.clone();
     let mut inputs = Vec::with_capacity(a.bundles.len());
     for p in &a.bundles {
         inputs.push((
@@ -308,7 +282,7 @@ pub fn run_combine(ctx: &Ctx, a: CombineArgs) -> Result<(), CliError> {
         ));
     }
     let merged = combine::combine(&inputs).map_err(transfer_error)?;
-    let status = check_and_write(ctx, "combine", &m, &merged.bundle, &a.out, a.force)?;
+    let status = check_and_write(ctx, "combine", &session, &merged.bundle, &a.out, a.force)?;
     if ctx.json {
         let mut v = tally_json(&status);
         v["out"] = json!(a.out.display().to_string());
@@ -689,7 +663,7 @@ pub fn run_import(ctx: &Ctx, a: ImportArgs) -> Result<(), CliError> {
         payload::UR_TYPE => match payload::decode(&cbor).map_err(transfer_error)? {
             Payload::Bundle(b) => match &a.into {
                 Some(into_path) => {
-                    let m = ctx.load_manifest()?;
+                    let session = ctx.session()?;
                     let base = read_into(&a, "a bundle")?;
                     combine::same_request(
                         &base,
@@ -700,15 +674,15 @@ pub fn run_import(ctx: &Ctx, a: ImportArgs) -> Result<(), CliError> {
                     .map_err(transfer_error)?;
                     let merged = combine::add_signatures(&base, b.signatures.iter().cloned())
                         .map_err(transfer_error)?;
-                    let st = check_and_write(ctx, "import", &m, &merged.bundle, &a.out, a.force)?;
+                    let st = check_and_write(ctx, "import", &session, &merged.bundle, &a.out, a.force)?;
                     let sb = merged.bundle.clone();
                     ("bundle", Some(merged), Some((st, sb)))
                 }
                 None => {
                     let st = if ctx.manifest_path.exists() {
-                        let m = ctx.load_manifest()?;
+                        let session = ctx.session()?;
                         Some((
-                            check_and_write(ctx, "import", &m, &b, &a.out, a.force)?,
+                            check_and_write(ctx, "import", &session, &b, &a.out, a.force)?,
                             (*b).clone(),
                         ))
                     } else {
@@ -719,23 +693,23 @@ pub fn run_import(ctx: &Ctx, a: ImportArgs) -> Result<(), CliError> {
                 }
             },
             Payload::Signatures(s) => {
-                let m = ctx.load_manifest()?;
+                let session = ctx.session()?;
                 let base = read_into(&a, "a signatures-only export")?;
                 s.check_for(&base).map_err(transfer_error)?;
                 let merged =
                     combine::add_signatures(&base, s.signatures).map_err(transfer_error)?;
-                let st = check_and_write(ctx, "import", &m, &merged.bundle, &a.out, a.force)?;
+                let st = check_and_write(ctx, "import", &session, &merged.bundle, &a.out, a.force)?;
                 let sb = merged.bundle.clone();
                 ("signatures", Some(merged), Some((st, sb)))
             }
         },
         erc4527::SIGNATURE_TYPE => {
-            let m = ctx.load_manifest()?;
+            let session = ctx.session()?;
             let base = read_into(&a, "an eth-signature")?;
             let sig = EthSignature::from_cbor(&cbor).map_err(transfer_error)?;
-            let entry = erc4527::signature_entry(&m, &base, &sig).map_err(transfer_error)?;
+            let entry = erc4527::signature_entry(&session.manifest, &base, &sig).map_err(transfer_error)?;
             let merged = combine::add_signatures(&base, [entry]).map_err(transfer_error)?;
-            let st = check_and_write(ctx, "import", &m, &merged.bundle, &a.out, a.force)?;
+            let st = check_and_write(ctx, "import", &session, &merged.bundle, &a.out, a.force)?;
             let sb = merged.bundle.clone();
             ("eth-signature", Some(merged), Some((st, sb)))
         }

@@ -265,7 +265,10 @@ impl Session {
                         })
                     })
                     .transpose()?;
-                opts.eoa = match ((nonce, req.gas_limit, req.max_fee, req.priority_fee), &chain) {
+                opts.eoa = match (
+                    (nonce, req.gas_limit, req.max_fee, req.priority_fee),
+                    &chain,
+                ) {
                     ((Some(n), Some(g), Some(mf), Some(pf)), _) => Some(EoaParams {
                         from,
                         nonce: n,
@@ -412,8 +415,7 @@ impl Session {
             )
             .recommend("use another account of the device, or another keystore; nothing was signed"));
         }
-        if b
-            .signatures
+        if b.signatures
             .iter()
             .any(|x| x.signer == address && x.kind != SignatureKind::ApprovedHash)
         {

@@ -6,15 +6,13 @@ pub mod app;
 pub mod ui;
 
 use crate::bundle::{self, Bundle};
-use crate::chain::Chain;
-use crate::cli::internal as cli;
-use crate::compose::{self, ComposeOptions};
+use crate::incident::{self, ComposeRequest, FrontEnd, Progress, Session};
 use crate::manifest::trust::Trust;
 use crate::manifest::{Manifest, Via};
 use crate::signer::keystore::KeystoreSigner;
 use crate::signer::ledger::apdu::ledger_live_path;
 use crate::signer::ledger::{HidTransport, LedgerSigner, TcpTransport, Transport};
-use crate::signer::{self, Signer, SigningRequest};
+use crate::signer::Signer;
 use alloy::primitives::U256;
 use app::{Account, Action, App, DeviceStatus, Effect};
 use ratatui::crossterm::event::{self, Event, KeyEventKind};
@@ -53,6 +51,23 @@ pub struct Env {
     pub accounts: u32,
     /// The audit log (every compose, signature and execution of the session).
     pub audit: crate::audit::AuditLog,
+}
+
+impl Env {
+    /// The incident session the console drives: the same workflow, with the same checks, as the commands.
+    pub fn session(&self) -> Session {
+        Session {
+            manifest: self.manifest.clone(),
+            trust: self.trust.clone(),
+            rpc_url: self.rpc.clone(),
+            audit: self.audit.clone(),
+            front_end: if self.drill {
+                FrontEnd::Drill
+            } else {
+                FrontEnd::Console
+            },
+        }
+    }
 }
 
 fn open_signer(spec: &SignerSpec, account: u32) -> Result<Box<dyn Signer>, String> {
@@ -133,71 +148,41 @@ fn compose_job(
     playbook: &str,
     from: Option<alloy::primitives::Address>,
 ) -> Result<(Box<Bundle>, Box<crate::policy::Report>), String> {
-    let m = &env.manifest;
+    let session = env.session();
+    let m = &session.manifest;
     let via = m
         .playbook(playbook)
         .and_then(|p| p.actions.first())
         .and_then(|a| m.action(a))
         .map(|a| a.via)
         .unwrap_or(Via::Safe);
-    let chain = match &env.rpc {
-        Some(u) => Some(Chain::connect(u, m.chain_id).map_err(|e| e.to_string())?),
-        None => None,
-    };
-    let mut opts = ComposeOptions {
-        created_at: now_unix(),
+    if env.rpc.is_none() {
+        return Err(match via {
+            Via::Eoa => "an EOA playbook needs a node and a signer account; use `breakglass compose` with explicit fee flags offline".into(),
+            _ => "offline: the Safe nonce is unknown; compose with `breakglass compose --nonce N` instead".into(),
+        });
+    }
+    if via == Via::Eoa && from.is_none() {
+        return Err("an EOA playbook needs a signer account".into());
+    }
+    let req = ComposeRequest {
+        playbook: playbook.to_string(),
+        from,
         ..Default::default()
     };
-    match via {
-        Via::Safe | Via::Timelock => {
-            opts.safe_nonce = Some(match (&chain, &m.safe) {
-                (Some(c), Some(s)) => c.safe_nonce(s.address).map_err(|e| e.to_string())?,
-                _ => return Err("offline: the Safe nonce is unknown; compose with `breakglass compose --nonce N` instead".into()),
-            });
-        }
-        Via::Eoa => {
-            let (Some(c), Some(from)) = (&chain, from) else {
-                return Err("an EOA playbook needs a node and a signer account; use `breakglass compose` with explicit fee flags offline".into());
-            };
-            let pb = m.playbook(playbook).ok_or("no playbook")?;
-            let action = pb
-                .actions
-                .first()
-                .and_then(|a| m.action(a))
-                .ok_or("empty playbook")?;
-            let call = compose::plan_action(m, action, &opts).map_err(|e| e.to_string())?;
-            opts.eoa = Some(
-                c.eoa_params(from, call.to, call.value, call.data, None)
-                    .map_err(|e| e.to_string())?,
-            );
-        }
-    }
-    let mut c = compose::compose(m, playbook, &opts).map_err(|e| e.to_string())?;
-    let entry = env
-        .audit
-        .append(
-            "compose",
-            serde_json::json!({
-                "playbook": playbook,
-                "actions": c.bundle.actions,
-                "safe_tx_hash": c.bundle.safe_hashes().map(|h| format!("{:#x}", h.safe_tx_hash)),
-                "console": true,
-                "drill": env.drill,
-            }),
-        )
-        .map_err(|e| e.to_string())?;
-    c.bundle.audit.push(bundle::AuditRef {
-        step: "compose".into(),
-        entry,
-    });
+    let mut c = session.compose(&req).map_err(console_error)?;
+    session
+        .record_compose(&mut c, None)
+        .map_err(console_error)?;
     Ok((Box::new(c.bundle), Box::new(c.report)))
 }
 
-fn now_unix() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+/// An error for the console: the message and what to do.
+fn console_error(e: incident::IncidentError) -> String {
+    match &e.recommendation {
+        Some(r) => format!("{}: {r}", e.message),
+        None => e.message,
+    }
 }
 
 fn sign_job(
@@ -205,9 +190,11 @@ fn sign_job(
     b: &Bundle,
     account: &Account,
 ) -> Result<(Box<Bundle>, alloy::primitives::Address), String> {
+    let session = env.session();
     let spec = env.signer.as_ref().ok_or("no signer configured")?;
-    let v = bundle::verify_bundle(&env.manifest, b).map_err(|e| e.to_string())?;
-    let req = SigningRequest::new(&v, &env.trust).map_err(|e| e.to_string())?;
+    // Every check of `breakglass sign` (trust, verification, not executed, implementation code on chain)
+    // runs before the device is touched.
+    let ready = session.prepare_signing(b).map_err(console_error)?;
     let mut s = open_signer(spec, account.index)?;
     let addr = s.address().map_err(|e| e.to_string())?;
     if addr != account.address {
@@ -218,19 +205,7 @@ fn sign_job(
             account.address.to_checksum(None)
         ));
     }
-    let sig = signer::sign_request(s.as_mut(), &req, addr).map_err(|e| e.to_string())?;
-    let mut out = cli::attach_signature(b, &req, addr, &sig, s.label()).map_err(|e| e.message)?;
-    let entry = env
-        .audit
-        .append(
-            "sign",
-            serde_json::json!({ "signer": addr.to_checksum(None), "device": s.label(), "digest": format!("{:#x}", req.digest()), "console": true, "drill": env.drill }),
-        )
-        .map_err(|e| e.to_string())?;
-    out.audit.push(bundle::AuditRef {
-        step: "sign".into(),
-        entry,
-    });
+    let (out, addr) = session.sign(&ready, s.as_mut()).map_err(console_error)?;
     Ok((Box::new(out), addr))
 }
 
@@ -261,38 +236,20 @@ fn execute_job(
     ),
     String,
 > {
-    let url = env.rpc.as_ref().ok_or("offline")?;
-    let chain = Chain::connect(url, env.manifest.chain_id).map_err(|e| e.to_string())?;
+    let session = env.session();
+    if env.rpc.is_none() {
+        return Err("offline".into());
+    }
     let spec = env.signer.as_ref().ok_or("no signer for the executor")?;
     let mut s = open_signer(spec, 0)?;
-    let mut say = |st: cli::Status| {
-        if let cli::Status::Line(l) = st {
-            let _ = tx.send(Action::ExecLine(l));
-        }
+    let mut say = |st: Progress| {
+        let Progress::Line(l) = st;
+        let _ = tx.send(Action::ExecLine(l));
     };
-    let mut prepared =
-        // The console has no typed owner approval: an executor who is an owner signs like any owner.
-        cli::prepare_execution(
-            &env.manifest,
-            &chain,
-            b,
-            &env.trust,
-            s.as_mut(),
-            &mut say,
-            &mut |_, _| false,
-        )
-            .map_err(|e| e.message)?;
-    let entry = env
-        .audit
-        .append(
-            "execute",
-            serde_json::json!({ "stage": "signed", "tx_hash": prepared.signed_tx.as_ref().and_then(|s| s.get("hash")).cloned(), "console": true, "drill": env.drill }),
-        )
-        .map_err(|e| e.to_string())?;
-    prepared.audit.push(bundle::AuditRef {
-        step: "execute".into(),
-        entry,
-    });
+    // The console has no typed owner approval: an executor who is an owner signs like any owner.
+    let prepared = session
+        .prepare_execution(b, s.as_mut(), &mut say, &mut |_, _| false)
+        .map_err(console_error)?;
     let _ = save(env, &prepared);
     let hash = prepared
         .signed_tx
@@ -304,26 +261,9 @@ fn execute_job(
     let _ = tx.send(Action::ExecLine(format!(
         "sent {hash}; waiting for the receipt"
     )));
-    let mut landed =
-        cli::land(&env.manifest, &chain, prepared, 120, |_, _| {}).map_err(|e| e.message)?;
-    let entry = env
-        .audit
-        .append(
-            "broadcast",
-            serde_json::json!({
-                "tx_hash": format!("{:#x}", landed.hash),
-                "status": landed.ok,
-                "block": landed.block,
-                "postconditions": landed.posts.iter().map(|p| serde_json::json!({"expect": p.expect, "pass": p.pass})).collect::<Vec<_>>(),
-                "console": true,
-                "drill": env.drill,
-            }),
-        )
-        .map_err(|e| e.to_string())?;
-    landed.bundle.audit.push(bundle::AuditRef {
-        step: "mined".into(),
-        entry,
-    });
+    let landed = session
+        .land(prepared, Duration::from_secs(120), |_, _| {})
+        .map_err(console_error)?;
     let _ = save(env, &landed.bundle);
     let receipt = format!(
         "{} in block {} (gas {}, {:.2} s)",
