@@ -20,6 +20,8 @@ mod it_harness;
 mod manifest_fixtures;
 /// Manifest trust: pin store and owner approvals with real signatures, via the real binary.
 mod manifest_trust;
+/// The incident core in-process: a Session drives the whole incident; the console's path refuses unpinned code.
+mod session;
 /// Signers: Ledger APDUs against Ledger's own JS client, the simulator against PROTOCOLS.md's vectors,
 /// keystores from cast, and signatures the real Safe accepts.
 mod signer;
