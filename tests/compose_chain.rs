@@ -1313,7 +1313,13 @@ fn tampered_bundles_are_refused_naming_the_field() {
         "base_guardian_halt.json",
     ] {
         let f = dir.join(base);
-        let r = sb.run(&["--manifest", demo, "verify", f.to_str().unwrap()]);
+        let r = sb.run(&[
+            "--manifest",
+            demo,
+            "verify",
+            "--allow-untrusted",
+            f.to_str().unwrap(),
+        ]);
         assert_eq!(
             r.code, 0,
             "{base} no longer verifies against examples/demo.toml; regenerate the fixtures with \
@@ -1778,7 +1784,13 @@ fn compose_never_replaces_a_file_without_force() {
     assert_eq!(b["format"], "breakglass/bundle@1");
     assert_eq!(b["playbook"], "halt");
     ok(
-        &sb.run(&["--manifest", demo, "verify", "out.json"]),
+        &sb.run(&[
+            "--manifest",
+            demo,
+            "verify",
+            "--allow-untrusted",
+            "out.json",
+        ]),
         "verify replaced bundle",
     );
     assert_eq!(list(&sb), before, "no temporary file left behind");

@@ -857,7 +857,18 @@ fn audit_appends_killed_anywhere_keep_the_chain() {
         &["compose", "halt", "--nonce", "0", "-o", &s(&bundle)],
     ));
     let log = sb.path("logs/audit.jsonl");
-    let verify = || cmd(&sb, &["verify", &s(&bundle), "--audit-log", &s(&log)]);
+    let verify = || {
+        cmd(
+            &sb,
+            &[
+                "verify",
+                "--allow-untrusted",
+                &s(&bundle),
+                "--audit-log",
+                &s(&log),
+            ],
+        )
+    };
     let d = measure(3, verify);
     let entries = |v: &serde_json::Value| v["entries"].as_u64().unwrap() as usize;
     let (_, v0) = audit_verify(&sb, &log);
@@ -962,7 +973,16 @@ fn log_with_three_entries() -> (Sandbox, PathBuf, PathBuf) {
     ));
     let log = sb.path("audit.jsonl");
     for _ in 0..3 {
-        must(cmd(&sb, &["verify", &s(&bundle), "--audit-log", &s(&log)]));
+        must(cmd(
+            &sb,
+            &[
+                "verify",
+                "--allow-untrusted",
+                &s(&bundle),
+                "--audit-log",
+                &s(&log),
+            ],
+        ));
     }
     (sb, bundle, log)
 }
@@ -1000,7 +1020,16 @@ fn a_torn_last_line_is_reported_then_recorded_never_dropped() {
         assert_eq!(t.status.code(), Some(3), "{ctx}");
         assert!(t.stdout.contains("torn"), "{ctx}: {}", t.stdout);
 
-        must(cmd(&sb, &["verify", &s(&bundle), "--audit-log", &s(&log)]));
+        must(cmd(
+            &sb,
+            &[
+                "verify",
+                "--allow-untrusted",
+                &s(&bundle),
+                "--audit-log",
+                &s(&log),
+            ],
+        ));
         let (code, v) = audit_verify(&sb, &log);
         assert_eq!(code, 0, "{ctx}: after the next append: {v:#}");
         assert!(v["broken"].is_null(), "{ctx}: {v:#}");
@@ -1036,7 +1065,16 @@ fn a_torn_last_line_is_reported_then_recorded_never_dropped() {
         assert_eq!(events.contains(&"torn_entry"), !whole, "{ctx}: {events:?}");
         assert_eq!(events.last(), Some(&"verify"), "{ctx}");
         // And the chain keeps going.
-        must(cmd(&sb, &["verify", &s(&bundle), "--audit-log", &s(&log)]));
+        must(cmd(
+            &sb,
+            &[
+                "verify",
+                "--allow-untrusted",
+                &s(&bundle),
+                "--audit-log",
+                &s(&log),
+            ],
+        ));
         let (code, v) = audit_verify(&sb, &log);
         assert_eq!(code, 0, "{ctx}: {v:#}");
         assert_eq!(v["entries"], 6, "{ctx}: {v:#}");
@@ -1079,7 +1117,16 @@ fn a_torn_line_closed_by_an_interrupted_recovery_is_still_recorded() {
         .unwrap()
         .write_all(&torn)
         .unwrap();
-    must(cmd(&sb, &["verify", &s(&bundle), "--audit-log", &s(&log)]));
+    must(cmd(
+        &sb,
+        &[
+            "verify",
+            "--allow-untrusted",
+            &s(&bundle),
+            "--audit-log",
+            &s(&log),
+        ],
+    ));
     let (code, v) = audit_verify(&sb, &log);
     assert_eq!(
         code, 0,

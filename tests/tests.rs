@@ -14,6 +14,8 @@ mod crash;
 mod device_faults;
 /// Execute and broadcast on a real node: the whole incident, upgrades, timelock, idempotent broadcast.
 mod execute_chain;
+/// Issue 12's smaller findings: untrusted verify exit code, timelock delay, Builder operation, signer first.
+mod hardening;
 /// The anvil harness itself: Safe 1.4.1, OZ 5 proxies and timelock deploy and behave.
 mod it_harness;
 /// Manifest loading: valid fixtures load, every `fail_*` fixture gives its error at its position.

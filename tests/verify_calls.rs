@@ -93,9 +93,14 @@ fn flag<'a>(args: &'a [String], name: &str) -> Option<&'a str> {
         .map(String::as_str)
 }
 
+/// `verify` under the demo manifest, pinned (the fixtures' verdicts are a trusted manifest's).
 fn run_verify(sb: &Sandbox, args: &[String], json: bool) -> Run {
     let manifest = demo_manifest();
-    let mut all: Vec<&str> = vec!["--manifest", &manifest];
+    let pin = format!(
+        "{:#x}",
+        alloy::primitives::keccak256(std::fs::read(&manifest).unwrap())
+    );
+    let mut all: Vec<&str> = vec!["--manifest", &manifest, "--pin", &pin];
     if json {
         all.push("--json");
     }
@@ -1095,6 +1100,7 @@ fn verify_hashes_equal_real_safe() {
             "m.toml",
             "--json",
             "verify",
+            "--allow-untrusted",
             "--safe",
             &safe,
             "--to",

@@ -74,7 +74,7 @@ pub enum Command {
     #[command(subcommand)]
     Manifest(manifest::ManifestCmd),
     /// Decode a transaction (flags, bundle or Safe Transaction Builder file) and check it against the
-    /// manifest. Exit 0 when allowed, 3 when refused.
+    /// manifest. Exit 0 when allowed, 3 when refused, 5 when allowed by an untrusted manifest.
     Verify(verify::VerifyArgs),
     /// Compose a playbook into the exact transaction guardians sign, verified, as a bundle file.
     Compose(compose::ComposeArgs),

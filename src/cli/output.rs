@@ -14,6 +14,9 @@ pub enum ExitCode {
     Refused = 3,
     /// 4: signer refused or unavailable.
     Signer = 4,
+    /// 5: `verify` found the transaction allowed, but by a manifest that is not trusted (not pinned, not
+    /// approved): a script must not take that for a verdict (`--allow-untrusted` makes it 0).
+    Untrusted = 5,
 }
 
 /// An error for the person at the keyboard: what happened, and what to do.

@@ -62,6 +62,10 @@ pub struct VerifyArgs {
     /// A Safe{Wallet} Transaction Builder JSON batch file.
     #[arg(long, value_name = "FILE", conflicts_with = "to")]
     pub safe_json: Option<PathBuf>,
+    /// Exit 0 for an allowed transaction even when the manifest is not trusted (not pinned, not
+    /// approved). Without it such a verdict exits 5.
+    #[arg(long)]
+    pub allow_untrusted: bool,
 }
 
 fn usage(msg: impl Into<String>) -> CliError {
@@ -181,7 +185,18 @@ pub fn run(ctx: &Ctx, a: VerifyArgs) -> Result<(), CliError> {
         }),
     )?;
     print_report(ctx, &report, &trust);
-    if report.allowed {
+    if report.allowed && !trust.is_trusted() && !a.allow_untrusted {
+        Err(CliError::new(
+            "untrusted_manifest",
+            format!(
+                "allowed, but by a manifest that is {}: this is no verdict yet",
+                super::manifest::trust_text(&trust)
+            ),
+        )
+        .code(ExitCode::Untrusted)
+        .hint("review and pin the manifest (`breakglass manifest pin`, or --pin 0x<hash>), or pass --allow-untrusted to accept the manifest as it is")
+        .quiet_in_json())
+    } else if report.allowed {
         Ok(())
     } else {
         Err(
@@ -196,6 +211,7 @@ pub(crate) fn print_report(ctx: &Ctx, report: &Report, trust: &Trust) {
     if ctx.json {
         let mut v = serde_json::to_value(report).unwrap_or_default();
         v["trust"] = serde_json::to_value(trust).unwrap_or_default();
+        v["trusted"] = serde_json::json!(trust.is_trusted());
         print_json(v);
     } else {
         out!("{}", policy::render_text(report));
@@ -237,6 +253,34 @@ struct BuilderTx {
     contract_method: Option<BuilderMethod>,
     #[serde(default)]
     contract_inputs_values: Option<serde_json::Map<String, serde_json::Value>>,
+    /// 0 (CALL) or 1 (DELEGATECALL), as a number or a string; honoured, never ignored.
+    #[serde(default)]
+    operation: Option<serde_json::Value>,
+}
+
+/// A Builder transaction's `operation`: absent means CALL; 0/1 as a number or a string; anything else is
+/// refused (the file says something breakglass would otherwise not judge).
+fn builder_operation(i: usize, t: &BuilderTx) -> Result<Operation, CliError> {
+    let bad = |shown: String| {
+        CliError::new(
+            "bad_builder_json",
+            format!("transaction {i}: operation {shown} is neither 0 (CALL) nor 1 (DELEGATECALL)"),
+        )
+        .code(ExitCode::Refused)
+        .hint("do not sign this file; ask for it again from its source")
+    };
+    let n = match &t.operation {
+        None | Some(serde_json::Value::Null) => return Ok(Operation::Call),
+        Some(serde_json::Value::Number(n)) => n.as_u64().ok_or_else(|| bad(n.to_string()))?,
+        Some(serde_json::Value::String(s)) => {
+            s.trim().parse::<u64>().map_err(|_| bad(format!("{s:?}")))?
+        }
+        Some(other) => return Err(bad(other.to_string())),
+    };
+    u8::try_from(n)
+        .ok()
+        .and_then(Operation::from_u8)
+        .ok_or_else(|| bad(n.to_string()))
 }
 
 #[derive(Debug, Deserialize)]
@@ -371,7 +415,7 @@ fn from_builder_json(m: &Manifest, path: &PathBuf, a: &VerifyArgs) -> Result<Rep
     let mut entries = Vec::new();
     for (i, t) in f.transactions.iter().enumerate() {
         entries.push(crate::safe::MultiSendEntry {
-            operation: Operation::Call,
+            operation: builder_operation(i, t)?,
             to: parse_addr(&t.to, &format!("transaction {i} to"))?,
             value: parse_u256(
                 t.value.as_deref().unwrap_or("0"),
@@ -384,7 +428,7 @@ fn from_builder_json(m: &Manifest, path: &PathBuf, a: &VerifyArgs) -> Result<Rep
     // As Safe{Wallet} does: one transaction is a plain CALL; several are a MultiSendCallOnly batch.
     let tx = if entries.len() == 1 {
         let e = entries.remove(0);
-        SafeTxFields::new(e.to, e.value, e.data, Operation::Call, nonce)
+        SafeTxFields::new(e.to, e.value, e.data, e.operation, nonce)
     } else {
         let ms = m
             .safe

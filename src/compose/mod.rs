@@ -53,6 +53,14 @@ pub enum ComposeError {
     /// Missing parameters for this kind of transaction.
     #[error("{0}")]
     Missing(String),
+    /// A timelock delay below the manifest's minimum: the manifest refuses it.
+    #[error("a timelock delay of {delay} s is below the manifest's min_delay {min_delay} s")]
+    DelayTooShort {
+        /// Asked.
+        delay: u64,
+        /// The manifest's minimum.
+        min_delay: u64,
+    },
     /// Composition produced something the policy refuses (a manifest inconsistency).
     #[error("the composed transaction is refused by verification: {0}")]
     Refused(String, Box<Report>),
@@ -404,10 +412,10 @@ pub fn compose(
             let nonce = opts.safe_nonce.ok_or_else(|| ComposeError::Missing("the Safe nonce is needed: pass --nonce N, or --rpc-url URL to read it from the Safe".into()))?;
             let delay = opts.delay.unwrap_or(tl.min_delay);
             if delay < tl.min_delay {
-                return Err(ComposeError::Missing(format!(
-                    "--delay {delay} is below the manifest's min_delay {}",
-                    tl.min_delay
-                )));
+                return Err(ComposeError::DelayTooShort {
+                    delay,
+                    min_delay: tl.min_delay,
+                });
             }
             let tcalls: Vec<TimelockCall> = calls
                 .iter()

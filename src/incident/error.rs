@@ -175,6 +175,8 @@ impl From<ComposeError> for IncidentError {
             .recommend("the manifest's action and its constraints disagree: fix the manifest and pin it again"),
             ComposeError::Bundle(b) => b.into(),
             ComposeError::Decode(d) => d.into(),
+            ComposeError::DelayTooShort { .. } => IncidentError::refused("timelock_delay", e.to_string())
+                .recommend("use at least the manifest's min_delay: a shorter delay is what the manifest refuses"),
             ComposeError::NoPlaybook(..) => IncidentError::bad_input("no_playbook", e.to_string()),
             ComposeError::NeedsArg { .. } | ComposeError::BadArg { .. } | ComposeError::Missing(_) => {
                 IncidentError::bad_input("compose_input", e.to_string())
