@@ -6,6 +6,8 @@ mod support;
 
 /// Issue 12's attacks, each performed on anvil with the real Safe and proven refused.
 mod attacks;
+/// Issue 12: audit entries of any size keep the hash chain whole.
+mod audit_large;
 /// Compose against the real Safe, MultiSendCallOnly, proxies and timelock on anvil; tampered bundles.
 mod compose_chain;
 /// Crash safety: SIGKILL at many points during bundle writes, signing and audit appends.

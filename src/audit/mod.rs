@@ -67,6 +67,9 @@ fn now() -> u64 {
         .unwrap_or(0)
 }
 
+/// How much of the log's end is read at first when appending (grown until the last entry is whole).
+const TAIL_CHUNK: u64 = 64 * 1024;
+
 /// The last line of `bytes` (without its newline) and whether it is complete (newline-terminated).
 fn last_line(bytes: &[u8]) -> Option<(&[u8], bool)> {
     if bytes.is_empty() {
@@ -123,13 +126,8 @@ impl AuditLog {
         event: &str,
         details: serde_json::Value,
     ) -> Result<B256, AuditError> {
-        // Read the tail to find the previous line (entries are small; 64 KiB holds many).
         let len = f.metadata().map_err(|e| self.io(e))?.len();
-        let take = len.min(65536);
-        f.seek(SeekFrom::Start(len - take))
-            .map_err(|e| self.io(e))?;
-        let mut tail = Vec::with_capacity(take as usize);
-        f.read_to_end(&mut tail).map_err(|e| self.io(e))?;
+        let tail = self.read_tail(f, len)?;
         let (mut prev, mut seq) = (B256::ZERO, 0u64);
         let mut out = Vec::new();
         if let Some((line, complete)) = last_line(&tail) {
@@ -194,6 +192,52 @@ impl AuditLog {
         f.write_all(&out).map_err(|e| self.io(e))?;
         f.sync_all().map_err(|e| self.io(e))?;
         Ok(hash)
+    }
+
+    /// The end of the log from a line start: at least the whole last line, and, when the last line is not
+    /// an entry (torn), back to the last whole entry or the start of the file. Read backwards in growing
+    /// chunks, so an entry of any size (a 5,000-call batch is 70 KB) is found whole: never mistaken for a
+    /// torn line because only its end was read.
+    fn read_tail(&self, f: &mut File, len: u64) -> Result<Vec<u8>, AuditError> {
+        let mut take = len.min(TAIL_CHUNK);
+        loop {
+            f.seek(SeekFrom::Start(len - take))
+                .map_err(|e| self.io(e))?;
+            let mut buf = Vec::with_capacity(take as usize);
+            Read::by_ref(f)
+                .take(take)
+                .read_to_end(&mut buf)
+                .map_err(|e| self.io(e))?;
+            let at_start = take == len;
+            let from_line_start: Option<&[u8]> = if at_start {
+                Some(&buf[..])
+            } else {
+                // The first bytes may be the middle of a line: start after the first newline.
+                buf.iter()
+                    .position(|b| *b == b'\n')
+                    .map(|i| &buf[i + 1..])
+                    .filter(|rest| !rest.is_empty())
+            };
+            if let Some(slice) = from_line_start {
+                let enough = at_start
+                    || match last_line(slice) {
+                        Some((line, _)) if serde_json::from_slice::<Entry>(line).is_ok() => true,
+                        // Torn last line: the tail must also hold the last whole entry before it.
+                        Some(_) => {
+                            let body = slice.strip_suffix(b"\n").unwrap_or(slice);
+                            body.split(|b| *b == b'\n')
+                                .rev()
+                                .skip(1)
+                                .any(|l| serde_json::from_slice::<Entry>(l).is_ok())
+                        }
+                        None => false,
+                    };
+                if enough {
+                    return Ok(slice.to_vec());
+                }
+            }
+            take = take.saturating_mul(4).min(len);
+        }
     }
 
     /// Reads every entry (a missing file is an empty log).
