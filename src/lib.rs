@@ -18,6 +18,7 @@ pub mod manifest;
 pub mod policy;
 pub mod safe;
 pub mod signer;
+pub mod text;
 pub mod timelock;
 pub mod transfer;
 pub mod tui;

@@ -14,6 +14,8 @@ mod compose_chain;
 mod crash;
 /// Device faults through the simulator: each a clear error, nothing written.
 mod device_faults;
+/// Issue 12: escape sequences and bidi text from files never reach a terminal raw (CLI in tmux, console).
+mod escapes;
 /// Execute and broadcast on a real node: the whole incident, upgrades, timelock, idempotent broadcast.
 mod execute_chain;
 /// Issue 12's smaller findings: untrusted verify exit code, timelock delay, Builder operation, signer first.

@@ -78,6 +78,7 @@ fn progress_line(json: bool) -> impl FnMut(Duration, Option<u64>) {
         let b = block
             .map(|b| format!("block {b}"))
             .unwrap_or_else(|| "node unreachable, retrying".into());
+        // Our own text only (the carriage return redraws this progress line).
         eprint!(
             "\r  waiting for the receipt: {:.1} s, {b}   ",
             elapsed.as_secs_f64()
@@ -114,7 +115,7 @@ fn send_and_finish(
         posts,
     } = session.land(b, Duration::from_secs(wait), progress_line(ctx.json))?;
     if !ctx.json {
-        eprintln!();
+        errln!();
     }
     write_bundle(&b, out, true)?;
     let all = ok && posts.iter().all(|p| p.pass);
@@ -172,7 +173,7 @@ fn confirm_executor_approval(
     }
     if ctx.json {
         // The review goes to stderr so that stdout stays one JSON document.
-        eprintln!("{}", crate::policy::render_text(r));
+        errln!("{}", crate::policy::render_text(r));
     } else {
         super::verify::print_report(ctx, r, trust_state);
     }
@@ -180,7 +181,7 @@ fn confirm_executor_approval(
         .chars()
         .take(8)
         .collect::<String>();
-    eprint!(
+    err!(
         "\nApprove this Safe transaction as owner {} (the executor)? This counts as your signature.\nType the first 8 hex digits of the safeTxHash (after 0x) to approve: ",
         executor.to_checksum(None)
     );
@@ -194,7 +195,7 @@ fn confirm_executor_approval(
         .trim_start_matches("0x")
         .eq_ignore_ascii_case(&want);
     if !ok {
-        eprintln!("not approved: that is not the safeTxHash's beginning");
+        errln!("not approved: that is not the safeTxHash's beginning");
     }
     ok
 }

@@ -3,19 +3,46 @@
 //! 0 ok, 1 error, 2 usage, 3 verification refused, 4 signer refused or unavailable.
 
 /// `println!` that ignores a closed stdout (e.g. `breakglass verify … | head -1`): the command still
-/// finishes and its exit code still tells the outcome, instead of a panic.
+/// finishes and its exit code still tells the outcome, instead of a panic. Every line is terminal-safe:
+/// control characters and escapes from files are shown as `\x1b`, bidi and invisible characters as
+/// `<U+202E>` ([`crate::text::sanitize`]), whoever wrote them.
 macro_rules! outln {
+    () => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock());
+    }};
     ($($t:tt)*) => {{
         use std::io::Write as _;
-        let _ = writeln!(std::io::stdout().lock(), $($t)*);
+        let text = format!($($t)*);
+        let _ = writeln!(std::io::stdout().lock(), "{}", $crate::text::sanitize(&text));
     }};
 }
 
-/// `print!` that ignores a closed stdout.
+/// `print!` that ignores a closed stdout; terminal-safe like [`outln!`].
 macro_rules! out {
     ($($t:tt)*) => {{
         use std::io::Write as _;
-        let _ = write!(std::io::stdout().lock(), $($t)*);
+        let text = format!($($t)*);
+        let _ = write!(std::io::stdout().lock(), "{}", $crate::text::sanitize(&text));
+    }};
+}
+
+/// `eprintln!`, terminal-safe like [`outln!`].
+macro_rules! errln {
+    () => {{
+        eprintln!();
+    }};
+    ($($t:tt)*) => {{
+        let text = format!($($t)*);
+        eprintln!("{}", $crate::text::sanitize(&text));
+    }};
+}
+
+/// `eprint!`, terminal-safe like [`outln!`].
+macro_rules! err {
+    ($($t:tt)*) => {{
+        let text = format!($($t)*);
+        eprint!("{}", $crate::text::sanitize(&text));
     }};
 }
 

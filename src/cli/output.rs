@@ -83,11 +83,11 @@ impl CliError {
         if json {
             let v =
                 serde_json::json!({ "ok": false, "exit_code": self.code as i32, "error": self });
-            outln!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+            print_json_raw(&v);
         } else {
-            eprintln!("error: {}", self.message);
+            errln!("error: {}", self.message);
             if let Some(h) = &self.hint {
-                eprintln!("  next: {h}");
+                errln!("  next: {h}");
             }
         }
         self.code as i32
@@ -140,7 +140,19 @@ pub fn print_json(v: serde_json::Value) {
         }
         other => other,
     };
-    outln!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+    print_json_raw(&v);
+}
+
+/// Writes a JSON document to stdout, terminal-safe without changing its meaning
+/// ([`crate::text::json_terminal_safe`]); a closed stdout is ignored.
+fn print_json_raw(v: &serde_json::Value) {
+    use std::io::Write as _;
+    let text = serde_json::to_string_pretty(v).unwrap_or_default();
+    let _ = writeln!(
+        std::io::stdout().lock(),
+        "{}",
+        crate::text::json_terminal_safe(&text)
+    );
 }
 
 impl From<crate::incident::IncidentError> for CliError {

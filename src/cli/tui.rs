@@ -46,7 +46,7 @@ fn spec(s: &SignerArgs) -> Result<Option<SignerSpec>, CliError> {
 
 fn summary(app: &tui::app::App) {
     let (have, need) = app.signatures();
-    eprintln!(
+    errln!(
         "breakglass console closed: {} log entries; bundle {}; signatures {have} of {need}{}",
         app.log.len(),
         app.bundle
@@ -88,7 +88,7 @@ pub fn run_tui(ctx: &Ctx, a: TuiArgs) -> Result<(), CliError> {
 /// Runs `drill`.
 pub fn run_drill(ctx: &Ctx) -> Result<(), CliError> {
     need_terminal()?;
-    let drill = Drill::start(&mut |s| eprintln!("{s}")).map_err(|e| {
+    let drill = Drill::start(&mut |s| errln!("{s}")).map_err(|e| {
         CliError::new("drill", e.to_string())
             .hint("run scripts/drill.sh, which installs the pinned tools and starts the drill")
     })?;
@@ -108,7 +108,7 @@ pub fn run_drill(ctx: &Ctx) -> Result<(), CliError> {
     };
     let app = tui::run(env).map_err(|e| CliError::new("terminal", e.to_string()))?;
     summary(&app);
-    eprintln!(
+    errln!(
         "DRILL over: the local chain was stopped; bundles are in {}",
         drill.dir.display()
     );

@@ -340,6 +340,32 @@ fn find_function(abi: &JsonAbi, wanted: &str) -> Result<Function, (String, Strin
     }
 }
 
+/// Names, titles and ids are plain text: a control character (escape sequences, carriage returns,
+/// newlines), a bidi control or an invisible character could change what a terminal shows a reviewer
+/// (issue 12: a title holding `\r ESC[3A ESC[J` erased the action after it from `manifest show`).
+fn plain_text(d: &mut Diags<'_>, span: std::ops::Range<usize>, text: &str, what: &str) {
+    if let Some((i, c)) = text
+        .chars()
+        .enumerate()
+        .find(|(_, c)| crate::text::is_unsafe(*c) || *c == '\n' || *c == '\t')
+    {
+        let kind = if c.is_control() {
+            "a control character"
+        } else {
+            "a bidi control or invisible character"
+        };
+        d.err(
+            span,
+            format!(
+                "{what} contains {kind} (U+{:04X} at character {}): it could change what a terminal shows the reviewer",
+                c as u32,
+                i + 1
+            ),
+            "remove it: names, titles and ids are plain text",
+        );
+    }
+}
+
 pub(crate) fn validate(path: &Path, bytes: &[u8]) -> Result<Manifest, ManifestError> {
     let invalid = |diagnostics| ManifestError::Invalid {
         path: path.to_path_buf(),
@@ -394,6 +420,12 @@ pub(crate) fn validate(path: &Path, bytes: &[u8]) -> Result<Manifest, ManifestEr
         );
     }
     let name = raw.name.get_ref().trim().to_string();
+    plain_text(
+        &mut d,
+        raw.name.span(),
+        raw.name.get_ref(),
+        "the manifest name",
+    );
     if name.is_empty() {
         d.err(
             raw.name.span(),
@@ -510,6 +542,7 @@ pub(crate) fn validate(path: &Path, bytes: &[u8]) -> Result<Manifest, ManifestEr
     ordered.sort_by_key(|(_, c)| c.span().start);
     for (id, c) in ordered {
         let span = c.span();
+        plain_text(&mut d, span.clone(), id, "a contract id");
         let c = c.get_ref();
         let address = addr_field(&mut d, &c.address, &format!("contracts.{id}.address"));
         if let Some(a) = address {
@@ -609,6 +642,15 @@ pub(crate) fn validate(path: &Path, bytes: &[u8]) -> Result<Manifest, ManifestEr
         let a_span = a.span();
         let a = a.get_ref();
         let id = a.id.get_ref().clone();
+        plain_text(&mut d, a.id.span(), &id, "an action id");
+        if let Some(t) = &a.title {
+            plain_text(
+                &mut d,
+                t.span(),
+                t.get_ref(),
+                &format!("the title of action {:?}", crate::text::sanitize_line(&id)),
+            );
+        }
         if id.trim().is_empty() {
             d.err(
                 a.id.span(),
@@ -840,6 +882,18 @@ pub(crate) fn validate(path: &Path, bytes: &[u8]) -> Result<Manifest, ManifestEr
     for p in &raw.playbooks {
         let p = p.get_ref();
         let id = p.id.get_ref().clone();
+        plain_text(&mut d, p.id.span(), &id, "a playbook id");
+        if let Some(t) = &p.title {
+            plain_text(
+                &mut d,
+                t.span(),
+                t.get_ref(),
+                &format!(
+                    "the title of playbook {:?}",
+                    crate::text::sanitize_line(&id)
+                ),
+            );
+        }
         if !pb_ids.insert(id.clone()) {
             d.err(
                 p.id.span(),

@@ -41,8 +41,24 @@ fn trust_span(app: &App) -> Span<'static> {
     }
 }
 
-/// Draws the whole console.
+/// Text from a manifest, bundle, device or log, terminal-safe on one line ([`crate::text::sanitize_line`]).
+fn t(s: &str) -> String {
+    crate::text::sanitize_line(s).into_owned()
+}
+
+/// Draws the whole console, then makes sure no cell carries a control, bidi or invisible character
+/// (ratatui drops control characters itself; bidi overrides and zero-width characters it would write):
+/// such a cell shows U+FFFD instead.
 pub fn draw(f: &mut Frame, app: &App) {
+    draw_screen(f, app);
+    for cell in f.buffer_mut().content.iter_mut() {
+        if cell.symbol().chars().any(crate::text::is_unsafe) {
+            cell.set_symbol("\u{FFFD}");
+        }
+    }
+}
+
+fn draw_screen(f: &mut Frame, app: &App) {
     let area = f.area();
     let rows = Layout::default()
         .direction(Direction::Vertical)
@@ -69,7 +85,8 @@ pub fn draw(f: &mut Frame, app: &App) {
     }
     head.push(Span::raw(format!(
         " {} · chain {} · ",
-        app.manifest.name, app.manifest.chain_id
+        t(&app.manifest.name),
+        app.manifest.chain_id
     )));
     let compact = area.width < 120;
     if compact {
@@ -124,7 +141,7 @@ pub fn draw(f: &mut Frame, app: &App) {
                 Level::Info => Color::Reset,
                 Level::Error => Color::Red,
             };
-            Line::from(Span::styled(format!(" {m}"), fg(app, c)))
+            Line::from(Span::styled(format!(" {}", t(m)), fg(app, c)))
         }
         _ => Line::from(""),
     };
@@ -172,7 +189,7 @@ fn hash_lines(
 fn dashboard(f: &mut Frame, app: &App, area: Rect) {
     let m = &app.manifest;
     let mut lines = vec![
-        kv(app, "Protocol", Span::raw(m.name.clone())),
+        kv(app, "Protocol", Span::raw(t(&m.name))),
         kv(app, "Chain", Span::raw(m.chain_id.to_string())),
         kv(app, "Manifest", Span::raw(m.hash_hex())),
         kv(app, "Trust", trust_span(app)),
@@ -210,7 +227,7 @@ fn dashboard(f: &mut Frame, app: &App, area: Rect) {
             Some(false) => ", blind signing OFF (Safe txs need it)",
             None => "",
         };
-        Span::raw(format!("{}{blind}", app.device.label))
+        Span::raw(format!("{}{blind}", t(&app.device.label)))
     };
     lines.push(kv(app, "Signer", dev));
     for a in &app.device.accounts {
@@ -258,16 +275,16 @@ fn playbooks(f: &mut Frame, app: &App, area: Rect) {
                 .map(|a| a.via.as_str())
                 .unwrap_or("");
             let mut lines = vec![Line::from(vec![
-                Span::styled(format!("{:<14}", p.id), bold()),
-                Span::raw(format!("{} (via {via})", p.title)),
+                Span::styled(format!("{:<14}", t(&p.id)), bold()),
+                Span::raw(format!("{} (via {via})", t(&p.title))),
             ])];
             for a in &p.actions {
-                let t = app
+                let title = app
                     .manifest
                     .action(a)
                     .map(|x| x.title.clone())
                     .unwrap_or_default();
-                lines.push(Line::from(format!("      · {a}: {t}")));
+                lines.push(Line::from(format!("      · {}: {}", t(a), t(&title))));
             }
             ListItem::new(lines)
         })
@@ -358,7 +375,7 @@ fn sign(f: &mut Frame, app: &App, area: Rect) {
         Some(b) => {
             lines.push(Line::from(vec![
                 Span::styled("Signer: ", bold()),
-                Span::raw(app.device.label.clone()),
+                Span::raw(t(&app.device.label)),
             ]));
             if let Some(busy) = &app.busy {
                 lines.push(Line::from(Span::styled(
@@ -395,11 +412,21 @@ fn sign(f: &mut Frame, app: &App, area: Rect) {
                     fg(app, Color::Yellow)
                 },
             )));
-            for s in &b.signatures {
-                lines.push(Line::from(Span::styled(
-                    format!("  ✓ {}", s.signer.to_checksum(None)),
-                    fg(app, Color::Green),
-                )));
+            // Each entry as the incident core counts it: an unproven approved-hash entry or a second
+            // signature of the same owner is shown, and said not to count.
+            let tally = crate::bundle::tally_manifest(&app.manifest, b, &[]);
+            for e in &tally.entries {
+                if e.state.counts() {
+                    lines.push(Line::from(Span::styled(
+                        format!("  ✓ {}", e.signer.to_checksum(None)),
+                        fg(app, Color::Green),
+                    )));
+                } else {
+                    lines.push(Line::from(Span::styled(
+                        format!("  ✗ {} {}", e.signer.to_checksum(None), e.state.explain()),
+                        fg(app, Color::Red),
+                    )));
+                }
             }
             if b.safe_tx.is_some() {
                 for o in app.missing_owners() {
@@ -472,7 +499,7 @@ fn transfer(f: &mut Frame, app: &App, area: Rect) {
         Some(b) => {
             lines.push(Line::from(format!(
                 "Bundle {}, {} signature(s): move it to an offline signer, or signatures back.",
-                b.playbook.clone().unwrap_or_default(),
+                t(&b.playbook.clone().unwrap_or_default()),
                 b.signatures.len()
             )));
             lines.push(Line::from(
@@ -578,7 +605,7 @@ fn log(f: &mut Frame, app: &App, area: Rect) {
                 Level::Error => Color::Red,
             };
             Line::from(Span::styled(
-                format!("{:>7.1}s  {}", e.at, e.text),
+                format!("{:>7.1}s  {}", e.at, t(&e.text)),
                 fg(app, c),
             ))
         })
