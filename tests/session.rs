@@ -179,3 +179,45 @@ fn console_path_refuses_unpinned_implementation_before_any_signature() {
     let sim = InProcessSim::start();
     right.sign(&ready, &mut sim.signer(0)).unwrap();
 }
+
+/// The same through the console's own effects (`tui::compose_job`, `tui::sign_job`, which the console
+/// runs on its worker threads): refused, nothing signed, nothing recorded as signed.
+#[test]
+fn console_effects_refuse_unpinned_implementation() {
+    use breakglass::tui::app::Account;
+    use breakglass::tui::{compose_job, sign_job, Env, SignerSpec};
+    let w = World::deploy();
+    w.write_manifest("wrong.toml", Pins::Wrong);
+    let sim = InProcessSim::start();
+    let env = Env {
+        manifest: Manifest::load(&w.sb.path("wrong.toml")).unwrap(),
+        trust: Trust::Pinned {
+            source: "test".into(),
+        },
+        rpc: Some(w.anvil.url.clone()),
+        signer: Some(SignerSpec::Speculos(sim.addr.clone())),
+        drill: false,
+        out_dir: w.sb.path("."),
+        accounts: 3,
+        audit: AuditLog::new(w.sb.path("console-audit.jsonl")),
+    };
+    let e = compose_job(&env, "patch-pool", None).unwrap_err();
+    assert!(e.contains("CRITICAL") && e.contains("code hash"), "{e}");
+    // A bundle composed elsewhere (offline), brought to the console to sign.
+    let offline = session(&w, "wrong.toml", false, FrontEnd::Cli);
+    let c = offline
+        .compose(&ComposeRequest {
+            playbook: "patch-pool".into(),
+            nonce: Some(alloy::primitives::U256::from(w.safe_nonce())),
+            ..Default::default()
+        })
+        .unwrap();
+    let account = Account {
+        index: 0,
+        address: SIM0.parse().unwrap(),
+    };
+    let e = sign_job(&env, &c.bundle, &account).unwrap_err();
+    assert!(e.contains("CRITICAL") && e.contains("code hash"), "{e}");
+    let log = std::fs::read_to_string(w.sb.path("console-audit.jsonl")).unwrap_or_default();
+    assert!(!log.contains("\"sign\""), "{log}");
+}

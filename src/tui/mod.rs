@@ -143,7 +143,9 @@ fn device_status(env: &Env) -> DeviceStatus {
     })
 }
 
-fn compose_job(
+/// The console's compose effect (run on a worker thread): the incident session composes, with every check
+/// `breakglass compose` runs (the node's nonce, the implementation code on chain), and records it.
+pub fn compose_job(
     env: &Env,
     playbook: &str,
     from: Option<alloy::primitives::Address>,
@@ -185,7 +187,10 @@ fn console_error(e: incident::IncidentError) -> String {
     }
 }
 
-fn sign_job(
+/// The console's signing effect (run on a worker thread): every check of `breakglass sign` (trust,
+/// verification, not executed, the implementation code on chain, the signer) runs before the device is
+/// asked, through the same incident session.
+pub fn sign_job(
     env: &Env,
     b: &Bundle,
     account: &Account,
