@@ -1,12 +1,13 @@
 //! `breakglass compose` and `breakglass inspect`.
 
+use super::common::bundle_error;
+use super::common::{parse_addr, parse_b256, parse_u256, print_report};
 use super::output::print_json;
-use super::verify::{parse_addr, parse_u256, print_report};
 use super::{CliError, Ctx, ExitCode};
-use crate::bundle::{Bundle, BundleError};
+use crate::bundle::Bundle;
 use crate::compose;
 use crate::incident::{ComposeRequest, Session};
-use alloy::primitives::{B256, U256};
+use alloy::primitives::U256;
 use clap::Args;
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -67,34 +68,6 @@ pub struct InspectArgs {
     pub bundle: PathBuf,
 }
 
-pub(crate) fn bundle_error(e: BundleError) -> CliError {
-    let (kind, code, hint) = match &e {
-        BundleError::Io { .. } => ("bundle_unreadable", ExitCode::Error, "check the path"),
-        BundleError::Malformed { .. } => ("bundle_malformed", ExitCode::Refused, "the file is damaged or not a bundle: ask for it again"),
-        BundleError::UnknownFormat { .. } => ("bundle_format", ExitCode::Refused, "update breakglass on this machine, or ask the sender for a breakglass/bundle@1 file"),
-        BundleError::Mismatch { .. } => ("bundle_tampered", ExitCode::Refused, "do not sign it; compose the transaction again from the playbook"),
-        BundleError::Inconsistent(_) => ("bundle_inconsistent", ExitCode::Refused, "do not sign it; compose it again"),
-        BundleError::WrongManifest { .. } => ("wrong_manifest", ExitCode::Refused, "use the manifest the bundle was composed with (check `breakglass manifest hash`), or compose again here"),
-        BundleError::BadSignature { .. } => ("bad_signature", ExitCode::Refused, "drop that signature and ask the owner to sign again"),
-        BundleError::Decode(_) => ("malformed_calldata", ExitCode::Refused, "do not sign it"),
-        BundleError::Write { .. } => ("write_failed", ExitCode::Error, "choose another output path, or pass --force to replace the file"),
-    };
-    CliError::new(kind, e.to_string()).code(code).hint(hint)
-}
-
-fn parse_b256(s: &str, what: &str) -> Result<B256, CliError> {
-    let t = s.trim();
-    if t.len() != 66 || !t.starts_with("0x") {
-        return Err(CliError::new(
-            "usage",
-            format!("{what} must be 0x followed by 64 hex digits"),
-        )
-        .code(ExitCode::Usage));
-    }
-    t.parse()
-        .map_err(|_| CliError::new("usage", format!("{what} is not hex")).code(ExitCode::Usage))
-}
-
 fn write_and_report(
     ctx: &Ctx,
     session: &Session,
@@ -142,7 +115,7 @@ fn write_and_report(
         if !trust_state.is_trusted() {
             outln!(
                 "NOTE: the manifest is {}: signers will refuse this bundle until it is trusted",
-                super::manifest::trust_text(trust_state)
+                super::common::trust_text(trust_state)
             );
         }
     }
@@ -239,14 +212,14 @@ pub fn run_inspect(ctx: &Ctx, a: InspectArgs) -> Result<(), CliError> {
         let mut out = serde_json::to_value(v.report()).unwrap_or_default();
         out["trust"] = serde_json::to_value(&trust_state).unwrap_or_default();
         out["bundle"] = serde_json::to_value(&b).unwrap_or_default();
-        let mut signing = super::transfer::tally_json(&t);
+        let mut signing = super::common::tally_json(&t);
         signing["ready"] = json!(v.report().allowed && t.ready());
         out["signing"] = signing;
         print_json(out);
     } else {
         print_report(ctx, v.report(), &trust_state);
         out!("\nSigning: ");
-        super::transfer::print_tally(&t, &b);
+        super::common::print_tally(&t, &b);
     }
     let _ = U256::ZERO;
     if v.report().allowed {

@@ -1,8 +1,8 @@
 //! `breakglass execute`, `breakglass broadcast`, `breakglass timelock status`: the last mile, on a node.
 
-use super::compose::bundle_error;
+use super::common::bundle_error;
+use super::common::SignerArgs;
 use super::output::print_json;
-use super::sign::SignerArgs;
 use super::{CliError, Ctx, ExitCode};
 use crate::bundle::{Bundle, TimelockStep};
 use crate::incident::{self, Landed, Progress, Session};
@@ -175,7 +175,7 @@ fn confirm_executor_approval(
         // The review goes to stderr so that stdout stays one JSON document.
         errln!("{}", crate::policy::render_text(r));
     } else {
-        super::verify::print_report(ctx, r, trust_state);
+        super::common::print_report(ctx, r, trust_state);
     }
     let want = alloy::hex::encode(h.safe_tx_hash)
         .chars()
@@ -235,7 +235,7 @@ pub fn run_execute(ctx: &Ctx, a: ExecuteArgs) -> Result<(), CliError> {
         Ok(out) => out,
         Err(e) => {
             if let Some(r) = &e.report {
-                super::verify::print_report(ctx, r, &session.trust);
+                super::common::print_report(ctx, r, &session.trust);
             }
             return Err(e.into());
         }
@@ -264,7 +264,7 @@ pub fn run_broadcast(ctx: &Ctx, a: BroadcastArgs) -> Result<(), CliError> {
     let b = Bundle::read(&a.bundle).map_err(bundle_error)?;
     let v = session.verify(&b)?;
     if !v.report().allowed {
-        super::verify::print_report(ctx, v.report(), &session.trust);
+        super::common::print_report(ctx, v.report(), &session.trust);
         return Err(CliError::new(
             "refused",
             "verification refused this bundle: it is never broadcast",

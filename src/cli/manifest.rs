@@ -1,9 +1,10 @@
 //! `breakglass manifest hash|check|show|pin|approvals`.
 
+use super::common::trust_text;
 use super::output::print_json;
 use super::{CliError, Ctx};
 use crate::manifest::constraint_text;
-use crate::manifest::trust::{self, PinEntry, PinStore, Trust};
+use crate::manifest::trust::{self, PinEntry, PinStore};
 use crate::manifest::{ActionCall, ExpectLhs, Manifest, ProxyKind};
 use clap::Subcommand;
 use serde_json::{json, Value};
@@ -31,7 +32,7 @@ pub enum ManifestCmd {
     Approve {
         /// Signer.
         #[command(flatten)]
-        signer: super::sign::SignerArgs,
+        signer: super::common::SignerArgs,
         /// Do not ask for a typed `yes` before signing.
         #[arg(long)]
         yes: bool,
@@ -137,7 +138,7 @@ pub fn run(ctx: &Ctx, cmd: ManifestCmd) -> Result<(), CliError> {
 fn approve(
     ctx: &Ctx,
     m: &Manifest,
-    signer: &super::sign::SignerArgs,
+    signer: &super::common::SignerArgs,
     yes: bool,
 ) -> Result<(), CliError> {
     use crate::manifest::trust::{approvals_path, ApprovalEntry, ApprovalsFile};
@@ -192,7 +193,7 @@ You are approving, as a Safe owner, the text:
         }
     }
     let mut s = signer.open()?;
-    let address = s.address().map_err(super::sign::signer_error)?;
+    let address = s.address().map_err(super::common::signer_error)?;
     let store = PinStore::load()?;
     let anchor_owner = store
         .pins
@@ -227,7 +228,7 @@ You are approving, as a Safe owner, the text:
         );
     }
     let sig = crate::signer::sign_approval(s.as_mut(), &req, address)
-        .map_err(super::sign::signer_error)?;
+        .map_err(super::common::signer_error)?;
     file.approvals.push(ApprovalEntry {
         signer: address,
         signature: alloy::primitives::Bytes::copy_from_slice(&sig.as_bytes()),
@@ -350,19 +351,6 @@ fn pin(ctx: &Ctx, m: &Manifest, yes: bool) -> Result<(), CliError> {
         );
     }
     Ok(())
-}
-
-pub(crate) fn trust_text(t: &Trust) -> String {
-    match t {
-        Trust::Pinned { source } => format!("PINNED (by {source})"),
-        Trust::Approved {
-            approvals,
-            threshold,
-        } => {
-            format!("APPROVED by {approvals} of {threshold} Safe owners")
-        }
-        Trust::Untrusted { reason } => format!("UNTRUSTED: {reason}"),
-    }
 }
 
 fn summary_json(m: &Manifest) -> Value {

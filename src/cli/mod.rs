@@ -47,6 +47,7 @@ macro_rules! err {
 }
 
 mod audit;
+mod common;
 mod compose;
 pub(crate) mod execute;
 mod manifest;

@@ -1,125 +1,19 @@
 //! `breakglass sign`, `breakglass ledger list|address|config`, `breakglass device-sim`, and the signer
 //! options they share.
 
-use super::compose::bundle_error;
+use super::common::bundle_error;
+use super::common::{signer_error, SignerArgs};
 use super::output::print_json;
 use super::{CliError, Ctx, ExitCode};
 use crate::bundle::Bundle;
-use crate::signer::keystore::{read_password, KeystoreSigner};
-use crate::signer::ledger::apdu::{ledger_live_path, HdPath, LedgerError};
 use crate::signer::ledger::sim::{self, SimConfig, SimMode};
-use crate::signer::ledger::{HidTransport, LedgerSigner, TcpTransport, Transport};
-use crate::signer::{Signer, SignerError};
+use crate::signer::ledger::HidTransport;
+use crate::signer::Signer;
 use alloy::primitives::Address;
 use clap::{Args, Subcommand};
 use serde_json::json;
 use std::path::PathBuf;
 use std::time::Duration;
-
-/// Which signer to use.
-#[derive(Debug, Args, Clone)]
-pub struct SignerArgs {
-    /// A Ledger on USB.
-    #[arg(long, conflicts_with_all = ["speculos", "keystore"])]
-    pub ledger: bool,
-    /// Speculos, or `breakglass device-sim`, at HOST:PORT (raw APDU port).
-    #[arg(long, value_name = "HOST:PORT", conflicts_with = "keystore")]
-    pub speculos: Option<String>,
-    /// An encrypted keystore (Web3 Secret Storage, as geth and `cast wallet` write).
-    #[arg(long, value_name = "FILE")]
-    pub keystore: Option<PathBuf>,
-    /// Read the keystore password from this file instead of prompting.
-    #[arg(long, value_name = "FILE", requires = "keystore")]
-    pub password_file: Option<PathBuf>,
-    /// Ledger derivation path (default m/44'/60'/0'/0/0).
-    #[arg(long, value_name = "PATH", conflicts_with = "account")]
-    pub hd_path: Option<String>,
-    /// Ledger Live account number N: m/44'/60'/N'/0/0.
-    #[arg(long, value_name = "N")]
-    pub account: Option<u32>,
-    /// Seconds to wait for the person to confirm on the device.
-    #[arg(long, value_name = "SECONDS", default_value = "180")]
-    pub device_timeout: u64,
-}
-
-pub(crate) fn signer_error(e: SignerError) -> CliError {
-    let kind = match &e {
-        SignerError::Ledger(LedgerError::Rejected) => "rejected",
-        SignerError::Ledger(LedgerError::BlindSigningOrInvalid { .. }) => "blind_signing",
-        SignerError::Ledger(LedgerError::Locked) => "locked",
-        SignerError::Ledger(LedgerError::AppNotOpen { .. }) => "app_not_open",
-        SignerError::Ledger(_) => "device",
-        SignerError::Transport(_) => "device_unavailable",
-        SignerError::Keystore(crate::signer::keystore::KeystoreError::WrongPassword { .. }) => {
-            "wrong_password"
-        }
-        SignerError::Keystore(_) => "keystore",
-        SignerError::WrongSigner { .. } => "wrong_signer",
-        SignerError::NotSignable(_) => "not_signable",
-    };
-    let code = if matches!(e, SignerError::NotSignable(_)) {
-        ExitCode::Refused
-    } else {
-        ExitCode::Signer
-    };
-    CliError::new(kind, e.to_string())
-        .code(code)
-        .hint("nothing was signed and nothing was written")
-}
-
-impl SignerArgs {
-    fn path(&self) -> Result<HdPath, CliError> {
-        match (&self.hd_path, self.account) {
-            (Some(p), _) => {
-                HdPath::parse(p).map_err(|e| CliError::new("usage", e).code(ExitCode::Usage))
-            }
-            (None, Some(n)) => Ok(ledger_live_path(n)),
-            (None, None) => Ok(ledger_live_path(0)),
-        }
-    }
-
-    /// Whether any signer was chosen.
-    pub fn chosen(&self) -> bool {
-        self.ledger || self.speculos.is_some() || self.keystore.is_some()
-    }
-
-    /// Opens the chosen signer.
-    pub fn open(&self) -> Result<Box<dyn Signer>, CliError> {
-        if let Some(ks) = &self.keystore {
-            let pw = read_password(self.password_file.as_deref(), ks)
-                .map_err(|e| signer_error(e.into()))?;
-            let s = KeystoreSigner::open(ks, &pw).map_err(|e| signer_error(e.into()))?;
-            return Ok(Box::new(s));
-        }
-        let transport: Box<dyn Transport> = if let Some(addr) = &self.speculos {
-            Box::new(
-                TcpTransport::connect(addr, Duration::from_secs(self.device_timeout))
-                    .map_err(|e| signer_error(e.into()))?,
-            )
-        } else if self.ledger {
-            Box::new(HidTransport::open().map_err(|e| signer_error(e.into()))?)
-        } else {
-            return Err(CliError::new(
-                "usage",
-                "choose a signer: --ledger, --speculos HOST:PORT or --keystore FILE",
-            )
-            .code(ExitCode::Usage));
-        };
-        Ok(Box::new(LedgerSigner::new(transport, self.path()?)))
-    }
-
-    /// Opens a Ledger (USB or Speculos) for the `ledger` subcommands.
-    fn open_ledger(&self) -> Result<LedgerSigner, CliError> {
-        let transport: Box<dyn Transport> = match &self.speculos {
-            Some(addr) => Box::new(
-                TcpTransport::connect(addr, Duration::from_secs(self.device_timeout))
-                    .map_err(|e| signer_error(e.into()))?,
-            ),
-            None => Box::new(HidTransport::open().map_err(|e| signer_error(e.into()))?),
-        };
-        Ok(LedgerSigner::new(transport, self.path()?))
-    }
-}
 
 /// `breakglass sign …`
 #[derive(Debug, Args)]
@@ -163,7 +57,7 @@ pub fn run_sign(ctx: &Ctx, a: SignArgs) -> Result<(), CliError> {
         Ok(r) => r,
         Err(e) => {
             if let Some(r) = &e.report {
-                super::verify::print_report(ctx, r, &session.trust);
+                super::common::print_report(ctx, r, &session.trust);
             }
             return Err(e.into());
         }

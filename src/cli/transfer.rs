@@ -3,9 +3,10 @@
 //! ERC-4527 QR signers. The formats and checks are in [`crate::transfer`]; this file reads files and
 //! stdin, draws, and prints.
 
-use super::compose::bundle_error;
+use super::common::bundle_error;
+use super::common::parse_addr;
+use super::common::{print_tally, tally_json};
 use super::output::print_json;
-use super::verify::parse_addr;
 use super::{CliError, Ctx, ExitCode};
 use crate::bundle::Tally;
 use crate::bundle::{self, Bundle};
@@ -151,67 +152,6 @@ fn usage(msg: impl Into<String>) -> CliError {
     CliError::new("usage", msg).code(ExitCode::Usage)
 }
 
-/// The signing state for `--json`.
-pub(crate) fn tally_json(t: &Tally) -> serde_json::Value {
-    json!({
-        "signatures": t.counted.len(),
-        "threshold": t.threshold,
-        "signed_by": t.counted.iter().map(|a| a.to_checksum(None)).collect::<Vec<_>>(),
-        "entries": t.entries.iter().map(|e| json!({
-            "signer": e.signer.to_checksum(None),
-            "kind": e.kind,
-            "state": e.state,
-            "counts": e.state.counts(),
-            "why": e.state.explain(),
-        })).collect::<Vec<_>>(),
-        "not_counted": t.not_counted().count(),
-        "missing": t.missing.iter().map(|a| a.to_checksum(None)).collect::<Vec<_>>(),
-        "ready": t.ready(),
-    })
-}
-
-/// The signing state for a person: what counts, what does not and why, who is missing.
-pub(crate) fn print_tally(t: &Tally, b: &Bundle) {
-    outln!(
-        "{} of {} signature{}{}",
-        t.counted.len(),
-        t.threshold,
-        if t.threshold == 1 { "" } else { "s" },
-        if t.ready() {
-            " — ready to execute"
-        } else {
-            ""
-        }
-    );
-    for (e, sig) in t.entries.iter().zip(&b.signatures) {
-        let device = sig
-            .device
-            .as_ref()
-            .map(|d| format!(", {d}"))
-            .unwrap_or_default();
-        if e.state.counts() {
-            outln!(
-                "  signed   {} ({:?}{device}): {}",
-                e.signer.to_checksum(None),
-                e.kind,
-                e.state.explain()
-            );
-        } else {
-            outln!(
-                "  ignored  {} ({:?}{device}): {}",
-                e.signer.to_checksum(None),
-                e.kind,
-                e.state.explain()
-            );
-        }
-    }
-    if !t.ready() {
-        for a in &t.missing {
-            outln!("  missing  {}", a.to_checksum(None));
-        }
-    }
-}
-
 /// Checks a bundle with new signatures against the local manifest (signers must be owners, the request
 /// must be allowed) and writes it.
 fn check_and_write(
@@ -310,7 +250,7 @@ pub fn run_combine(ctx: &Ctx, a: CombineArgs) -> Result<(), CliError> {
         if !trust_state.is_trusted() {
             outln!(
                 "NOTE: the manifest here is {}: the owners above are checked against it",
-                super::manifest::trust_text(&trust_state)
+                super::common::trust_text(&trust_state)
             );
         }
     }

@@ -1,6 +1,6 @@
 //! `breakglass tui` and `breakglass drill`.
 
-use super::sign::SignerArgs;
+use super::common::SignerArgs;
 use super::{CliError, Ctx, ExitCode};
 use crate::drill::Drill;
 use crate::manifest::trust::{self, Trust};
@@ -35,7 +35,7 @@ fn need_terminal() -> Result<(), CliError> {
 fn spec(s: &SignerArgs) -> Result<Option<SignerSpec>, CliError> {
     if let Some(ks) = &s.keystore {
         let pw = crate::signer::keystore::read_password(s.password_file.as_deref(), ks)
-            .map_err(|e| super::sign::signer_error(e.into()))?;
+            .map_err(|e| super::common::signer_error(e.into()))?;
         return Ok(Some(SignerSpec::Keystore(ks.clone(), pw)));
     }
     if let Some(a) = &s.speculos {

@@ -1,15 +1,14 @@
 //! `breakglass verify`: decode a transaction from anywhere and check it against the manifest.
 
-use super::output::print_json;
+use super::common::{decode_error, parse_addr, parse_hex, parse_u256, print_report, usage};
 use super::{CliError, Ctx, ExitCode};
-use crate::decode::DecodeError;
-use crate::manifest::trust::{self, Trust};
+use crate::manifest::trust::{self};
 use crate::manifest::Manifest;
 use crate::policy::{self, Report};
 use crate::safe::{Operation, SafeTxFields};
 use alloy::dyn_abi::{DynSolType, JsonAbiExt, Specifier};
 use alloy::json_abi::{Function, Param};
-use alloy::primitives::{Address, Bytes, U256};
+use alloy::primitives::{Bytes, U256};
 use clap::Args;
 use serde::Deserialize;
 use std::path::PathBuf;
@@ -68,51 +67,13 @@ pub struct VerifyArgs {
     pub allow_untrusted: bool,
 }
 
-fn usage(msg: impl Into<String>) -> CliError {
-    CliError::new("usage", msg).code(ExitCode::Usage)
-}
-
-pub(crate) fn parse_addr(s: &str, what: &str) -> Result<Address, CliError> {
-    crate::manifest::parse_address_strict(s).map_err(|(m, h)| usage(format!("{what}: {m}")).hint(h))
-}
-
-pub(crate) fn parse_u256(s: &str, what: &str) -> Result<U256, CliError> {
-    let t = s.trim();
-    let r = if let Some(h) = t.strip_prefix("0x") {
-        U256::from_str_radix(h, 16)
-    } else {
-        U256::from_str_radix(t, 10)
-    };
-    r.map_err(|_| {
-        usage(format!("{what} {s:?} is not a number"))
-            .hint("write a decimal integer (wei) or 0x-hex")
-    })
-}
-
-pub(crate) fn parse_hex(s: &str, what: &str) -> Result<Bytes, CliError> {
-    let t = s.trim();
-    let h = t.strip_prefix("0x").unwrap_or(t);
-    alloy::hex::decode(h).map(Bytes::from).map_err(|e| {
-        CliError::new("bad_hex", format!("{what} is not hex: {e}"))
-            .code(ExitCode::Refused)
-            .hint("pass 0x-prefixed hex bytes, e.g. --data 0x8456cb59")
-    })
-}
-
-pub(crate) fn decode_error(e: DecodeError) -> CliError {
-    CliError::new("malformed_calldata", e.to_string())
-        .code(ExitCode::Refused)
-        .hint("this calldata is malformed or deliberately crafted; do not sign it. Ask for the transaction again from its source")
-}
-
 /// Builds the Safe tx (or plain tx) from flags and verifies it.
 pub fn run(ctx: &Ctx, a: VerifyArgs) -> Result<(), CliError> {
     let m = ctx.load_manifest()?;
     let trust = trust::evaluate(&m, ctx.explicit_pin()?.as_ref())?;
     let report = if let Some(path) = &a.bundle {
-        let b = crate::bundle::Bundle::read(path).map_err(super::compose::bundle_error)?;
-        let verified =
-            crate::bundle::verify_bundle(&m, &b).map_err(super::compose::bundle_error)?;
+        let b = crate::bundle::Bundle::read(path).map_err(super::common::bundle_error)?;
+        let verified = crate::bundle::verify_bundle(&m, &b).map_err(super::common::bundle_error)?;
         verified.into_report()
     } else if let Some(path) = &a.safe_json {
         from_builder_json(&m, path, &a)?
@@ -190,7 +151,7 @@ pub fn run(ctx: &Ctx, a: VerifyArgs) -> Result<(), CliError> {
             "untrusted_manifest",
             format!(
                 "allowed, but by a manifest that is {}: this is no verdict yet",
-                super::manifest::trust_text(&trust)
+                super::common::trust_text(&trust)
             ),
         )
         .code(ExitCode::Untrusted)
@@ -204,23 +165,6 @@ pub fn run(ctx: &Ctx, a: VerifyArgs) -> Result<(), CliError> {
                 .code(ExitCode::Refused)
                 .quiet_in_json(),
         )
-    }
-}
-
-pub(crate) fn print_report(ctx: &Ctx, report: &Report, trust: &Trust) {
-    if ctx.json {
-        let mut v = serde_json::to_value(report).unwrap_or_default();
-        v["trust"] = serde_json::to_value(trust).unwrap_or_default();
-        v["trusted"] = serde_json::json!(trust.is_trusted());
-        print_json(v);
-    } else {
-        out!("{}", policy::render_text(report));
-        if !trust.is_trusted() {
-            outln!(
-                "\nNOTE: the manifest itself is {}",
-                super::manifest::trust_text(trust)
-            );
-        }
     }
 }
 
