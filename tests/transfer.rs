@@ -703,7 +703,13 @@ fn air_gap_loop_between_two_machines() {
     assert!(!stranger.exists("request.json"));
     // Signatures into an executed bundle:
     let mut executed = online.bundle("all.json");
-    executed["receipt"] = serde_json::json!({ "status": 1 });
+    executed["receipt"] = serde_json::json!({
+        "tx_hash": format!("0x{}", "ab".repeat(32)),
+        "block_number": 7,
+        "status": 1,
+        "gas_used": 90000,
+        "seconds": 1.5,
+    });
     online
         .sb
         .write("executed.json", serde_json::to_vec(&executed).unwrap());

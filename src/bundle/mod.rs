@@ -97,8 +97,55 @@ pub struct SignatureEntry {
     pub device: Option<String>,
 }
 
-/// A bundle.
+/// A signed EIP-1559 transaction (raw bytes and hash are checked against each other and the bundle by
+/// every reader that sends it).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignedTx {
+    /// The EIP-2718 envelope.
+    pub raw: Bytes,
+    /// Its hash.
+    pub hash: B256,
+    /// The executor, for an `execTransaction`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<Address>,
+    /// `execTransaction` for an executor's transaction.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+}
+
+/// The receipt of the landed transaction.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Receipt {
+    /// Transaction hash.
+    pub tx_hash: B256,
+    /// Block.
+    pub block_number: Option<u64>,
+    /// 1 success, 0 reverted.
+    pub status: u8,
+    /// Gas used.
+    pub gas_used: u64,
+    /// Seconds from send to receipt.
+    pub seconds: f64,
+}
+
+/// One post-condition's outcome.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PostCondition {
+    /// Action id.
+    pub action: String,
+    /// As written in the manifest.
+    pub expect: String,
+    /// What the chain says.
+    pub actual: String,
+    /// Whether it held.
+    pub pass: bool,
+}
+
+/// A bundle.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Bundle {
     /// Always [`FORMAT`].
@@ -126,15 +173,16 @@ pub struct Bundle {
     /// Signatures collected so far.
     #[serde(default)]
     pub signatures: Vec<SignatureEntry>,
-    /// Later steps (signed execution tx, receipt, post-conditions) are kept as written.
+    /// The signed transaction that lands it: the guardian's EIP-1559 transaction, or the executor's
+    /// `execTransaction`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub signed_tx: Option<serde_json::Value>,
+    pub signed_tx: Option<SignedTx>,
     /// Receipt, once mined.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub receipt: Option<serde_json::Value>,
+    pub receipt: Option<Receipt>,
     /// Post-condition results.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub postconditions: Option<serde_json::Value>,
+    pub postconditions: Option<Vec<PostCondition>>,
     /// The audit-log entries of the steps that produced this bundle, so an offline machine's log and the
     /// online one can be matched after the fact.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -8,18 +8,7 @@ use alloy::dyn_abi::{DynSolValue, FunctionExt, JsonAbiExt};
 use alloy::primitives::{Address, B256};
 use serde::Serialize;
 
-/// One post-condition's outcome.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct PostCondition {
-    /// Action id.
-    pub action: String,
-    /// As written in the manifest.
-    pub expect: String,
-    /// What the chain says.
-    pub actual: String,
-    /// Whether it held.
-    pub pass: bool,
-}
+pub use crate::bundle::PostCondition;
 
 /// Evaluates every `expect` of the given actions against the chain's current state.
 pub fn evaluate(chain: &Chain, m: &Manifest, actions: &[String]) -> Vec<PostCondition> {

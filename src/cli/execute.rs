@@ -96,13 +96,8 @@ fn send_and_finish(
     wait: u64,
 ) -> Result<bool, CliError> {
     if !ctx.json {
-        if let Some(h) = b
-            .signed_tx
-            .as_ref()
-            .and_then(|s| s.get("hash"))
-            .and_then(|h| h.as_str())
-        {
-            outln!("sending {h}");
+        if let Some(st) = &b.signed_tx {
+            outln!("sending {:#x}", st.hash);
         }
     }
     let Landed {

@@ -623,12 +623,12 @@ impl Session {
             .ok_or_else(|| IncidentError::failed("internal", "no transaction to sign"))?;
         let env = TxEnvelope::from(tx.into_signed(sig));
         let mut out = b.clone();
-        out.signed_tx = Some(json!({
-            "raw": format!("0x{}", alloy::hex::encode(env.encoded_2718())),
-            "hash": format!("{:#x}", env.tx_hash()),
-            "from": executor.to_checksum(None),
-            "kind": "execTransaction",
-        }));
+        out.signed_tx = Some(bundle::SignedTx {
+            raw: env.encoded_2718().into(),
+            hash: *env.tx_hash(),
+            from: Some(executor),
+            kind: Some("execTransaction".into()),
+        });
         self.record(
             "execute",
             json!({
@@ -795,10 +795,12 @@ pub fn attach_signature(
     out.signatures.sort_by_key(|x| x.signer);
     if let Some(tx) = req.transaction() {
         let env = TxEnvelope::from(tx.clone().into_signed(*sig));
-        out.signed_tx = Some(json!({
-            "raw": format!("0x{}", alloy::hex::encode(env.encoded_2718())),
-            "hash": format!("{:#x}", env.tx_hash()),
-        }));
+        out.signed_tx = Some(bundle::SignedTx {
+            raw: env.encoded_2718().into(),
+            hash: *env.tx_hash(),
+            from: None,
+            kind: None,
+        });
     }
     out.recompute()?;
     Ok(out)
@@ -816,22 +818,15 @@ pub fn check_signed_tx(b: &Bundle) -> Result<(Bytes, B256, Address), IncidentErr
         IncidentError::bad_input("not_signed", "the bundle holds no signed transaction")
             .recommend("execute a Safe transaction, or sign a guardian transaction, first")
     })?;
-    let raw_hex = st
-        .get("raw")
-        .and_then(|v| v.as_str())
-        .ok_or_else(|| refuse("signed_tx.raw is missing".into()))?;
-    let raw: Bytes = raw_hex
-        .parse()
-        .map_err(|_| refuse("signed_tx.raw is not hex".into()))?;
+    let raw = st.raw.clone();
     let env = TxEnvelope::decode_2718(&mut raw.as_ref())
         .map_err(|e| refuse(format!("signed_tx.raw does not decode: {e}")))?;
     let hash = *env.tx_hash();
-    if let Some(h) = st.get("hash").and_then(|v| v.as_str()) {
-        if h.parse::<B256>().ok() != Some(hash) {
-            return Err(refuse(format!(
-                "signed_tx.hash {h} is not the hash of signed_tx.raw ({hash:#x})"
-            )));
-        }
+    if st.hash != hash {
+        return Err(refuse(format!(
+            "signed_tx.hash {:#x} is not the hash of signed_tx.raw ({hash:#x})",
+            st.hash
+        )));
     }
     let TxEnvelope::Eip1559(signed) = &env else {
         return Err(refuse("signed_tx is not an EIP-1559 transaction".into()));
@@ -886,13 +881,13 @@ pub fn land_on(
     let receipt = chain.wait_receipt(hash, wait, progress)?;
     let ok = receipt.status();
     let seconds = t0.elapsed().as_secs_f64();
-    b.receipt = Some(json!({
-        "tx_hash": format!("{hash:#x}"),
-        "block_number": receipt.block_number,
-        "status": if ok { 1 } else { 0 },
-        "gas_used": receipt.gas_used,
-        "seconds": seconds,
-    }));
+    b.receipt = Some(bundle::Receipt {
+        tx_hash: hash,
+        block_number: receipt.block_number,
+        status: u8::from(ok),
+        gas_used: receipt.gas_used,
+        seconds,
+    });
     // A timelock schedule changes nothing yet: its actions' post-conditions belong to the execute step.
     let scheduling = b
         .timelock
@@ -903,7 +898,7 @@ pub fn land_on(
     } else {
         Vec::new()
     };
-    b.postconditions = Some(serde_json::to_value(&posts).unwrap_or_default());
+    b.postconditions = Some(posts.clone());
     Ok(Landed {
         bundle: b,
         hash,

@@ -168,7 +168,7 @@ pub fn add_signatures(
             Signature::from_raw(&first.signature).map_err(|err| TransferError::BadSignature {
                 reason: format!("of {} is malformed: {err}", first.signer.to_checksum(None)),
             })?;
-        out.signed_tx = Some(signed_tx_json(&e.unsigned(out.chain_id), sig));
+        out.signed_tx = Some(signed_tx_record(&e.unsigned(out.chain_id), sig));
     }
     out.recompute()?;
     Ok(Merged {
@@ -178,15 +178,20 @@ pub fn add_signatures(
     })
 }
 
-/// `{"raw": "0x…", "hash": "0x…"}` of a signed EIP-1559 transaction, as `sign` writes it.
-pub fn signed_tx_json(tx: &alloy::consensus::TxEip1559, sig: Signature) -> Value {
+/// The signed EIP-1559 transaction record, as `sign` writes it.
+pub fn signed_tx_record(
+    tx: &alloy::consensus::TxEip1559,
+    sig: Signature,
+) -> crate::bundle::SignedTx {
     use alloy::consensus::SignableTransaction;
     use alloy::eips::eip2718::Encodable2718;
     let env = alloy::consensus::TxEnvelope::from(tx.clone().into_signed(sig));
-    json!({
-        "raw": format!("0x{}", alloy::hex::encode(env.encoded_2718())),
-        "hash": format!("{:#x}", env.tx_hash()),
-    })
+    crate::bundle::SignedTx {
+        raw: env.encoded_2718().into(),
+        hash: *env.tx_hash(),
+        from: None,
+        kind: None,
+    }
 }
 
 /// Combines bundles of the same request (named for errors) into one.

@@ -259,10 +259,8 @@ fn execute_job(
     let hash = prepared
         .signed_tx
         .as_ref()
-        .and_then(|s| s.get("hash"))
-        .and_then(|h| h.as_str())
-        .unwrap_or_default()
-        .to_string();
+        .map(|s| format!("{:#x}", s.hash))
+        .unwrap_or_default();
     let _ = tx.send(Action::ExecLine(format!(
         "sent {hash}; waiting for the receipt"
     )));
