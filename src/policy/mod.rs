@@ -192,6 +192,34 @@ impl Report {
     }
 }
 
+/// Whether a rule decided a call's verdict, or the next rule should look at it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Flow {
+    /// The next rule decides.
+    Next,
+    /// This rule decided.
+    Done,
+}
+
+/// A rule on one call of the tree.
+type CallRule = fn(&mut Checker<'_>, &CallNode, Via, Option<Address>) -> Flow;
+
+/// The policy for each call, in order: the order is the policy. The always-critical rules come first, so
+/// no manifest entry can reach a call they refuse.
+const CALL_RULES: &[(&str, CallRule)] = &[
+    ("safe_admin", |c, n, v, s| c.rule_safe_admin(n, v, s)),
+    ("account_to_safe", |c, n, v, s| {
+        c.rule_account_to_safe(n, v, s)
+    }),
+    ("safe_self_call", |c, n, v, s| {
+        c.rule_safe_self_call(n, v, s)
+    }),
+    ("timelock", |c, n, v, s| c.rule_timelock(n, v, s)),
+    ("manifest_action", |c, n, v, s| {
+        c.rule_manifest_action(n, v, s)
+    }),
+];
+
 struct Checker<'m> {
     m: &'m Manifest,
     findings: Vec<Finding>,
@@ -316,7 +344,17 @@ impl<'m> Checker<'m> {
         }
     }
 
+    /// Judges one call: the rules of [`CALL_RULES`] in order, until one decides.
     fn check_call(&mut self, node: &CallNode, via: Via, safe: Option<Address>) {
+        for (_, rule) in CALL_RULES {
+            if rule(self, node, via, safe) == Flow::Done {
+                return;
+            }
+        }
+    }
+
+    /// Who controls the Safe: never, whatever the manifest says, whichever ABI decoded the call.
+    fn rule_safe_admin(&mut self, node: &CallNode, _via: Via, safe: Option<Address>) -> Flow {
         // Who controls the Safe: never, whatever the manifest says. Keyed on the selector, not on the ABI
         // that decoded the call (a manifest ABI listing `enableModule` must not relabel it).
         if node.data.len() >= 4 && decode::is_safe_admin_selector(&node.data[..4]) {
@@ -334,8 +372,13 @@ impl<'m> Checker<'m> {
                 "safe_admin",
                 format!("{signature} changes {whose} owners, threshold, modules, guard or fallback handler: breakglass never signs this"),
             );
-            return;
+            return Flow::Done;
         }
+        Flow::Next
+    }
+
+    /// A plain transaction from an account to the Safe is no action (approveHash approves blind).
+    fn rule_account_to_safe(&mut self, node: &CallNode, via: Via, _safe: Option<Address>) -> Flow {
         if via == Via::Eoa && Some(node.to) == self.m.safe.as_ref().map(|c| c.address) {
             let d = self.describe(node);
             let extra = if node.signature() == Some("approveHash(bytes32)") {
@@ -348,8 +391,13 @@ impl<'m> Checker<'m> {
                 "not_in_manifest",
                 format!("{d} is not an action in the manifest{extra}"),
             );
-            return;
+            return Flow::Done;
         }
+        Flow::Next
+    }
+
+    /// A call from the Safe to itself is Safe administration.
+    fn rule_safe_self_call(&mut self, node: &CallNode, _via: Via, safe: Option<Address>) -> Flow {
         if Some(node.to) == safe {
             let d = self.describe(node);
             self.critical(
@@ -357,8 +405,13 @@ impl<'m> Checker<'m> {
                 "safe_self_call",
                 format!("{d}: a call from the Safe to itself is not an emergency action"),
             );
-            return;
+            return Flow::Done;
         }
+        Flow::Next
+    }
+
+    /// A timelock operation: the wrapper is structural, its payloads are judged as actions via the timelock; only the Safe schedules.
+    fn rule_timelock(&mut self, node: &CallNode, via: Via, safe: Option<Address>) -> Flow {
         // Timelock operations: the wrapper is structural, the payloads are the actions.
         if let (
             Some(tl),
@@ -381,7 +434,7 @@ impl<'m> Checker<'m> {
                         "nested_timelock",
                         "a timelock operation inside a timelock operation".into(),
                     );
-                    return;
+                    return Flow::Done;
                 }
                 if via != Via::Safe {
                     self.refuse(
@@ -389,7 +442,7 @@ impl<'m> Checker<'m> {
                         "wrong_via",
                         format!("timelock {name} sent by an account: timelock actions are scheduled and executed by the manifest's Safe, never by another route"),
                     );
-                    return;
+                    return Flow::Done;
                 }
                 if !node.value.is_zero() {
                     self.critical(
@@ -400,7 +453,7 @@ impl<'m> Checker<'m> {
                             node.value
                         ),
                     );
-                    return;
+                    return Flow::Done;
                 }
                 if name.starts_with("schedule") {
                     let delay = match node.arg("delay") {
@@ -416,7 +469,7 @@ impl<'m> Checker<'m> {
                                 tl.min_delay
                             ),
                         );
-                        return;
+                        return Flow::Done;
                     }
                 }
                 let id = node
@@ -432,9 +485,14 @@ impl<'m> Checker<'m> {
                 for c in &node.children {
                     self.check_call(c, Via::Timelock, safe);
                 }
-                return;
+                return Flow::Done;
             }
         }
+        Flow::Next
+    }
+
+    /// Everything else must be a manifest action of the right via, with its constraints held.
+    fn rule_manifest_action(&mut self, node: &CallNode, via: Via, _safe: Option<Address>) -> Flow {
         // Manifest actions for this call.
         let candidates: Vec<&Action> = self
             .m
@@ -477,7 +535,7 @@ impl<'m> Checker<'m> {
                             );
                         }
                     }
-                    return;
+                    return Flow::Done;
                 }
                 Err((reasons, value_broken)) => {
                     if first_failure.is_none() {
@@ -494,7 +552,7 @@ impl<'m> Checker<'m> {
             } else {
                 self.refuse(node, "constraint", msg);
             }
-            return;
+            return Flow::Done;
         }
         if let Some(a) = candidates.first() {
             self.refuse(
@@ -507,7 +565,7 @@ impl<'m> Checker<'m> {
                     via.as_str()
                 ),
             );
-            return;
+            return Flow::Done;
         }
         if !node.value.is_zero() {
             self.critical(
@@ -518,7 +576,7 @@ impl<'m> Checker<'m> {
                     node.value
                 ),
             );
-            return;
+            return Flow::Done;
         }
         let why = match &node.decoded {
             Decoded::Function {
@@ -535,6 +593,7 @@ impl<'m> Checker<'m> {
             "not_in_manifest",
             format!("{d} is not an action in the manifest{why}"),
         );
+        Flow::Done
     }
 
     fn check_safe_call_tree(&mut self, tree: &CallNode, safe: Address) {
