@@ -409,132 +409,34 @@ pub(crate) fn validate(path: &Path, bytes: &[u8]) -> Result<Manifest, ManifestEr
         }
     };
 
-    if *raw.version.get_ref() != 1 {
-        d.err(
-            raw.version.span(),
-            format!(
-                "manifest version {} is not supported",
-                raw.version.get_ref()
-            ),
-            "write version = 1",
-        );
-    }
-    let name = raw.name.get_ref().trim().to_string();
-    plain_text(
-        &mut d,
-        raw.name.span(),
-        raw.name.get_ref(),
-        "the manifest name",
-    );
-    if name.is_empty() {
-        d.err(
-            raw.name.span(),
-            "the manifest name is empty",
-            "write the protocol's name, e.g. name = \"Acme Lending\"",
-        );
-    }
-    let chain_id = *raw.chain_id.get_ref();
-    if chain_id < 1 {
-        d.err(
-            raw.chain_id.span(),
-            format!("chain_id {chain_id} is not a chain"),
-            "write the EIP-155 chain id, e.g. 1 for Ethereum mainnet",
-        );
-    }
+    let (name, chain_id) = header_section(&mut d, &raw);
+    let safe = safe_section(&mut d, &raw);
+    let timelock = timelock_section(&mut d, &raw);
+    let policy = policy_section(&mut d, &raw);
 
-    // [safe]
-    let safe = raw.safe.as_ref().and_then(|s| {
-        let s_span = s.span();
-        let s = s.get_ref();
-        let address = addr_field(&mut d, &s.address, "safe.address");
-        let version = match s.version.get_ref().as_str() {
-            "1.3.0" => Some(SafeVersion::V1_3_0),
-            "1.4.1" => Some(SafeVersion::V1_4_1),
-            v if v.starts_with("1.0") || v.starts_with("1.1") || v.starts_with("1.2") => {
-                d.err(s.version.span(), format!("Safe {v} signs with an older EIP-712 domain (no chain id) that breakglass does not support"), "upgrade the Safe to 1.3.0 or later; breakglass supports 1.3.0 and 1.4.1");
-                None
-            }
-            v => {
-                d.err(s.version.span(), format!("Safe version {v:?} is not one breakglass supports"), "write version = \"1.3.0\" or \"1.4.1\"");
-                None
-            }
-        };
-        let mut owners = Vec::new();
-        let mut seen = BTreeSet::new();
-        for o in s.owners.get_ref() {
-            if let Some(a) = addr_field(&mut d, o, "safe owner") {
-                if a == Address::with_last_byte(1) {
-                    d.err(o.span(), "0x…0001 is Safe's sentinel, not an owner", "list the owners' real addresses");
-                } else if !seen.insert(a) {
-                    d.err(o.span(), format!("owner {} is listed twice", a.to_checksum(None)), "list each owner once");
-                } else {
-                    owners.push(a);
-                }
-            }
-        }
-        if s.owners.get_ref().is_empty() {
-            d.err(s.owners.span(), "the Safe has no owners", "list the Safe's owner addresses");
-        }
-        let t = *s.threshold.get_ref();
-        if !s.owners.get_ref().is_empty() && (t < 1 || t as usize > s.owners.get_ref().len()) {
-            d.err(s.threshold.span(), format!("threshold {t} is impossible with {} owner(s)", s.owners.get_ref().len()), format!("write a threshold between 1 and {}", s.owners.get_ref().len().max(1)));
-        }
-        let ms = match &s.multisend_call_only {
-            Some(m) => addr_field(&mut d, m, "safe.multisend_call_only").map(|a| (a, true)),
-            None => version.map(|v| (v.canonical_multisend_call_only(), false)),
-        };
-        let _ = s_span;
-        match (address, version, ms) {
-            (Some(address), Some(version), Some((multisend_call_only, multisend_overridden)))
-                if owners.len() == s.owners.get_ref().len() && t >= 1 && (t as usize) <= owners.len() =>
-            {
-                Some(SafeConfig { address, version, owners, threshold: t as usize, multisend_call_only, multisend_overridden })
-            }
-            _ => None,
-        }
-    });
+    let contracts = contracts_section(&mut d, &raw);
+    let (actions, action_ids) = actions_section(&mut d, &raw, &contracts);
+    let playbooks = playbooks_section(&mut d, &raw, &action_ids);
 
-    let timelock = raw.timelock.as_ref().and_then(|t| {
-        let t = t.get_ref();
-        let address = addr_field(&mut d, &t.address, "timelock.address");
-        let delay = *t.min_delay.get_ref();
-        if delay < 0 {
-            d.err(
-                t.min_delay.span(),
-                "min_delay is negative",
-                "write the TimelockController's minimum delay in seconds",
-            );
-        }
-        address
-            .filter(|_| delay >= 0)
-            .map(|address| TimelockConfig {
-                address,
-                min_delay: delay as u64,
-            })
-    });
-
-    // [policy]
-    let mut policy = super::Policy::default();
-    if let Some(fee) = raw
-        .policy
-        .as_ref()
-        .and_then(|p| p.get_ref().max_tx_fee.as_ref())
-    {
-        match super::parse_amount(fee.get_ref()) {
-            Ok(0) => d.err(
-                fee.span(),
-                "policy.max_tx_fee is zero: no transaction could ever be sent",
-                "write the most one transaction may cost, e.g. max_tx_fee = \"0.5 ether\"",
-            ),
-            Ok(w) => policy.max_tx_fee_wei = w,
-            Err(e) => d.err(
-                fee.span(),
-                format!("policy.max_tx_fee: {e}"),
-                "write an amount with its unit, e.g. max_tx_fee = \"0.5 ether\" or \"20000000 gwei\"",
-            ),
-        }
+    if !d.is_empty() {
+        return Err(invalid(d.into_sorted()));
     }
+    Ok(Manifest {
+        path: path.to_path_buf(),
+        hash: super::hash_bytes(bytes),
+        name,
+        chain_id: chain_id as u64,
+        safe,
+        timelock,
+        contracts,
+        actions,
+        playbooks,
+        policy,
+    })
+}
 
+/// `[contracts.*]`, in file order.
+fn contracts_section(d: &mut Diags<'_>, raw: &RawManifest) -> BTreeMap<String, Contract> {
     // [contracts.*]
     let mut contracts = BTreeMap::new();
     let mut contract_addrs: BTreeMap<Address, String> = BTreeMap::new();
@@ -542,9 +444,9 @@ pub(crate) fn validate(path: &Path, bytes: &[u8]) -> Result<Manifest, ManifestEr
     ordered.sort_by_key(|(_, c)| c.span().start);
     for (id, c) in ordered {
         let span = c.span();
-        plain_text(&mut d, span.clone(), id, "a contract id");
+        plain_text(d, span.clone(), id, "a contract id");
         let c = c.get_ref();
-        let address = addr_field(&mut d, &c.address, &format!("contracts.{id}.address"));
+        let address = addr_field(d, &c.address, &format!("contracts.{id}.address"));
         if let Some(a) = address {
             if let Some(other) = contract_addrs.insert(a, id.clone()) {
                 d.err(
@@ -563,7 +465,7 @@ pub(crate) fn validate(path: &Path, bytes: &[u8]) -> Result<Manifest, ManifestEr
             "none" => Some(ProxyKind::None),
             "uups" => Some(ProxyKind::Uups),
             "transparent" => match &c.proxy_admin {
-                Some(pa) => addr_field(&mut d, pa, &format!("contracts.{id}.proxy_admin"))
+                Some(pa) => addr_field(d, pa, &format!("contracts.{id}.proxy_admin"))
                     .map(|proxy_admin| ProxyKind::Transparent { proxy_admin }),
                 None => {
                     d.err(
@@ -575,7 +477,7 @@ pub(crate) fn validate(path: &Path, bytes: &[u8]) -> Result<Manifest, ManifestEr
                 }
             },
             "beacon" => match &c.beacon {
-                Some(b) => addr_field(&mut d, b, &format!("contracts.{id}.beacon"))
+                Some(b) => addr_field(d, b, &format!("contracts.{id}.beacon"))
                     .map(|beacon| ProxyKind::Beacon { beacon }),
                 None => {
                     d.err(
@@ -610,8 +512,8 @@ pub(crate) fn validate(path: &Path, bytes: &[u8]) -> Result<Manifest, ManifestEr
             }
         }
         let abi = match (&c.abi, &c.abi_json) {
-            (Some(a), None) => parse_human_abi(&mut d, a.get_ref()),
-            (None, Some(j)) => parse_json_abi(&mut d, j),
+            (Some(a), None) => parse_human_abi(d, a.get_ref()),
+            (None, Some(j)) => parse_json_abi(d, j),
             (None, None) => Some(JsonAbi::new()),
             (Some(_), Some(j)) => {
                 d.err(
@@ -635,6 +537,16 @@ pub(crate) fn validate(path: &Path, bytes: &[u8]) -> Result<Manifest, ManifestEr
         }
     }
 
+    contracts
+}
+
+/// `[[actions]]`, checked against the contracts, the Safe and the timelock. Also returns each id's via.
+#[allow(clippy::type_complexity)]
+fn actions_section(
+    d: &mut Diags<'_>,
+    raw: &RawManifest,
+    contracts: &BTreeMap<String, Contract>,
+) -> (Vec<Action>, BTreeMap<String, Option<Via>>) {
     // [[actions]]
     let mut actions = Vec::new();
     let mut action_ids: BTreeMap<String, Option<Via>> = BTreeMap::new();
@@ -642,10 +554,10 @@ pub(crate) fn validate(path: &Path, bytes: &[u8]) -> Result<Manifest, ManifestEr
         let a_span = a.span();
         let a = a.get_ref();
         let id = a.id.get_ref().clone();
-        plain_text(&mut d, a.id.span(), &id, "an action id");
+        plain_text(d, a.id.span(), &id, "an action id");
         if let Some(t) = &a.title {
             plain_text(
-                &mut d,
+                d,
                 t.span(),
                 t.get_ref(),
                 &format!("the title of action {:?}", crate::text::sanitize_line(&id)),
@@ -763,7 +675,7 @@ pub(crate) fn validate(path: &Path, bytes: &[u8]) -> Result<Manifest, ManifestEr
         for (pname, ty) in &params {
             match a.args.get(pname) {
                 Some(rc) => {
-                    if let Some(c) = build_constraint(&mut d, rc, ty, &format!("action {id:?} argument `{pname}`")) {
+                    if let Some(c) = build_constraint(d, rc, ty, &format!("action {id:?} argument `{pname}`")) {
                         args.push((pname.clone(), c));
                     }
                 }
@@ -795,7 +707,7 @@ pub(crate) fn validate(path: &Path, bytes: &[u8]) -> Result<Manifest, ManifestEr
         }
         let value = match &a.value {
             Some(v) => build_constraint(
-                &mut d,
+                d,
                 v,
                 &DynSolType::Uint(256),
                 &format!("action {id:?} value"),
@@ -876,16 +788,25 @@ pub(crate) fn validate(path: &Path, bytes: &[u8]) -> Result<Manifest, ManifestEr
         }
     }
 
+    (actions, action_ids)
+}
+
+/// `[[playbooks]]`, checked against the actions.
+fn playbooks_section(
+    d: &mut Diags<'_>,
+    raw: &RawManifest,
+    action_ids: &BTreeMap<String, Option<Via>>,
+) -> Vec<Playbook> {
     // [[playbooks]]
     let mut playbooks = Vec::new();
     let mut pb_ids = BTreeSet::new();
     for p in &raw.playbooks {
         let p = p.get_ref();
         let id = p.id.get_ref().clone();
-        plain_text(&mut d, p.id.span(), &id, "a playbook id");
+        plain_text(d, p.id.span(), &id, "a playbook id");
         if let Some(t) = &p.title {
             plain_text(
-                &mut d,
+                d,
                 t.span(),
                 t.get_ref(),
                 &format!(
@@ -957,19 +878,142 @@ pub(crate) fn validate(path: &Path, bytes: &[u8]) -> Result<Manifest, ManifestEr
         });
     }
 
-    if !d.is_empty() {
-        return Err(invalid(d.into_sorted()));
+    playbooks
+}
+
+/// `version`, `name`, `chain_id`.
+fn header_section(d: &mut Diags<'_>, raw: &RawManifest) -> (String, i64) {
+    if *raw.version.get_ref() != 1 {
+        d.err(
+            raw.version.span(),
+            format!(
+                "manifest version {} is not supported",
+                raw.version.get_ref()
+            ),
+            "write version = 1",
+        );
     }
-    Ok(Manifest {
-        path: path.to_path_buf(),
-        hash: super::hash_bytes(bytes),
-        name,
-        chain_id: chain_id as u64,
-        safe,
-        timelock,
-        contracts,
-        actions,
-        playbooks,
-        policy,
+    let name = raw.name.get_ref().trim().to_string();
+    plain_text(d, raw.name.span(), raw.name.get_ref(), "the manifest name");
+    if name.is_empty() {
+        d.err(
+            raw.name.span(),
+            "the manifest name is empty",
+            "write the protocol's name, e.g. name = \"Acme Lending\"",
+        );
+    }
+    let chain_id = *raw.chain_id.get_ref();
+    if chain_id < 1 {
+        d.err(
+            raw.chain_id.span(),
+            format!("chain_id {chain_id} is not a chain"),
+            "write the EIP-155 chain id, e.g. 1 for Ethereum mainnet",
+        );
+    }
+
+    (name, chain_id)
+}
+
+/// `[safe]`.
+fn safe_section(d: &mut Diags<'_>, raw: &RawManifest) -> Option<SafeConfig> {
+    // [safe]
+    raw.safe.as_ref().and_then(|s| {
+        let s_span = s.span();
+        let s = s.get_ref();
+        let address = addr_field(d, &s.address, "safe.address");
+        let version = match s.version.get_ref().as_str() {
+            "1.3.0" => Some(SafeVersion::V1_3_0),
+            "1.4.1" => Some(SafeVersion::V1_4_1),
+            v if v.starts_with("1.0") || v.starts_with("1.1") || v.starts_with("1.2") => {
+                d.err(s.version.span(), format!("Safe {v} signs with an older EIP-712 domain (no chain id) that breakglass does not support"), "upgrade the Safe to 1.3.0 or later; breakglass supports 1.3.0 and 1.4.1");
+                None
+            }
+            v => {
+                d.err(s.version.span(), format!("Safe version {v:?} is not one breakglass supports"), "write version = \"1.3.0\" or \"1.4.1\"");
+                None
+            }
+        };
+        let mut owners = Vec::new();
+        let mut seen = BTreeSet::new();
+        for o in s.owners.get_ref() {
+            if let Some(a) = addr_field(d, o, "safe owner") {
+                if a == Address::with_last_byte(1) {
+                    d.err(o.span(), "0x…0001 is Safe's sentinel, not an owner", "list the owners' real addresses");
+                } else if !seen.insert(a) {
+                    d.err(o.span(), format!("owner {} is listed twice", a.to_checksum(None)), "list each owner once");
+                } else {
+                    owners.push(a);
+                }
+            }
+        }
+        if s.owners.get_ref().is_empty() {
+            d.err(s.owners.span(), "the Safe has no owners", "list the Safe's owner addresses");
+        }
+        let t = *s.threshold.get_ref();
+        if !s.owners.get_ref().is_empty() && (t < 1 || t as usize > s.owners.get_ref().len()) {
+            d.err(s.threshold.span(), format!("threshold {t} is impossible with {} owner(s)", s.owners.get_ref().len()), format!("write a threshold between 1 and {}", s.owners.get_ref().len().max(1)));
+        }
+        let ms = match &s.multisend_call_only {
+            Some(m) => addr_field(d, m, "safe.multisend_call_only").map(|a| (a, true)),
+            None => version.map(|v| (v.canonical_multisend_call_only(), false)),
+        };
+        let _ = s_span;
+        match (address, version, ms) {
+            (Some(address), Some(version), Some((multisend_call_only, multisend_overridden)))
+                if owners.len() == s.owners.get_ref().len() && t >= 1 && (t as usize) <= owners.len() =>
+            {
+                Some(SafeConfig { address, version, owners, threshold: t as usize, multisend_call_only, multisend_overridden })
+            }
+            _ => None,
+        }
     })
+}
+
+/// `[timelock]`.
+fn timelock_section(d: &mut Diags<'_>, raw: &RawManifest) -> Option<TimelockConfig> {
+    raw.timelock.as_ref().and_then(|t| {
+        let t = t.get_ref();
+        let address = addr_field(d, &t.address, "timelock.address");
+        let delay = *t.min_delay.get_ref();
+        if delay < 0 {
+            d.err(
+                t.min_delay.span(),
+                "min_delay is negative",
+                "write the TimelockController's minimum delay in seconds",
+            );
+        }
+        address
+            .filter(|_| delay >= 0)
+            .map(|address| TimelockConfig {
+                address,
+                min_delay: delay as u64,
+            })
+    })
+}
+
+/// `[policy]`.
+fn policy_section(d: &mut Diags<'_>, raw: &RawManifest) -> super::Policy {
+    // [policy]
+    let mut policy = super::Policy::default();
+    if let Some(fee) = raw
+        .policy
+        .as_ref()
+        .and_then(|p| p.get_ref().max_tx_fee.as_ref())
+    {
+        match super::parse_amount(fee.get_ref()) {
+            Ok(0) => d.err(
+                fee.span(),
+                "policy.max_tx_fee is zero: no transaction could ever be sent",
+                "write the most one transaction may cost, e.g. max_tx_fee = \"0.5 ether\"",
+            ),
+            Ok(w) => policy.max_tx_fee_wei = w,
+            Err(e) => d.err(
+                fee.span(),
+                format!("policy.max_tx_fee: {e}"),
+                "write an amount with its unit, e.g. max_tx_fee = \"0.5 ether\" or \"20000000 gwei\"",
+            ),
+        }
+    }
+
+    policy
 }
