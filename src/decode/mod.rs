@@ -289,6 +289,209 @@ fn as_array(v: Option<&DynSolValue>) -> Option<&[DynSolValue]> {
     }
 }
 
+/// A decoded call's arguments, with where each `bytes` argument starts in the outermost input.
+struct ArgsView<'a> {
+    args: &'a [Arg],
+    function: &'a Function,
+    body: &'a [u8],
+    args_at: usize,
+}
+
+impl ArgsView<'_> {
+    fn get(&self, n: &str) -> Option<&DynSolValue> {
+        self.args.iter().find(|a| a.name == n).map(|a| &a.value)
+    }
+
+    fn param(&self, n: &str) -> Option<usize> {
+        self.function.inputs.iter().position(|p| p.name == n)
+    }
+
+    /// Where a `bytes` argument's content starts (the encoding is canonical, checked before, so the head
+    /// words can be followed; on any surprise fall back to the arguments' start).
+    fn bytes_at(&self, n: &str) -> usize {
+        self.param(n)
+            .and_then(|i| bytes_param_at(self.body, i))
+            .map_or(self.args_at, |o| self.args_at + o)
+    }
+
+    /// Where element `j` of a `bytes[]` argument starts.
+    fn elem_at(&self, n: &str, j: usize) -> usize {
+        self.param(n)
+            .and_then(|i| bytes_array_elem_at(self.body, i, j))
+            .map_or(self.args_at, |o| self.args_at + o)
+    }
+}
+
+/// A call that a call makes, before it is decoded.
+struct Child {
+    origin: Origin,
+    to: Address,
+    value: U256,
+    operation: Operation,
+    data: Bytes,
+    offset: usize,
+}
+
+/// What a family's extractor finds in a call: its children, and a timelock operation id.
+#[derive(Default)]
+struct Extracted {
+    children: Vec<Child>,
+    timelock_operation_id: Option<B256>,
+}
+
+/// A malformed argument: byte offset and message.
+type ExtractError = (usize, String);
+
+/// `execTransaction`: the Safe transaction inside.
+fn exec_transaction_child(v: &ArgsView<'_>) -> Result<Extracted, ExtractError> {
+    let op_raw = as_uint(v.get("operation")).unwrap_or_default();
+    let op = u8::try_from(op_raw)
+        .ok()
+        .and_then(Operation::from_u8)
+        .ok_or_else(|| {
+            (
+                v.args_at + 96,
+                format!("operation {op_raw} is neither 0 (CALL) nor 1 (DELEGATECALL)"),
+            )
+        })?;
+    Ok(Extracted {
+        children: vec![Child {
+            origin: Origin::SafeExec,
+            to: as_address(v.get("to")).unwrap_or_default(),
+            value: as_uint(v.get("value")).unwrap_or_default(),
+            operation: op,
+            data: as_bytes(v.get("data")).unwrap_or_default(),
+            offset: v.bytes_at("data"),
+        }],
+        timelock_operation_id: None,
+    })
+}
+
+/// `multiSend`: the packed entries (not ABI: read by hand in `safe::unpack_multisend`).
+fn multisend_children(v: &ArgsView<'_>) -> Result<Extracted, ExtractError> {
+    let packed = as_bytes(v.get("transactions")).unwrap_or_default();
+    // Canonical encoding of (bytes): offset word, length word, then the bytes.
+    let packed_at = v.args_at + 64;
+    let entries = unpack_multisend(&packed).map_err(|e| (packed_at + e.offset, e.to_string()))?;
+    let mut entry_at = packed_at;
+    let mut children = Vec::with_capacity(entries.len());
+    for (i, e) in entries.into_iter().enumerate() {
+        let len = e.data.len();
+        children.push(Child {
+            origin: Origin::MultiSendEntry { index: i },
+            to: e.to,
+            value: e.value,
+            operation: e.operation,
+            data: e.data,
+            offset: entry_at + 85,
+        });
+        entry_at += 85 + len;
+    }
+    Ok(Extracted {
+        children,
+        timelock_operation_id: None,
+    })
+}
+
+/// `schedule` / `execute`: one payload, and the operation id (`hashOperation`).
+fn timelock_single_child(v: &ArgsView<'_>) -> Result<Extracted, ExtractError> {
+    let payload = as_bytes(v.get("data").or_else(|| v.get("payload"))).unwrap_or_default();
+    let target = as_address(v.get("target")).unwrap_or_default();
+    let value = as_uint(v.get("value")).unwrap_or_default();
+    let id_input = DynSolValue::Tuple(vec![
+        DynSolValue::Address(target),
+        DynSolValue::Uint(value, 256),
+        DynSolValue::Bytes(payload.to_vec()),
+        v.get("predecessor")
+            .cloned()
+            .unwrap_or(DynSolValue::FixedBytes(B256::ZERO, 32)),
+        v.get("salt")
+            .cloned()
+            .unwrap_or(DynSolValue::FixedBytes(B256::ZERO, 32)),
+    ]);
+    let offset = v.bytes_at(if v.param("data").is_some() {
+        "data"
+    } else {
+        "payload"
+    });
+    Ok(Extracted {
+        children: vec![Child {
+            origin: Origin::TimelockPayload { index: 0 },
+            to: target,
+            value,
+            operation: Operation::Call,
+            data: payload,
+            offset,
+        }],
+        timelock_operation_id: Some(keccak256(id_input.abi_encode_params())),
+    })
+}
+
+/// `scheduleBatch` / `executeBatch`: the payloads, and the operation id (`hashOperationBatch`).
+fn timelock_batch_children(v: &ArgsView<'_>) -> Result<Extracted, ExtractError> {
+    let targets = as_array(v.get("targets")).unwrap_or_default();
+    let vals = as_array(v.get("values")).unwrap_or_default();
+    let payloads = as_array(v.get("payloads")).unwrap_or_default();
+    if targets.len() != vals.len() || targets.len() != payloads.len() {
+        return Err((
+            v.args_at,
+            format!(
+                "timelock batch has {} targets, {} values and {} payloads: the lengths must match",
+                targets.len(),
+                vals.len(),
+                payloads.len()
+            ),
+        ));
+    }
+    let id_input = DynSolValue::Tuple(vec![
+        DynSolValue::Array(targets.to_vec()),
+        DynSolValue::Array(vals.to_vec()),
+        DynSolValue::Array(payloads.to_vec()),
+        v.get("predecessor")
+            .cloned()
+            .unwrap_or(DynSolValue::FixedBytes(B256::ZERO, 32)),
+        v.get("salt")
+            .cloned()
+            .unwrap_or(DynSolValue::FixedBytes(B256::ZERO, 32)),
+    ]);
+    let children = (0..targets.len())
+        .map(|i| Child {
+            origin: Origin::TimelockPayload { index: i },
+            to: as_address(targets.get(i)).unwrap_or_default(),
+            value: as_uint(vals.get(i)).unwrap_or_default(),
+            operation: Operation::Call,
+            data: as_bytes(payloads.get(i)).unwrap_or_default(),
+            offset: v.elem_at("payloads", i),
+        })
+        .collect();
+    Ok(Extracted {
+        children,
+        timelock_operation_id: Some(keccak256(id_input.abi_encode_params())),
+    })
+}
+
+/// `upgradeToAndCall` / `upgradeAndCall`: the init call the proxy delegatecalls into the new
+/// implementation (none when `data` is empty).
+fn upgrade_init_child(v: &ArgsView<'_>, proxy: Address) -> Result<Extracted, ExtractError> {
+    let init = as_bytes(v.get("data")).unwrap_or_default();
+    let children = if init.is_empty() {
+        Vec::new()
+    } else {
+        vec![Child {
+            origin: Origin::UpgradeInit,
+            to: proxy,
+            value: U256::ZERO,
+            operation: Operation::DelegateCall,
+            data: init,
+            offset: v.bytes_at("data"),
+        }]
+    };
+    Ok(Extracted {
+        children,
+        timelock_operation_id: None,
+    })
+}
+
 /// Decodes one call and everything it contains.
 #[allow(clippy::too_many_arguments)]
 fn decode_node(
@@ -377,177 +580,38 @@ fn decode_node(
             value: v,
         })
         .collect();
-    let get = |n: &str| args.iter().find(|a| a.name == n).map(|a| &a.value);
-    let args_at = offset + 4;
-    let child_path = |i: usize| format!("{path}.{i}");
-    // Where a `bytes` argument's content starts in the outermost input (the encoding is canonical, checked
-    // above, so the head words can be followed; on any surprise fall back to the arguments' start).
-    let param = |n: &str| function.inputs.iter().position(|p| p.name == n);
-    let bytes_at = |n: &str| {
-        param(n)
-            .and_then(|i| bytes_param_at(body, i))
-            .map_or(args_at, |o| args_at + o)
+    let view = ArgsView {
+        args: &args,
+        function: &function,
+        body,
+        args_at: offset + 4,
     };
-    let elem_at = |n: &str, j: usize| {
-        param(n)
-            .and_then(|i| bytes_array_elem_at(body, i, j))
-            .map_or(args_at, |o| args_at + o)
-    };
-    match (family, function.name.as_str()) {
-        (Family::Safe, "execTransaction") => {
-            let op_raw = as_uint(get("operation")).unwrap_or_default();
-            let op = u8::try_from(op_raw)
-                .ok()
-                .and_then(Operation::from_u8)
-                .ok_or_else(|| {
-                    err(
-                        args_at + 96,
-                        format!("operation {op_raw} is neither 0 (CALL) nor 1 (DELEGATECALL)"),
-                    )
-                })?;
-            let inner = decode_node(
-                cx,
-                child_path(0),
-                Origin::SafeExec,
-                as_address(get("to")).unwrap_or_default(),
-                as_uint(get("value")).unwrap_or_default(),
-                op,
-                as_bytes(get("data")).unwrap_or_default(),
-                bytes_at("data"),
-                depth + 1,
-            )?;
-            node.children.push(inner);
-        }
-        (Family::MultiSend, "multiSend") => {
-            let packed = as_bytes(get("transactions")).unwrap_or_default();
-            // Canonical encoding of (bytes): offset word, length word, then the bytes.
-            let packed_at = args_at + 64;
-            let entries =
-                unpack_multisend(&packed).map_err(|e| err(packed_at + e.offset, e.to_string()))?;
-            let mut entry_at = packed_at;
-            for (i, e) in entries.into_iter().enumerate() {
-                let len = e.data.len();
-                node.children.push(decode_node(
-                    cx,
-                    child_path(i),
-                    Origin::MultiSendEntry { index: i },
-                    e.to,
-                    e.value,
-                    e.operation,
-                    e.data,
-                    entry_at + 85,
-                    depth + 1,
-                )?);
-                entry_at += 85 + len;
-            }
-        }
-        (Family::Timelock, "schedule" | "execute") => {
-            let payload = as_bytes(get("data").or_else(|| get("payload"))).unwrap_or_default();
-            let target = as_address(get("target")).unwrap_or_default();
-            let v = as_uint(get("value")).unwrap_or_default();
-            let id_input = DynSolValue::Tuple(vec![
-                DynSolValue::Address(target),
-                DynSolValue::Uint(v, 256),
-                DynSolValue::Bytes(payload.to_vec()),
-                get("predecessor")
-                    .cloned()
-                    .unwrap_or(DynSolValue::FixedBytes(B256::ZERO, 32)),
-                get("salt")
-                    .cloned()
-                    .unwrap_or(DynSolValue::FixedBytes(B256::ZERO, 32)),
-            ]);
-            node.timelock_operation_id = Some(keccak256(id_input.abi_encode_params()));
-            node.children.push(decode_node(
-                cx,
-                child_path(0),
-                Origin::TimelockPayload { index: 0 },
-                target,
-                v,
-                Operation::Call,
-                payload,
-                bytes_at(if param("data").is_some() {
-                    "data"
-                } else {
-                    "payload"
-                }),
-                depth + 1,
-            )?);
-        }
-        (Family::Timelock, "scheduleBatch" | "executeBatch") => {
-            let targets = as_array(get("targets")).unwrap_or_default();
-            let vals = as_array(get("values")).unwrap_or_default();
-            let payloads = as_array(get("payloads")).unwrap_or_default();
-            if targets.len() != vals.len() || targets.len() != payloads.len() {
-                return Err(err(
-                    args_at,
-                    format!(
-                        "timelock batch has {} targets, {} values and {} payloads: the lengths must match",
-                        targets.len(),
-                        vals.len(),
-                        payloads.len()
-                    ),
-                ));
-            }
-            let id_input = DynSolValue::Tuple(vec![
-                DynSolValue::Array(targets.to_vec()),
-                DynSolValue::Array(vals.to_vec()),
-                DynSolValue::Array(payloads.to_vec()),
-                get("predecessor")
-                    .cloned()
-                    .unwrap_or(DynSolValue::FixedBytes(B256::ZERO, 32)),
-                get("salt")
-                    .cloned()
-                    .unwrap_or(DynSolValue::FixedBytes(B256::ZERO, 32)),
-            ]);
-            node.timelock_operation_id = Some(keccak256(id_input.abi_encode_params()));
-            for i in 0..targets.len() {
-                node.children.push(decode_node(
-                    cx,
-                    child_path(i),
-                    Origin::TimelockPayload { index: i },
-                    as_address(targets.get(i)).unwrap_or_default(),
-                    as_uint(vals.get(i)).unwrap_or_default(),
-                    Operation::Call,
-                    as_bytes(payloads.get(i)).unwrap_or_default(),
-                    elem_at("payloads", i),
-                    depth + 1,
-                )?);
-            }
-        }
-        (Family::Proxy, "upgradeToAndCall") => {
-            let init = as_bytes(get("data")).unwrap_or_default();
-            if !init.is_empty() {
-                node.children.push(decode_node(
-                    cx,
-                    child_path(0),
-                    Origin::UpgradeInit,
-                    to,
-                    U256::ZERO,
-                    Operation::DelegateCall,
-                    init,
-                    bytes_at("data"),
-                    depth + 1,
-                )?);
-            }
-        }
+    let extracted = match (family, function.name.as_str()) {
+        (Family::Safe, "execTransaction") => exec_transaction_child(&view),
+        (Family::MultiSend, "multiSend") => multisend_children(&view),
+        (Family::Timelock, "schedule" | "execute") => timelock_single_child(&view),
+        (Family::Timelock, "scheduleBatch" | "executeBatch") => timelock_batch_children(&view),
+        (Family::Proxy, "upgradeToAndCall") => upgrade_init_child(&view, to),
         (Family::Proxy, "upgradeAndCall") => {
-            let init = as_bytes(get("data")).unwrap_or_default();
-            if !init.is_empty() {
-                let proxy = as_address(get("proxy")).unwrap_or_default();
-                node.children.push(decode_node(
-                    cx,
-                    child_path(0),
-                    Origin::UpgradeInit,
-                    proxy,
-                    U256::ZERO,
-                    Operation::DelegateCall,
-                    init,
-                    bytes_at("data"),
-                    depth + 1,
-                )?);
-            }
+            upgrade_init_child(&view, as_address(view.get("proxy")).unwrap_or_default())
         }
-        _ => {}
+        _ => Ok(Extracted::default()),
+    }
+    .map_err(|(at, message)| err(at, message))?;
+    node.timelock_operation_id = extracted.timelock_operation_id;
+    // One recursion for every family: each child is decoded like any call.
+    for (i, c) in extracted.children.into_iter().enumerate() {
+        node.children.push(decode_node(
+            cx,
+            format!("{path}.{i}"),
+            c.origin,
+            c.to,
+            c.value,
+            c.operation,
+            c.data,
+            c.offset,
+            depth + 1,
+        )?);
     }
     node.decoded = Decoded::Function {
         family,
