@@ -775,3 +775,118 @@ pub fn tally_manifest(m: &Manifest, b: &Bundle, proven_on_chain: &[Address]) -> 
         .map_or((Vec::new(), 1), |s| (s.owners.clone(), s.threshold));
     tally(b, &owners, threshold, proven_on_chain, None)
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use alloy::primitives::address;
+    use alloy::signers::local::PrivateKeySigner;
+    use alloy::signers::SignerSync;
+
+    const A: Address = address!("00000000000000000000000000000000000000aa");
+
+    fn bundle_with(sigs: Vec<SignatureEntry>) -> Bundle {
+        let tx = SafeTxFields::new(A, U256::ZERO, Bytes::new(), Operation::Call, U256::ZERO);
+        let safe = address!("5AFe00000000000000000000000000000000a11C");
+        Bundle {
+            format: FORMAT.into(),
+            manifest: ManifestRef {
+                name: "t".into(),
+                hash: B256::ZERO,
+            },
+            chain_id: 1,
+            playbook: None,
+            actions: Vec::new(),
+            created_at: 0,
+            safe_tx: Some(SafeRequest {
+                safe,
+                hashes: tx.hashes(1, safe),
+                tx,
+            }),
+            eoa_tx: None,
+            timelock: None,
+            signatures: sigs,
+            signed_tx: None,
+            receipt: None,
+            postconditions: None,
+            audit: Vec::new(),
+        }
+    }
+
+    fn approved(owner: Address) -> SignatureEntry {
+        let mut raw = [0u8; 65];
+        raw[12..32].copy_from_slice(owner.as_slice());
+        raw[64] = 1;
+        SignatureEntry {
+            signer: owner,
+            signature: Bytes::copy_from_slice(&raw),
+            kind: SignatureKind::ApprovedHash,
+            device: None,
+        }
+    }
+
+    #[test]
+    fn tally_counts_proven_signatures_once() {
+        let k1 = PrivateKeySigner::from_bytes(&B256::repeat_byte(1)).unwrap();
+        let k2 = PrivateKeySigner::from_bytes(&B256::repeat_byte(2)).unwrap();
+        let b0 = bundle_with(Vec::new());
+        let h = b0.safe_tx.as_ref().unwrap().hashes.safe_tx_hash;
+        let s1 = k1.sign_hash_sync(&h).unwrap();
+        let e1 = SignatureEntry {
+            signer: k1.address(),
+            signature: Bytes::copy_from_slice(&s1.as_bytes()),
+            kind: SignatureKind::Eip712,
+            device: None,
+        };
+        let owners = [k1.address(), k2.address()];
+        let b = bundle_with(vec![e1.clone(), e1.clone(), approved(k2.address())]);
+        b.recompute().unwrap();
+        let t = tally(&b, &owners, 2, &[], None);
+        assert_eq!(t.counted, vec![k1.address()]);
+        assert_eq!(
+            t.entries.iter().map(|e| e.state).collect::<Vec<_>>(),
+            [
+                SignatureState::Counted,
+                SignatureState::Duplicate,
+                SignatureState::Unproven
+            ]
+        );
+        assert!(!t.ready());
+        assert_eq!(t.missing, vec![k2.address()]);
+        // Proven on chain, or confirmed by the executing owner: it counts.
+        assert!(tally(&b, &owners, 2, &[k2.address()], None).ready());
+        assert!(tally(&b, &owners, 2, &[], Some(k2.address())).ready());
+        // The executor confirming does not make another owner's entry count.
+        assert!(!tally(&b, &owners, 2, &[], Some(k1.address())).ready());
+        // A non-owner never counts.
+        let stranger = address!("00000000000000000000000000000000000000bb");
+        let t = tally(
+            &bundle_with(vec![approved(stranger)]),
+            &owners,
+            1,
+            &[stranger],
+            None,
+        );
+        assert_eq!(t.entries[0].state, SignatureState::NotOwner);
+        assert!(t.counted.is_empty());
+    }
+
+    #[test]
+    fn approved_hash_must_be_canonical() {
+        let h = B256::ZERO;
+        let mut raw = [0u8; 65];
+        raw[12..32].copy_from_slice(A.as_slice());
+        raw[64] = 1;
+        assert_eq!(
+            recover_safe_signature(&raw, SignatureKind::ApprovedHash, &h),
+            Ok(A)
+        );
+        let mut dirty = raw;
+        dirty[0] = 1;
+        assert!(recover_safe_signature(&dirty, SignatureKind::ApprovedHash, &h).is_err());
+        let mut with_s = raw;
+        with_s[40] = 1;
+        assert!(recover_safe_signature(&with_s, SignatureKind::ApprovedHash, &h).is_err());
+    }
+}

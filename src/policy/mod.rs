@@ -867,3 +867,95 @@ pub fn verify_plain(
     }
     Ok(c.finish(chain_id, TxContext::Plain { from, fee: None }, tree))
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use alloy::primitives::address;
+
+    const SAFE: Address = address!("5AFe00000000000000000000000000000000a11C");
+    const OTHER_SAFE: Address = address!("5AFe0000000000000000000000000000000000b2");
+
+    fn manifest(extra: &str) -> Manifest {
+        let text = format!(
+            r#"version = 1
+name = "unit"
+chain_id = 1
+
+[safe]
+address = "{SAFE}"
+version = "1.4.1"
+owners = ["0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"]
+threshold = 1
+
+[contracts.other]
+address = "{OTHER_SAFE}"
+abi = ["function enableModule(address module)", "function pause()"]
+
+[[actions]]
+id = "enable"
+contract = "other"
+function = "enableModule(address)"
+args = {{ module = {{ any = true }} }}
+
+[[actions]]
+id = "pause-other"
+contract = "other"
+function = "pause()"
+{extra}
+"#
+        );
+        Manifest::from_bytes(std::path::Path::new("unit.toml"), text.as_bytes()).unwrap()
+    }
+
+    fn codes(r: &Report) -> Vec<(&'static str, Severity)> {
+        r.findings.iter().map(|f| (f.code, f.severity)).collect()
+    }
+
+    #[test]
+    fn safe_admin_is_critical_whatever_abi_decodes_it() {
+        let m = manifest("");
+        let data = alloy::primitives::Bytes::from(
+            [
+                &alloy::primitives::keccak256("enableModule(address)")[..4],
+                &[0u8; 32][..],
+            ]
+            .concat(),
+        );
+        let tx = SafeTxFields::new(OTHER_SAFE, U256::ZERO, data, Operation::Call, U256::ZERO);
+        let r = verify_safe_tx(&m, 1, SAFE, &tx).unwrap();
+        assert!(!r.allowed);
+        assert_eq!(codes(&r), [("safe_admin", Severity::Critical)]);
+        assert!(r.actions.is_empty(), "the manifest action never matched");
+    }
+
+    #[test]
+    fn safe_tx_gas_is_critical_unless_every_action_allows_it() {
+        let pause = alloy::primitives::Bytes::copy_from_slice(
+            &alloy::primitives::keccak256("pause()")[..4],
+        );
+        let mut tx = SafeTxFields::new(OTHER_SAFE, U256::ZERO, pause, Operation::Call, U256::ZERO);
+        tx.safe_tx_gas = U256::from(50_000);
+        let r = verify_safe_tx(&manifest(""), 1, SAFE, &tx).unwrap();
+        assert_eq!(codes(&r), [("gas_fields", Severity::Critical)]);
+        let r = verify_safe_tx(&manifest("allow_safe_tx_gas = true"), 1, SAFE, &tx).unwrap();
+        assert!(r.allowed);
+        assert_eq!(codes(&r), [("gas_fields_allowed", Severity::Warning)]);
+    }
+
+    #[test]
+    fn the_always_critical_rules_come_first() {
+        let names: Vec<&str> = CALL_RULES.iter().map(|(n, _)| *n).collect();
+        assert_eq!(
+            names,
+            [
+                "safe_admin",
+                "account_to_safe",
+                "safe_self_call",
+                "timelock",
+                "manifest_action"
+            ]
+        );
+    }
+}
