@@ -5,13 +5,14 @@
 //! next append, never silently dropped), and a signature the command reported as saved is in the file.
 
 use crate::support::bin::{repo, Sandbox};
+use crate::support::sim::SimProcess;
 use alloy::primitives::keccak256;
 use breakglass::audit::Entry;
 use breakglass::bundle::Bundle;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 // ---------------------------------------------------------------------------------------------------
@@ -312,48 +313,6 @@ fn delay(i: usize, n: usize, d: Duration, rng: &mut Rng) -> Duration {
     d.mul_f64(1.2 * (i as f64 + rng.f64()) / n as f64)
 }
 
-/// The built-in simulator on a free port, killed (by PID) when dropped.
-struct Sim {
-    child: Child,
-    addr: String,
-}
-
-impl Sim {
-    fn start(mode: &str, extra: &[&str]) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_breakglass"))
-            .args(["device-sim", "--listen", "127.0.0.1:0", "--mode", mode])
-            .args(extra)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let addr = line
-            .split("listening on ")
-            .nth(1)
-            .map(|r| {
-                r.chars()
-                    .take_while(|c| c.is_ascii_digit() || *c == '.' || *c == ':')
-                    .collect::<String>()
-                    .trim_end_matches(':')
-                    .to_string()
-            })
-            .unwrap_or_else(|| panic!("device-sim did not say where it listens: {line:?}"));
-        Self { child, addr }
-    }
-}
-
-impl Drop for Sim {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn manifest_hash(sb: &Sandbox) -> String {
     must(cmd(sb, &["manifest", "hash"]))
         .stdout
@@ -531,7 +490,7 @@ fn compose_over_a_bundle_killed_anywhere_leaves_the_old_or_the_new_bundle() {
 #[test]
 fn sign_in_place_killed_anywhere_leaves_the_unsigned_or_the_signed_bundle() {
     let sb = Sandbox::new();
-    let sim = Sim::start("approve", &[]);
+    let sim = SimProcess::start(&["--mode", "approve"]);
     let pin = manifest_hash(&sb);
     let out = sb.path("b.json");
     must(cmd(
@@ -668,7 +627,7 @@ fn a_temp_file_left_by_a_killed_writer_does_not_block_a_later_write() {
 #[test]
 fn a_signature_reported_as_saved_is_never_lost() {
     let sb = Sandbox::new();
-    let sim = Sim::start("approve", &["--approve-delay-ms", "100"]);
+    let sim = SimProcess::start(&["--mode", "approve", "--approve-delay-ms", "100"]);
     let pin = manifest_hash(&sb);
     let unsigned = sb.path("unsigned.json");
     must(cmd(
@@ -777,7 +736,7 @@ fn combine_killed_anywhere_leaves_the_old_or_the_combined_bundle() {
         );
         return;
     }
-    let sim = Sim::start("approve", &[]);
+    let sim = SimProcess::start(&["--mode", "approve"]);
     let pin = manifest_hash(&sb);
     let unsigned = sb.path("unsigned.json");
     must(cmd(

@@ -5,9 +5,8 @@
 //! error and still verifies.
 
 use crate::support::bin::{repo, Run, Sandbox};
+use crate::support::sim::SimProcess;
 use breakglass::audit;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn demo() -> String {
@@ -20,47 +19,6 @@ fn bg(sb: &Sandbox, args: &[&str]) -> Run {
     a.extend(args.iter().map(|s| s.to_string()));
     let a: Vec<&str> = a.iter().map(String::as_str).collect();
     sb.run(&a)
-}
-
-/// The simulator on a free port, killed (by PID) when dropped.
-struct Sim {
-    child: Child,
-    addr: String,
-}
-
-impl Sim {
-    fn start(mode: &str) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_breakglass"))
-            .args(["device-sim", "--listen", "127.0.0.1:0", "--mode", mode])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let addr = line
-            .split("listening on ")
-            .nth(1)
-            .map(|r| {
-                r.chars()
-                    .take_while(|c| c.is_ascii_digit() || *c == '.' || *c == ':')
-                    .collect::<String>()
-                    .trim_end_matches(':')
-                    .to_string()
-            })
-            .unwrap_or_else(|| panic!("device-sim did not say where it listens: {line:?}"));
-        Self { child, addr }
-    }
-}
-
-impl Drop for Sim {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// Temp files of an aborted write of `name` (`.NAME.PID.tmp`) in the sandbox.
@@ -178,7 +136,7 @@ fn assert_fault(addr: &str, extra: &[&str], phrases: &[&str], kind: &str) {
 }
 
 fn sim_fault(mode: &str, extra: &[&str], phrases: &[&str], kind: &str) {
-    let sim = Sim::start(mode);
+    let sim = SimProcess::start(&["--mode", mode]);
     assert_fault(&sim.addr, extra, phrases, kind);
 }
 

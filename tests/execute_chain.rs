@@ -13,13 +13,13 @@ use crate::support::anvil::{
     UUPS_POOL_V2_ARTIFACT, ZERO_ADDRESS,
 };
 use crate::support::bin::{Run, Sandbox};
+use crate::support::sim::SimProcess;
 use serde_json::{json, Value};
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -39,60 +39,6 @@ const TIMELOCK_DELAY: u64 = 3600;
 const ONE_HUNDRED_ETH: u128 = 100_000_000_000_000_000_000;
 
 // ------------------------------------------------------------------ the simulator, a child process
-
-/// `breakglass device-sim` on a free port (the OS picks it: `--listen 127.0.0.1:0`), killed by its own
-/// PID when dropped.
-pub(crate) struct DeviceSim {
-    child: Child,
-    pub(crate) addr: String,
-}
-
-impl DeviceSim {
-    fn start() -> DeviceSim {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_breakglass"))
-            .args(["--json", "device-sim", "--listen", "127.0.0.1:0"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn device-sim");
-        let stdout = child.stdout.take().unwrap();
-        let mut reader = BufReader::new(stdout);
-        let mut text = String::new();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let addr = loop {
-            let mut line = String::new();
-            let n = reader.read_line(&mut line).unwrap_or(0);
-            if n == 0 {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("device-sim exited before announcing its port: {text}");
-            }
-            text.push_str(&line);
-            if let Ok(v) = serde_json::from_str::<Value>(&text) {
-                break v["listening"]
-                    .as_str()
-                    .unwrap_or_else(|| panic!("device-sim said {v}"))
-                    .to_string();
-            }
-            assert!(Instant::now() < deadline, "device-sim said {text}");
-        };
-        // Keep draining its stdout so that it never blocks on a full pipe.
-        std::thread::spawn(move || {
-            let mut sink = Vec::new();
-            let _ = reader.read_to_end(&mut sink);
-        });
-        DeviceSim { child, addr }
-    }
-}
-
-impl Drop for DeviceSim {
-    fn drop(&mut self) {
-        // Child::kill signals exactly this child's PID.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 // ------------------------------------------------------------------ a TCP relay that can go down
 
@@ -215,7 +161,7 @@ pub(crate) enum Pins {
 /// the guardian EOA (simulator account 0). Plus the simulator, the keystores and a sandbox.
 pub(crate) struct World {
     pub(crate) anvil: Anvil,
-    pub(crate) sim: DeviceSim,
+    pub(crate) sim: SimProcess,
     pub(crate) sb: Sandbox,
     pub(crate) safe: String,
     pub(crate) owner3: String,
@@ -241,7 +187,7 @@ impl World {
     }
 
     fn deploy_on(anvil: Anvil) -> World {
-        let sim = DeviceSim::start();
+        let sim = SimProcess::approving();
         let sb = Sandbox::new();
         let owner3 = address_of(OWNER_KEY);
         let executor = address_of(EXECUTOR_KEY);

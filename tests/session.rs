@@ -5,48 +5,16 @@
 //! (the same `Session` calls the console makes) refuses an upgrade to unpinned code before any signature.
 
 use crate::execute_chain::{Pins, World, PASSWORD, SIM0};
+use crate::support::sim::InProcessSim;
 use breakglass::audit::AuditLog;
 use breakglass::incident::{ComposeRequest, ErrorKind, FrontEnd, Session};
 use breakglass::manifest::trust::Trust;
 use breakglass::manifest::Manifest;
 use breakglass::signer::keystore::KeystoreSigner;
-use breakglass::signer::ledger::apdu::ledger_live_path;
-use breakglass::signer::ledger::sim::{self, SimConfig};
-use breakglass::signer::ledger::{LedgerSigner, TcpTransport};
+use breakglass::signer::ledger::sim::SimConfig;
 use breakglass::signer::Signer;
 use secrecy::SecretString;
-use std::net::TcpListener;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
-
-/// The built-in simulator on a thread of this process, stopped on drop.
-struct InProcessSim {
-    addr: String,
-    stop: Arc<AtomicBool>,
-}
-
-impl InProcessSim {
-    fn start() -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap().to_string();
-        let stop = Arc::new(AtomicBool::new(false));
-        let s = stop.clone();
-        std::thread::spawn(move || sim::serve(listener, SimConfig::default(), s));
-        InProcessSim { addr, stop }
-    }
-
-    fn signer(&self, account: u32) -> LedgerSigner {
-        let t = TcpTransport::connect(&self.addr, Duration::from_secs(30)).unwrap();
-        LedgerSigner::new(Box::new(t), ledger_live_path(account))
-    }
-}
-
-impl Drop for InProcessSim {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-    }
-}
 
 fn session(w: &World, manifest: &str, online: bool, front_end: FrontEnd) -> Session {
     let m = Manifest::load(&w.sb.path(manifest)).unwrap();
@@ -71,7 +39,7 @@ fn whole_incident_in_process() {
     let w = World::deploy();
     w.write_manifest("m.toml", Pins::Right);
     let s = session(&w, "m.toml", true, FrontEnd::Cli);
-    let sim = InProcessSim::start();
+    let sim = InProcessSim::start(SimConfig::default());
     let mut c = s
         .compose(&ComposeRequest {
             playbook: "halt".into(),
@@ -176,7 +144,7 @@ fn console_path_refuses_unpinned_implementation_before_any_signature() {
     let ready = right.prepare_signing(&c.bundle).unwrap();
     assert_eq!(ready.codehashes.len(), 1);
     assert!(ready.codehashes[0].pass);
-    let sim = InProcessSim::start();
+    let sim = InProcessSim::start(SimConfig::default());
     right.sign(&ready, &mut sim.signer(0)).unwrap();
 }
 
@@ -188,7 +156,7 @@ fn console_effects_refuse_unpinned_implementation() {
     use breakglass::tui::{compose_job, sign_job, Env, SignerSpec};
     let w = World::deploy();
     w.write_manifest("wrong.toml", Pins::Wrong);
-    let sim = InProcessSim::start();
+    let sim = InProcessSim::start(SimConfig::default());
     let env = Env {
         manifest: Manifest::load(&w.sb.path("wrong.toml")).unwrap(),
         trust: Trust::Pinned {

@@ -19,6 +19,7 @@ use crate::support::anvil::{
     cast_offline, node_modules, Anvil, CHAIN_ID, DEFAULT_ADDRESSES, DEFAULT_KEYS,
 };
 use crate::support::bin::{repo, Run, Sandbox};
+use crate::support::sim::{InProcessSim as InProcSim, SimProcess};
 use alloy::consensus::{SignableTransaction, TxEip1559};
 use alloy::primitives::{keccak256, Address, Bytes, Signature, TxKind, B256, U256};
 use breakglass::signer::ledger::apdu::{self, ledger_live_path, HdPath, LedgerError};
@@ -26,13 +27,9 @@ use breakglass::signer::ledger::sim::{self, SimConfig, SimMode};
 use breakglass::signer::ledger::{LedgerSigner, TcpTransport, Transport};
 use breakglass::signer::{ApprovalRequest, Signer, SigningRequest};
 use serde_json::{json, Value};
-use std::io::BufRead;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::thread::JoinHandle;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 // ------------------------------------------------------------------ PROTOCOLS.md §2 vectors
@@ -130,103 +127,6 @@ fn js_path(p: &HdPath) -> String {
 }
 
 // ------------------------------------------------------------------ simulators
-
-/// The simulator in this process, on 127.0.0.1:0, stopped when dropped.
-struct InProcSim {
-    addr: String,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl InProcSim {
-    fn start(cfg: SimConfig) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap().to_string();
-        let stop = Arc::new(AtomicBool::new(false));
-        let s = stop.clone();
-        let thread = std::thread::spawn(move || sim::serve(listener, cfg, s).unwrap());
-        Self {
-            addr,
-            stop,
-            thread: Some(thread),
-        }
-    }
-
-    fn blind(on: bool) -> Self {
-        Self::start(SimConfig {
-            blind_signing: on,
-            ..Default::default()
-        })
-    }
-
-    fn mode(mode: SimMode) -> Self {
-        Self::start(SimConfig {
-            mode,
-            ..Default::default()
-        })
-    }
-
-    fn connect(&self) -> TcpTransport {
-        TcpTransport::connect(&self.addr, Duration::from_secs(30)).unwrap()
-    }
-}
-
-impl Drop for InProcSim {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-/// `breakglass device-sim --listen 127.0.0.1:0 ARGS` as a child process, killed (by its PID) when dropped.
-struct SimProcess {
-    child: Child,
-    addr: String,
-}
-
-impl SimProcess {
-    fn start(args: &[&str]) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_breakglass"))
-            .args(["device-sim", "--listen", "127.0.0.1:0"])
-            .args(args)
-            .env_remove("BREAKGLASS_MANIFEST")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        std::io::BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        // "SIMULATED LEDGER (…) listening on 127.0.0.1:PORT: Ethereum app 1.22.0, …"
-        let addr = line
-            .split("listening on ")
-            .nth(1)
-            .and_then(|rest| rest.split(": ").next())
-            .map(str::to_string);
-        let Some(addr) = addr else {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("device-sim {args:?} did not say where it listens: {line:?}");
-        };
-        assert!(
-            line.contains("SIMULATED LEDGER"),
-            "the simulator must say what it is: {line}"
-        );
-        Self { child, addr }
-    }
-}
-
-impl Drop for SimProcess {
-    fn drop(&mut self) {
-        // Child::kill signals exactly this child's PID.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// One APDU over TCP, answer as hex (data ‖ SW).
 fn xchg(t: &mut TcpTransport, apdu: &[u8]) -> String {

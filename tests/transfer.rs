@@ -9,54 +9,20 @@
 
 use crate::support::anvil::node_modules;
 use crate::support::bin::{Run, Sandbox};
+use crate::support::sim::SimProcess;
 use alloy::primitives::B256;
 use alloy::signers::local::MnemonicBuilder;
 use alloy::signers::SignerSync;
 use breakglass::transfer::{erc4527, qr};
 use serde_json::Value;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
 /// Speculos' public test seed (the simulator's default).
 const SEED: &str = "glory promote mansion idle axis finger extra february uncover one trip resource lawn turtle enact monster seven myth punch hobby comfort wild raise skin";
 
-/// `device-sim` as a child process, killed (by its own PID) when dropped.
-struct Sim {
-    child: Child,
-    addr: String,
-}
-
-impl Sim {
-    fn start() -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_breakglass"))
-            .args(["device-sim", "--listen", "127.0.0.1:0"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let addr = line
-            .split_whitespace()
-            .find(|w| w.starts_with("127.0.0.1:"))
-            .map(|w| w.trim_end_matches(':').to_string())
-            .unwrap_or_else(|| panic!("no address in {line:?}"));
-        Self { child, addr }
-    }
-}
-
-impl Drop for Sim {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// The simulator's address for account N (m/44'/60'/N'/0/0).
-fn sim_address(sim: &Sim, n: u32) -> String {
+fn sim_address(sim: &SimProcess, n: u32) -> String {
     let sb = Sandbox::new();
     let r = sb.run(&[
         "--json",
@@ -172,7 +138,7 @@ impl Machine {
         self.sb.path(name).exists()
     }
 
-    fn sign(&self, sim: &Sim, bundle: &str, account: u32, out: &str) {
+    fn sign(&self, sim: &SimProcess, bundle: &str, account: u32, out: &str) {
         self.ok(&[
             "sign",
             bundle,
@@ -188,14 +154,14 @@ impl Machine {
 
 /// Three owners (simulator accounts 0, 1, 2) and the simulator; account 3 is not an owner.
 struct World {
-    sim: Sim,
+    sim: SimProcess,
     owners: [String; 3],
     outsider: String,
 }
 
 impl World {
     fn new() -> Self {
-        let sim = Sim::start();
+        let sim = SimProcess::approving();
         let owners = [
             sim_address(&sim, 0),
             sim_address(&sim, 1),

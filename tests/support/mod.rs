@@ -1,2 +1,3 @@
 pub mod anvil;
 pub mod bin;
+pub mod sim;
