@@ -4,9 +4,9 @@
 //! an attacker with an owner's key or a hand-edited bundle would.
 
 use crate::compose_chain::rehash;
-use crate::execute_chain::{all_output, ok, read_json, Pins, World, OWNER_KEY, PASSWORD, SIM0};
 use crate::support::anvil::cast_offline;
 use crate::support::bin::Run;
+use crate::support::world::{all_output, ok, read_json, Pins, World, OWNER_KEY, PASSWORD, SIM0};
 use breakglass::signer::ledger::sim::SPECULOS_SEED;
 use serde_json::{json, Value};
 

@@ -5,8 +5,8 @@
 //! (in a private tmux server, as a person sees it, and on raw bytes), and in the console's renderer.
 
 use crate::compose_chain::rehash;
-use crate::execute_chain::{Pins, World, SIM0};
 use crate::support::bin::repo;
+use crate::support::world::{Pins, World, SIM0};
 use breakglass::manifest::trust::Trust;
 use breakglass::manifest::Manifest;
 use breakglass::tui::app::{App, DeviceStatus, Screen};

@@ -1,7 +1,7 @@
 //! Issue 12's "also wrong, though not exploitable alone", each performed through the real binary on anvil
 //! with the real Safe (the `execute_chain` world) and proven fixed.
 
-use crate::execute_chain::{all_output, ok, Pins, World, SIM0};
+use crate::support::world::{all_output, ok, Pins, World, SIM0};
 use serde_json::{json, Value};
 
 /// A Builder file (as Safe{Wallet}'s Transaction Builder writes it) of `txs`.

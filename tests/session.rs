@@ -4,8 +4,8 @@
 //! keystore) → execute with a third account → receipt and post-conditions. And the console's path
 //! (the same `Session` calls the console makes) refuses an upgrade to unpinned code before any signature.
 
-use crate::execute_chain::{Pins, World, PASSWORD, SIM0};
 use crate::support::sim::InProcessSim;
+use crate::support::world::{Pins, World, PASSWORD, SIM0};
 use breakglass::audit::AuditLog;
 use breakglass::incident::{ComposeRequest, ErrorKind, FrontEnd, Session};
 use breakglass::manifest::trust::Trust;

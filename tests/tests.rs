@@ -1,7 +1,9 @@
 //! breakglass's integration tests: one binary (see ripgrep's tests/tests.rs), one module per area.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-/// Shared helpers: a real anvil node with the real Safe and OpenZeppelin contracts, and the binary.
+/// Shared helpers: a real anvil node with the real Safe and OpenZeppelin contracts (support::anvil), the
+/// binary (support::bin), the Ledger simulator (support::sim), and the incident world on anvil with its
+/// manifest builder (support::world).
 mod support;
 
 /// Issue 12's attacks, each performed on anvil with the real Safe and proven refused.

@@ -1,3 +1,4 @@
 pub mod anvil;
 pub mod bin;
 pub mod sim;
+pub mod world;
