@@ -6,6 +6,7 @@
 #![warn(missing_docs)]
 
 pub mod audit;
+pub mod builder;
 pub mod bundle;
 pub mod chain;
 pub mod cli;

@@ -10,6 +10,8 @@ mod support;
 mod attacks;
 /// Issue 12: audit entries of any size keep the hash chain whole.
 mod audit_large;
+/// Issue 14: Safe Transaction Builder files in real shapes, hashes equal the real Safe's.
+mod builder_files;
 /// Compose against the real Safe, MultiSendCallOnly, proxies and timelock on anvil; tampered bundles.
 mod compose_chain;
 /// Crash safety: SIGKILL at many points during bundle writes, signing and audit appends.

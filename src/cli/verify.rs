@@ -6,11 +6,8 @@ use crate::manifest::trust::{self};
 use crate::manifest::Manifest;
 use crate::policy::{self, Report};
 use crate::safe::{Operation, SafeTxFields};
-use alloy::dyn_abi::{DynSolType, JsonAbiExt, Specifier};
-use alloy::json_abi::{Function, Param};
-use alloy::primitives::{Bytes, U256};
+use alloy::primitives::U256;
 use clap::Args;
-use serde::Deserialize;
 use std::path::PathBuf;
 
 /// `breakglass verify …`
@@ -168,206 +165,32 @@ pub fn run(ctx: &Ctx, a: VerifyArgs) -> Result<(), CliError> {
     }
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct BuilderFile {
-    #[serde(default)]
-    chain_id: Option<String>,
-    #[serde(default)]
-    meta: Option<BuilderMeta>,
-    transactions: Vec<BuilderTx>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct BuilderMeta {
-    #[serde(default)]
-    created_from_safe_address: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct BuilderTx {
-    to: String,
-    #[serde(default)]
-    value: Option<String>,
-    #[serde(default)]
-    data: Option<String>,
-    #[serde(default)]
-    contract_method: Option<BuilderMethod>,
-    #[serde(default)]
-    contract_inputs_values: Option<serde_json::Map<String, serde_json::Value>>,
-    /// 0 (CALL) or 1 (DELEGATECALL), as a number or a string; honoured, never ignored.
-    #[serde(default)]
-    operation: Option<serde_json::Value>,
-}
-
-/// A Builder transaction's `operation`: absent means CALL; 0/1 as a number or a string; anything else is
-/// refused (the file says something breakglass would otherwise not judge).
-fn builder_operation(i: usize, t: &BuilderTx) -> Result<Operation, CliError> {
-    let bad = |shown: String| {
-        CliError::new(
-            "bad_builder_json",
-            format!("transaction {i}: operation {shown} is neither 0 (CALL) nor 1 (DELEGATECALL)"),
-        )
+/// A Safe Transaction Builder file's error: one kind and one exit code (3) for every problem of the file.
+fn builder_error(path: &std::path::Path, e: impl std::fmt::Display) -> CliError {
+    CliError::new("bad_builder_json", format!("{}: {e}", path.display()))
         .code(ExitCode::Refused)
         .hint("do not sign this file; ask for it again from its source")
-    };
-    let n = match &t.operation {
-        None | Some(serde_json::Value::Null) => return Ok(Operation::Call),
-        Some(serde_json::Value::Number(n)) => n.as_u64().ok_or_else(|| bad(n.to_string()))?,
-        Some(serde_json::Value::String(s)) => {
-            s.trim().parse::<u64>().map_err(|_| bad(format!("{s:?}")))?
-        }
-        Some(other) => return Err(bad(other.to_string())),
-    };
-    u8::try_from(n)
-        .ok()
-        .and_then(Operation::from_u8)
-        .ok_or_else(|| bad(n.to_string()))
-}
-
-#[derive(Debug, Deserialize)]
-struct BuilderMethod {
-    name: String,
-    inputs: Vec<BuilderInput>,
-}
-
-#[derive(Debug, Deserialize)]
-struct BuilderInput {
-    name: String,
-    #[serde(rename = "type")]
-    ty: String,
-}
-
-/// A Builder transaction's calldata. When a file carries both raw `data` and `contractMethod` (which is
-/// what Safe{Wallet} displays), they must encode the same call: a file whose display disagrees with its
-/// bytes is refused.
-fn builder_calldata(i: usize, t: &BuilderTx) -> Result<Bytes, CliError> {
-    let raw = match &t.data {
-        Some(d) if !d.is_empty() && d != "0x" => {
-            Some(parse_hex(d, &format!("transaction {i} data"))?)
-        }
-        _ => None,
-    };
-    let method = if t.contract_method.is_some() {
-        Some(builder_method_calldata(i, t)?)
-    } else {
-        None
-    };
-    match (raw, method) {
-        (Some(r), Some(m)) if r != m => Err(CliError::new(
-            "bad_builder_json",
-            format!("transaction {i}: its raw data (selector 0x{}) does not encode its contractMethod (selector 0x{}): what Safe{{Wallet}} shows is not what would be signed", alloy::hex::encode(r.get(..4).unwrap_or_default()), alloy::hex::encode(m.get(..4).unwrap_or_default())),
-        )
-        .code(ExitCode::Refused)
-        .hint("do not sign this file; ask for it again from its source")),
-        (Some(r), _) => Ok(r),
-        (None, Some(m)) => Ok(m),
-        (None, None) => Ok(Bytes::new()),
-    }
-}
-
-fn builder_method_calldata(i: usize, t: &BuilderTx) -> Result<Bytes, CliError> {
-    let bad = |msg: String| {
-        CliError::new("bad_builder_json", format!("transaction {i}: {msg}")).code(ExitCode::Refused)
-    };
-    match &t.contract_method {
-        Some(method) => {
-            let mut inputs = Vec::new();
-            let mut values = Vec::new();
-            let given = t.contract_inputs_values.clone().unwrap_or_default();
-            for inp in &method.inputs {
-                let ty = DynSolType::parse(&inp.ty)
-                    .map_err(|e| bad(format!("type {:?}: {e}", inp.ty)))?;
-                let raw = given
-                    .get(&inp.name)
-                    .ok_or_else(|| bad(format!("no value for input {:?}", inp.name)))?;
-                let text = match raw {
-                    serde_json::Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                };
-                values.push(
-                    ty.coerce_str(&text)
-                        .map_err(|e| bad(format!("input {:?} = {text:?}: {e}", inp.name)))?,
-                );
-                inputs.push(Param {
-                    ty: inp.ty.clone(),
-                    name: inp.name.clone(),
-                    components: vec![],
-                    internal_type: None,
-                });
-            }
-            let f = Function {
-                name: method.name.clone(),
-                inputs,
-                outputs: vec![],
-                state_mutability: alloy::json_abi::StateMutability::NonPayable,
-            };
-            for p in &f.inputs {
-                p.resolve().map_err(|e| bad(e.to_string()))?;
-            }
-            f.abi_encode_input(&values)
-                .map(Bytes::from)
-                .map_err(|e| bad(e.to_string()))
-        }
-        _ => Ok(Bytes::new()),
-    }
 }
 
 fn from_builder_json(m: &Manifest, path: &PathBuf, a: &VerifyArgs) -> Result<Report, CliError> {
-    let bytes = std::fs::read(path)
-        .map_err(|e| CliError::new("unreadable", format!("{}: {e}", path.display())))?;
-    let f: BuilderFile = serde_json::from_slice(&bytes).map_err(|e| {
-        CliError::new(
-            "bad_builder_json",
-            format!(
-                "{} is not a Safe Transaction Builder file: {e}",
-                path.display()
-            ),
-        )
-        .code(ExitCode::Refused)
-    })?;
-    let chain_id = match (a.chain_id, &f.chain_id) {
-        (Some(c), _) => c,
-        (None, Some(c)) => c.parse::<u64>().map_err(|_| {
-            CliError::new("bad_builder_json", format!("chainId {c:?} is not a number"))
-                .code(ExitCode::Refused)
-        })?,
-        (None, None) => m.chain_id,
-    };
-    let safe = match (
-        &a.safe,
-        f.meta
-            .as_ref()
-            .and_then(|mm| mm.created_from_safe_address.clone()),
-    ) {
+    let bytes = std::fs::read(path).map_err(|e| builder_error(path, e))?;
+    let batch = crate::builder::parse(&bytes).map_err(|e| builder_error(path, e))?;
+    let chain_id = a.chain_id.or(batch.chain_id).unwrap_or(m.chain_id);
+    let safe = match (&a.safe, batch.safe) {
         (Some(s), _) => parse_addr(s, "--safe")?,
-        (None, Some(s)) => parse_addr(&s, "meta.createdFromSafeAddress")?,
-        (None, None) => m
-            .safe
-            .as_ref()
-            .map(|s| s.address)
-            .ok_or_else(|| usage("the file names no Safe: pass --safe ADDR"))?,
+        (None, Some(s)) => s,
+        (None, None) => {
+            return Err(CliError::new(
+                "bad_builder_json",
+                format!(
+                    "{} names no Safe (meta.createdFromSafeAddress is empty): pass --safe ADDR; the file itself need not change",
+                    path.display()
+                ),
+            )
+            .code(ExitCode::Refused))
+        }
     };
-    if f.transactions.is_empty() {
-        return Err(
-            CliError::new("bad_builder_json", "the batch has no transactions")
-                .code(ExitCode::Refused),
-        );
-    }
-    let mut entries = Vec::new();
-    for (i, t) in f.transactions.iter().enumerate() {
-        entries.push(crate::safe::MultiSendEntry {
-            operation: builder_operation(i, t)?,
-            to: parse_addr(&t.to, &format!("transaction {i} to"))?,
-            value: parse_u256(
-                t.value.as_deref().unwrap_or("0"),
-                &format!("transaction {i} value"),
-            )?,
-            data: builder_calldata(i, t)?,
-        });
-    }
+    let mut entries = batch.entries;
     let nonce = parse_u256(&a.nonce, "--nonce")?;
     // As Safe{Wallet} does: one transaction is a plain CALL; several are a MultiSendCallOnly batch.
     let tx = if entries.len() == 1 {
