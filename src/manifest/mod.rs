@@ -8,6 +8,7 @@
 mod constraint;
 mod error;
 mod expect;
+mod human_abi;
 mod raw;
 pub mod trust;
 mod validate;

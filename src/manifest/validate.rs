@@ -261,6 +261,30 @@ fn parse_human_abi(d: &mut Diags<'_>, items: &[S<String>]) -> Option<JsonAbi> {
                                 .push(e.clone());
                         }
                     }
+                    Err(_) if item.get_ref().trim_start().starts_with("function") => {
+                        // Named struct components, which alloy's parser does not take.
+                        match super::human_abi::parse_function(item.get_ref()) {
+                            Ok(f) => {
+                                if abi.functions().any(|g| g.signature() == f.signature()) {
+                                    d.err(
+                                        item.span(),
+                                        format!("function {} is listed twice", f.signature()),
+                                        "remove the duplicate",
+                                    );
+                                    ok = false;
+                                }
+                                abi.functions.entry(f.name.clone()).or_default().push(f);
+                            }
+                            Err(why) => {
+                                d.err(
+                                    item.span(),
+                                    format!("cannot parse ABI item {:?}: {why}", item.get_ref()),
+                                    "write a Solidity signature such as \"function pause()\", \"function paused() view returns (bool)\" or \"function set((bytes32 key, bytes32 value)[] slots)\"",
+                                );
+                                ok = false;
+                            }
+                        }
+                    }
                     Err(e) => {
                         d.err(
                             item.span(),
@@ -268,6 +292,34 @@ fn parse_human_abi(d: &mut Diags<'_>, items: &[S<String>]) -> Option<JsonAbi> {
                             "write a Solidity signature such as \"function pause()\" or \"function paused() view returns (bool)\"",
                         );
                         ok = false;
+                    }
+                }
+            }
+            // Every type must be a Solidity type (alloy's parser takes `uint257` and fails only when
+            // encoding): say which parameter of which signature is wrong, at the item.
+            for item in items {
+                let Ok(one) = JsonAbi::parse([item.get_ref().as_str()]) else {
+                    continue;
+                };
+                for f in one.functions() {
+                    for (k, p) in f.inputs.iter().chain(f.outputs.iter()).enumerate() {
+                        if let Err(e) =
+                            alloy::dyn_abi::Specifier::<alloy::dyn_abi::DynSolType>::resolve(p)
+                        {
+                            d.err(
+                                item.span(),
+                                format!(
+                                    "cannot parse ABI item {:?}: parameter {} ({} {}): {}",
+                                    item.get_ref(),
+                                    k + 1,
+                                    p.ty,
+                                    p.name,
+                                    first_line(&e.to_string())
+                                ),
+                                "use a Solidity type: uint8…uint256 in steps of 8, bytes1…bytes32, address, bool, string, bytes, arrays and tuples of them",
+                            );
+                            ok = false;
+                        }
                     }
                 }
             }
