@@ -11,6 +11,7 @@ pub mod bundle;
 pub mod chain;
 pub mod cli;
 pub mod compose;
+pub mod control;
 pub mod decode;
 pub mod drill;
 pub mod fsutil;

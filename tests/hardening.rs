@@ -201,3 +201,85 @@ fn non_owner_signer_is_refused_before_the_report() {
     assert!(r.stdout.contains("ALLOWED"), "{}", r.stdout);
     let _ = SIM0;
 }
+
+/// Issue 14: handing over control is critical whatever the manifest says (the Radiant payload was allowed
+/// by `newOwner = { any = true }`), and `manifest check` warns loudly about such an entry.
+#[test]
+fn ownership_handover_is_critical_even_when_the_manifest_allows_it() {
+    let w = World::deploy();
+    w.write_manifest("m.toml", Pins::Right);
+    let text = std::fs::read_to_string(w.sb.path("m.toml")).unwrap();
+    let text = text.replace(
+        "\"function owner() view returns (address)\",",
+        "\"function owner() view returns (address)\",\n  \"function transferOwnership(address newOwner)\",\n  \"function grantRole(bytes32 role, address account)\",",
+    );
+    let text = format!(
+        "{text}\n[[actions]]\nid = \"hand-over\"\ntitle = \"Hand the pool over\"\ncontract = \"pool\"\nfunction = \"transferOwnership(address)\"\nargs = {{ newOwner = {{ any = true }} }}\n\n[[actions]]\nid = \"grant\"\ntitle = \"Grant a role\"\ncontract = \"pool\"\nfunction = \"grantRole(bytes32,address)\"\nargs = {{ role = {{ any = true }}, account = {{ any = true }} }}\n"
+    );
+    w.sb.write("radiant.toml", &text);
+    let h =
+        w.sb.run(&["--manifest", "radiant.toml", "manifest", "hash"]);
+    w.pins
+        .borrow_mut()
+        .insert("radiant.toml".into(), h.stdout.trim().to_string());
+    let r = w.bg("radiant.toml", false, &["manifest", "check"]);
+    assert_eq!(r.code, 0, "{}", all_output(&r));
+    assert!(
+        r.stdout.contains("WARNING") && r.stdout.contains("newOwner"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("can never be signed"), "{}", r.stdout);
+    let r = w.bg("radiant.toml", false, &["--json", "manifest", "check"]);
+    let warnings = r.json()["warnings"].as_array().unwrap().len();
+    assert!(warnings >= 3, "{}", r.stdout);
+    let attacker = "0xbDd077f651EBe7f7b3cE16fe5F2b025BE2969516";
+    let data =
+        crate::support::anvil::cast_offline(&["calldata", "transferOwnership(address)", attacker]);
+    let r = w.bg(
+        "radiant.toml",
+        false,
+        &[
+            "--json", "verify", "--safe", &w.safe, "--to", &w.pool, "--data", &data,
+        ],
+    );
+    assert_eq!(r.code, 3, "{}", all_output(&r));
+    let v = r.json();
+    assert!(
+        v["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["code"] == json!("control_change") && f["severity"] == json!("critical")),
+        "{v}"
+    );
+    // The default admin role, likewise; another role stays the manifest's to allow.
+    let admin = crate::support::anvil::cast_offline(&[
+        "calldata",
+        "grantRole(bytes32,address)",
+        &format!("0x{}", "00".repeat(32)),
+        attacker,
+    ]);
+    let r = w.bg(
+        "radiant.toml",
+        false,
+        &[
+            "verify", "--safe", &w.safe, "--to", &w.pool, "--data", &admin,
+        ],
+    );
+    assert_eq!(r.code, 3, "{}", all_output(&r));
+    let pauser = crate::support::anvil::cast_offline(&[
+        "calldata",
+        "grantRole(bytes32,address)",
+        &format!("0x{}", "11".repeat(32)),
+        attacker,
+    ]);
+    let r = w.bg(
+        "radiant.toml",
+        false,
+        &[
+            "verify", "--safe", &w.safe, "--to", &w.pool, "--data", &pauser,
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", all_output(&r));
+}

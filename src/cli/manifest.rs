@@ -374,6 +374,7 @@ fn summary_json(m: &Manifest) -> Value {
         "contracts": m.contracts.len(),
         "actions": m.actions.len(),
         "playbooks": m.playbooks.iter().map(|p| json!({"id": p.id, "title": p.title, "actions": p.actions})).collect::<Vec<_>>(),
+        "warnings": m.warnings(),
     })
 }
 
@@ -422,6 +423,9 @@ fn summary_text(m: &Manifest) -> String {
             p.title,
             p.actions.join(", ")
         ));
+    }
+    for w in m.warnings() {
+        s.push_str(&format!("  WARNING   {w}\n"));
     }
     s
 }

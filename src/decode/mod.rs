@@ -235,6 +235,8 @@ pub fn is_safe_admin_selector(selector: &[u8]) -> bool {
         .any(|(fam, f)| *fam == Family::SafeAdmin && f.selector().as_slice() == selector)
 }
 
+pub use crate::control::control_change;
+
 fn find_function(
     m: Option<&Manifest>,
     to: &Address,

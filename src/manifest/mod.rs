@@ -355,6 +355,31 @@ impl Manifest {
         self.contracts.values().find(|c| &c.address == a)
     }
 
+    /// What a reviewer must look at before pinning: actions that can never be signed because they hand
+    /// over control, and `any` constraints on arguments that decide who controls something.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for a in &self.actions {
+            if let ActionCall::Function(f) = &a.call {
+                let sig = f.signature();
+                if crate::control::is_control_change(&sig) {
+                    out.push(format!("action {:?} calls {sig}, which hands over control of the contract: breakglass always refuses it, so this action can never be signed", a.id));
+                }
+                if crate::control::is_role_change(&sig) {
+                    if let Some((_, Constraint::Any)) = a.args.iter().find(|(n, _)| n == "role") {
+                        out.push(format!("action {:?}: {sig} with role = ANY would allow the default admin role, which controls every role (breakglass refuses that one always): pin role with eq or one_of", a.id));
+                    }
+                }
+            }
+            for (name, c) in &a.args {
+                if matches!(c, Constraint::Any) && crate::control::names_control(name) {
+                    out.push(format!("action {:?} lets argument `{name}` be ANY value, and it decides who controls something: pin it with eq or one_of (the Radiant payload, Oct 2024, was allowed by newOwner = {{ any = true }})", a.id));
+                }
+            }
+        }
+        out
+    }
+
     /// `0x`-prefixed lowercase hex of the hash.
     pub fn hash_hex(&self) -> String {
         format!("{:#x}", self.hash)

@@ -208,6 +208,9 @@ type CallRule = fn(&mut Checker<'_>, &CallNode, Via, Option<Address>) -> Flow;
 /// no manifest entry can reach a call they refuse.
 const CALL_RULES: &[(&str, CallRule)] = &[
     ("safe_admin", |c, n, v, s| c.rule_safe_admin(n, v, s)),
+    ("control_change", |c, n, v, s| {
+        c.rule_control_change(n, v, s)
+    }),
     ("account_to_safe", |c, n, v, s| {
         c.rule_account_to_safe(n, v, s)
     }),
@@ -375,6 +378,21 @@ impl<'m> Checker<'m> {
             return Flow::Done;
         }
         Flow::Next
+    }
+
+    /// Handing over control of a contract (ownership, proxy admin, default admin role): never, whatever
+    /// the manifest says, whichever ABI decoded the call.
+    fn rule_control_change(&mut self, node: &CallNode, _via: Via, _safe: Option<Address>) -> Flow {
+        let Some(sig) = decode::control_change(&node.data) else {
+            return Flow::Next;
+        };
+        let d = self.describe(node);
+        self.critical(
+            node,
+            "control_change",
+            format!("{d} hands over control of the contract ({sig}: ownership, proxy admin or the default admin role); breakglass never signs this"),
+        );
+        Flow::Done
     }
 
     /// A plain transaction from an account to the Safe is no action (approveHash approves blind).
@@ -951,6 +969,7 @@ function = "pause()"
             names,
             [
                 "safe_admin",
+                "control_change",
                 "account_to_safe",
                 "safe_self_call",
                 "timelock",
