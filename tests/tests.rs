@@ -41,5 +41,7 @@ mod transfer;
 mod tui;
 /// The drill end to end in tmux, driven by keys as a person would.
 mod tui_tmux;
+/// Issue 14: OZ 4 upgrade shapes (UUPS upgradeTo, ProxyAdmin.upgrade) composed, verified and executed on anvil.
+mod upgrade_shapes;
 /// Verify: every fixture transaction decoded and judged; hashes equal the real Safe's.
 mod verify_calls;

@@ -94,12 +94,8 @@ pub fn check_codehashes(
         let (ActionCall::Upgrade, Some(pinned)) = (&a.call, a.implementation_codehash) else {
             continue;
         };
-        let imp = match n
-            .arg("newImplementation")
-            .or_else(|| n.arg("implementation"))
-        {
-            Some(DynSolValue::Address(x)) => *x,
-            _ => continue,
+        let Some(imp) = crate::decode::upgrade_call(&n.data).map(|u| u.implementation) else {
+            continue;
         };
         let actual = chain.code_hash(imp)?;
         out.push(CodeHashCheck {

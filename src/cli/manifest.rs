@@ -461,6 +461,7 @@ fn show_json(m: &Manifest) -> Value {
                     "proxy_admin": match &c.proxy { ProxyKind::Transparent { proxy_admin } => Some(proxy_admin.to_checksum(None)), _ => None },
                     "beacon": match &c.proxy { ProxyKind::Beacon { beacon } => Some(beacon.to_checksum(None)), _ => None },
                     "functions": c.abi.functions().map(|f| f.signature()).collect::<Vec<_>>(),
+                    "upgrade_call": c.upgrade_call.map(|u| u.signature()),
                 })
             })
             .collect(),
@@ -500,8 +501,12 @@ fn show_text(m: &Manifest) -> String {
                 format!(", beacon proxy, beacon {}", beacon.to_checksum(None))
             }
         };
+        let upgrade = c
+            .upgrade_call
+            .map(|u| format!(", upgrades with {}", u.signature()))
+            .unwrap_or_default();
         s.push_str(&format!(
-            "  {:<12}{}{proxy}\n",
+            "  {:<12}{}{proxy}{upgrade}\n",
             c.id,
             c.address.to_checksum(None)
         ));

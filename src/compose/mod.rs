@@ -22,6 +22,7 @@ sol! {
     function upgradeToAndCall(address newImplementation, bytes data) external payable;
     function upgradeAndCall(address proxy, address implementation, bytes data) external payable;
     function upgradeTo(address newImplementation) external;
+    function upgrade(address proxy, address implementation) external;
 }
 
 /// Why composition failed.
@@ -223,41 +224,46 @@ pub fn plan_action(
                 DynSolValue::Address(x) => x,
                 _ => Address::ZERO,
             };
-            let init: Bytes = match &c.proxy {
-                ProxyKind::Beacon { .. } => Bytes::new(),
-                _ => match arg_value(a, "data", &DynSolType::Bytes, &constraint("data"), opts)? {
+            use crate::decode::UpgradeShape as U;
+            let shape = c.upgrade_call.unwrap_or(U::UpgradeToAndCall);
+            let init: Bytes = if shape.has_data() {
+                match arg_value(a, "data", &DynSolType::Bytes, &constraint("data"), opts)? {
                     DynSolValue::Bytes(b) => b.into(),
                     _ => Bytes::new(),
-                },
+                }
+            } else {
+                Bytes::new()
+            };
+            let encoded: Bytes = match shape {
+                U::UpgradeToAndCall => upgradeToAndCallCall {
+                    newImplementation: imp,
+                    data: init,
+                }
+                .abi_encode()
+                .into(),
+                U::UpgradeTo => upgradeToCall {
+                    newImplementation: imp,
+                }
+                .abi_encode()
+                .into(),
+                U::UpgradeAndCall => upgradeAndCallCall {
+                    proxy: c.address,
+                    implementation: imp,
+                    data: init,
+                }
+                .abi_encode()
+                .into(),
+                U::Upgrade => upgradeCall {
+                    proxy: c.address,
+                    implementation: imp,
+                }
+                .abi_encode()
+                .into(),
             };
             match &c.proxy {
-                ProxyKind::Uups => (
-                    c.address,
-                    upgradeToAndCallCall {
-                        newImplementation: imp,
-                        data: init,
-                    }
-                    .abi_encode()
-                    .into(),
-                ),
-                ProxyKind::Transparent { proxy_admin } => (
-                    *proxy_admin,
-                    upgradeAndCallCall {
-                        proxy: c.address,
-                        implementation: imp,
-                        data: init,
-                    }
-                    .abi_encode()
-                    .into(),
-                ),
-                ProxyKind::Beacon { beacon } => (
-                    *beacon,
-                    upgradeToCall {
-                        newImplementation: imp,
-                    }
-                    .abi_encode()
-                    .into(),
-                ),
+                ProxyKind::Uups => (c.address, encoded),
+                ProxyKind::Transparent { proxy_admin } => (*proxy_admin, encoded),
+                ProxyKind::Beacon { beacon } => (*beacon, encoded),
                 ProxyKind::None => {
                     return Err(ComposeError::Missing(format!(
                         "contract {} is not a proxy",

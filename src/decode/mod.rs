@@ -53,6 +53,7 @@ const KNOWN: &[(Family, &str)] = &[
     (Family::Proxy, "function upgradeTo(address newImplementation)"),
     (Family::Proxy, "function upgradeToAndCall(address newImplementation,bytes data)"),
     (Family::Proxy, "function upgradeAndCall(address proxy,address implementation,bytes data)"),
+    (Family::Proxy, "function upgrade(address proxy,address implementation)"),
     (Family::Proxy, "function changeProxyAdmin(address proxy,address newAdmin)"),
     (Family::SafeAdmin, "function addOwnerWithThreshold(address owner,uint256 _threshold)"),
     (Family::SafeAdmin, "function removeOwner(address prevOwner,address owner,uint256 _threshold)"),
@@ -236,6 +237,114 @@ pub fn is_safe_admin_selector(selector: &[u8]) -> bool {
 }
 
 pub use crate::control::control_change;
+
+/// The shapes an upgrade takes on chain (OpenZeppelin 4 and 5, Optimism's ProxyAdmin, beacons).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum UpgradeShape {
+    /// `upgradeToAndCall(address,bytes)` on the proxy (UUPS; OZ 4 and 5).
+    UpgradeToAndCall,
+    /// `upgradeTo(address)` on the proxy (OZ 4 UUPS) or on a beacon.
+    UpgradeTo,
+    /// `ProxyAdmin.upgradeAndCall(address proxy,address implementation,bytes)` (OZ 4 and 5).
+    UpgradeAndCall,
+    /// `ProxyAdmin.upgrade(address proxy,address implementation)` (OZ 4, Optimism).
+    Upgrade,
+}
+
+impl UpgradeShape {
+    /// The function signature.
+    pub fn signature(self) -> &'static str {
+        match self {
+            Self::UpgradeToAndCall => "upgradeToAndCall(address,bytes)",
+            Self::UpgradeTo => "upgradeTo(address)",
+            Self::UpgradeAndCall => "upgradeAndCall(address,address,bytes)",
+            Self::Upgrade => "upgrade(address,address)",
+        }
+    }
+
+    /// As written in a manifest (`upgrade_call = "…"`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::UpgradeToAndCall => "upgradeToAndCall",
+            Self::UpgradeTo => "upgradeTo",
+            Self::UpgradeAndCall => "upgradeAndCall",
+            Self::Upgrade => "upgrade",
+        }
+    }
+
+    /// Whether it carries init data.
+    pub fn has_data(self) -> bool {
+        matches!(self, Self::UpgradeToAndCall | Self::UpgradeAndCall)
+    }
+
+    /// All shapes.
+    pub const ALL: [UpgradeShape; 4] = [
+        Self::UpgradeToAndCall,
+        Self::UpgradeTo,
+        Self::UpgradeAndCall,
+        Self::Upgrade,
+    ];
+}
+
+/// An upgrade call read from its bytes alone (never from the names an ABI gives its arguments).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpgradeCall {
+    /// Which function.
+    pub shape: UpgradeShape,
+    /// The proxy a ProxyAdmin call upgrades (none for calls on the proxy or beacon itself).
+    pub proxy: Option<Address>,
+    /// The new implementation.
+    pub implementation: Address,
+    /// The init call (empty when none).
+    pub data: Bytes,
+}
+
+/// Reads an upgrade call of any known shape from calldata.
+pub fn upgrade_call(data: &[u8]) -> Option<UpgradeCall> {
+    use alloy::dyn_abi::DynSolType as T;
+    let sel = data.get(..4)?;
+    let shape = UpgradeShape::ALL
+        .into_iter()
+        .find(|s| &keccak256(s.signature().as_bytes())[..4] == sel)?;
+    let types = match shape {
+        UpgradeShape::UpgradeToAndCall => vec![T::Address, T::Bytes],
+        UpgradeShape::UpgradeTo => vec![T::Address],
+        UpgradeShape::UpgradeAndCall => vec![T::Address, T::Address, T::Bytes],
+        UpgradeShape::Upgrade => vec![T::Address, T::Address],
+    };
+    let DynSolValue::Tuple(v) = T::Tuple(types).abi_decode_params(&data[4..]).ok()? else {
+        return None;
+    };
+    let addr = |i: usize| as_address(v.get(i));
+    let bytes = |i: usize| as_bytes(v.get(i)).unwrap_or_default();
+    Some(match shape {
+        UpgradeShape::UpgradeToAndCall => UpgradeCall {
+            shape,
+            proxy: None,
+            implementation: addr(0)?,
+            data: bytes(1),
+        },
+        UpgradeShape::UpgradeTo => UpgradeCall {
+            shape,
+            proxy: None,
+            implementation: addr(0)?,
+            data: Bytes::new(),
+        },
+        UpgradeShape::UpgradeAndCall => UpgradeCall {
+            shape,
+            proxy: Some(addr(0)?),
+            implementation: addr(1)?,
+            data: bytes(2),
+        },
+        UpgradeShape::Upgrade => UpgradeCall {
+            shape,
+            proxy: Some(addr(0)?),
+            implementation: addr(1)?,
+            data: Bytes::new(),
+        },
+    })
+}
 
 fn find_function(
     m: Option<&Manifest>,
@@ -473,25 +582,29 @@ fn timelock_batch_children(v: &ArgsView<'_>) -> Result<Extracted, ExtractError> 
 }
 
 /// `upgradeToAndCall` / `upgradeAndCall`: the init call the proxy delegatecalls into the new
-/// implementation (none when `data` is empty).
-fn upgrade_init_child(v: &ArgsView<'_>, proxy: Address) -> Result<Extracted, ExtractError> {
-    let init = as_bytes(v.get("data")).unwrap_or_default();
-    let children = if init.is_empty() {
-        Vec::new()
+/// implementation (none when `data` is empty, or for the shapes without data).
+fn upgrade_init_child(data: &[u8], to: Address, base: usize) -> Extracted {
+    let Some(u) = upgrade_call(data).filter(|u| u.shape.has_data() && !u.data.is_empty()) else {
+        return Extracted::default();
+    };
+    // Canonical encoding: the bytes argument's offset word is at its head slot.
+    let head = if u.shape == UpgradeShape::UpgradeAndCall {
+        2
     } else {
-        vec![Child {
+        1
+    };
+    let offset = base + bytes_param_at(&data[4..], head).map_or(4, |o| 4 + o);
+    Extracted {
+        children: vec![Child {
             origin: Origin::UpgradeInit,
-            to: proxy,
+            to: u.proxy.unwrap_or(to),
             value: U256::ZERO,
             operation: Operation::DelegateCall,
-            data: init,
-            offset: v.bytes_at("data"),
-        }]
-    };
-    Ok(Extracted {
-        children,
+            data: u.data,
+            offset,
+        }],
         timelock_operation_id: None,
-    })
+    }
 }
 
 /// Decodes one call and everything it contains.
@@ -593,11 +706,8 @@ fn decode_node(
         (Family::MultiSend, "multiSend") => multisend_children(&view),
         (Family::Timelock, "schedule" | "execute") => timelock_single_child(&view),
         (Family::Timelock, "scheduleBatch" | "executeBatch") => timelock_batch_children(&view),
-        (Family::Proxy, "upgradeToAndCall") => upgrade_init_child(&view, to),
-        (Family::Proxy, "upgradeAndCall") => {
-            upgrade_init_child(&view, as_address(view.get("proxy")).unwrap_or_default())
-        }
-        _ => Ok(Extracted::default()),
+        // Upgrades are read from their bytes, whichever ABI (and whatever argument names) decoded them.
+        _ => Ok(upgrade_init_child(&data, to, offset)),
     }
     .map_err(|(at, message)| err(at, message))?;
     node.timelock_operation_id = extracted.timelock_operation_id;

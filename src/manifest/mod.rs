@@ -137,6 +137,8 @@ pub struct Contract {
     pub proxy: ProxyKind,
     /// The ABI calls are decoded with.
     pub abi: JsonAbi,
+    /// The upgrade function `compose` calls (verification accepts every shape of the proxy kind).
+    pub upgrade_call: Option<crate::decode::UpgradeShape>,
 }
 
 /// How an action reaches the chain.

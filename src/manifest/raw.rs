@@ -56,6 +56,8 @@ pub(crate) struct RawContract {
     pub address: S<String>,
     pub proxy: Option<S<String>>,
     pub proxy_admin: Option<S<String>>,
+    /// Which upgrade function the proxy (or its admin) has: upgradeToAndCall | upgradeTo | upgradeAndCall | upgrade.
+    pub upgrade_call: Option<S<String>>,
     pub beacon: Option<S<String>>,
     /// Human-readable signatures: `["function pause()", ...]`.
     pub abi: Option<S<Vec<S<String>>>>,

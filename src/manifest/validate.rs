@@ -549,6 +549,39 @@ fn contracts_section(d: &mut Diags<'_>, raw: &RawManifest) -> BTreeMap<String, C
                 None
             }
         };
+        // The upgrade function: by default the one OZ 5 has for the kind; OZ 4 and Optimism use others.
+        use crate::decode::UpgradeShape as U;
+        let upgrade_call = match (&c.upgrade_call, kind) {
+            (None, "uups") => Some(U::UpgradeToAndCall),
+            (None, "transparent") => Some(U::UpgradeAndCall),
+            (None, "beacon") => Some(U::UpgradeTo),
+            (None, _) => None,
+            (Some(u), _) => {
+                let allowed: &[U] = match kind {
+                    "uups" => &[U::UpgradeToAndCall, U::UpgradeTo],
+                    "transparent" => &[U::UpgradeAndCall, U::Upgrade],
+                    "beacon" => &[U::UpgradeTo],
+                    _ => &[],
+                };
+                match allowed.iter().find(|s| s.name() == u.get_ref().trim()) {
+                    Some(s) => Some(*s),
+                    None => {
+                        d.err(
+                            u.span(),
+                            format!(
+                                "upgrade_call {:?} is not an upgrade function of a {kind:?} proxy",
+                                u.get_ref()
+                            ),
+                            format!(
+                                "write one of {:?}",
+                                allowed.iter().map(|s| s.name()).collect::<Vec<_>>()
+                            ),
+                        );
+                        None
+                    }
+                }
+            }
+        };
         if kind != "transparent" {
             if let Some(pa) = &c.proxy_admin {
                 d.err(pa.span(), format!("proxy_admin only applies to transparent proxies, contracts.{id} is {kind:?}"), "remove proxy_admin or set proxy = \"transparent\"");
@@ -584,6 +617,7 @@ fn contracts_section(d: &mut Diags<'_>, raw: &RawManifest) -> BTreeMap<String, C
                     address,
                     proxy,
                     abi,
+                    upgrade_call,
                 },
             );
         }
@@ -675,6 +709,10 @@ fn actions_section(
                     continue;
                 }
                 ProxyKind::Beacon { .. } => (
+                    ActionCall::Upgrade,
+                    vec![("implementation".into(), DynSolType::Address)],
+                ),
+                _ if !contract.upgrade_call.is_some_and(|u| u.has_data()) => (
                     ActionCall::Upgrade,
                     vec![("implementation".into(), DynSolType::Address)],
                 ),

@@ -286,20 +286,35 @@ impl<'m> Checker<'m> {
             return false;
         };
         let sig = node.signature();
+        // Upgrades are recognised by their bytes, in every shape in use (OZ 4 and 5, Optimism), never by
+        // the names an ABI gives their arguments.
+        let upgrade = decode::upgrade_call(&node.data);
         match (&a.call, &c.proxy) {
             (ActionCall::Function(f), _) => {
                 node.to == c.address && sig == Some(f.signature().as_str())
             }
             (ActionCall::Upgrade, ProxyKind::Uups) => {
-                node.to == c.address && sig == Some("upgradeToAndCall(address,bytes)")
+                node.to == c.address
+                    && upgrade.is_some_and(|u| {
+                        matches!(
+                            u.shape,
+                            decode::UpgradeShape::UpgradeToAndCall
+                                | decode::UpgradeShape::UpgradeTo
+                        )
+                    })
             }
             (ActionCall::Upgrade, ProxyKind::Transparent { proxy_admin }) => {
                 node.to == *proxy_admin
-                    && sig == Some("upgradeAndCall(address,address,bytes)")
-                    && node.arg("proxy") == Some(&DynSolValue::Address(c.address))
+                    && upgrade.is_some_and(|u| {
+                        matches!(
+                            u.shape,
+                            decode::UpgradeShape::UpgradeAndCall | decode::UpgradeShape::Upgrade
+                        ) && u.proxy == Some(c.address)
+                    })
             }
             (ActionCall::Upgrade, ProxyKind::Beacon { beacon }) => {
-                node.to == *beacon && sig == Some("upgradeTo(address)")
+                node.to == *beacon
+                    && upgrade.is_some_and(|u| u.shape == decode::UpgradeShape::UpgradeTo)
             }
             (ActionCall::Upgrade, ProxyKind::None) => false,
         }
@@ -321,15 +336,17 @@ impl<'m> Checker<'m> {
                 broken.push(format!("ETH value {t}"));
             }
         }
+        let upgrade = match a.call {
+            ActionCall::Upgrade => decode::upgrade_call(&node.data),
+            ActionCall::Function(_) => None,
+        };
         for (name, c) in &a.args {
-            let arg_name = match (&a.call, name.as_str()) {
-                (ActionCall::Upgrade, "implementation") => match node.signature() {
-                    Some("upgradeAndCall(address,address,bytes)") => "implementation",
-                    _ => "newImplementation",
-                },
-                _ => name.as_str(),
+            let value = match (&upgrade, name.as_str()) {
+                (Some(u), "implementation") => Some(DynSolValue::Address(u.implementation)),
+                (Some(u), "data") => Some(DynSolValue::Bytes(u.data.to_vec())),
+                _ => node.arg(name).cloned(),
             };
-            match node.arg(arg_name) {
+            match value.as_ref() {
                 None => broken.push(format!("argument `{name}` is missing")),
                 Some(v) => match c.check(v) {
                     ConstraintCheck::Held(t) => held.push(format!("{name} {t}")),
