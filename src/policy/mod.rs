@@ -280,6 +280,32 @@ impl<'m> Checker<'m> {
         }
     }
 
+    /// A call with its decoded arguments, e.g. `initialize(address owner = 0x…) on pool (0x…)`.
+    fn describe_with_args(&self, node: &CallNode) -> String {
+        match &node.decoded {
+            Decoded::Function { name, args, .. } => {
+                let shown: Vec<String> = args
+                    .iter()
+                    .map(|a| {
+                        let mut v = crate::manifest::show_value(&a.value);
+                        if v.chars().count() > 80 {
+                            let head: String = v.chars().take(66).collect();
+                            v = format!("{head}… ({} chars)", v.chars().count());
+                        }
+                        format!("{} {} = {v}", a.ty, a.name)
+                    })
+                    .collect();
+                let target = self
+                    .m
+                    .contract_at(&node.to)
+                    .map(|c| format!("{} ({})", c.id, short(&node.to)))
+                    .unwrap_or_else(|| short(&node.to));
+                format!("{name}({}) on {target}", shown.join(", "))
+            }
+            _ => self.describe(node),
+        }
+    }
+
     /// The address an action's call goes to, and whether a node's call is that action's function.
     fn action_matches_call(&self, a: &Action, node: &CallNode) -> bool {
         let Some(c) = self.m.contract(&a.contract) else {
@@ -573,7 +599,11 @@ impl<'m> Checker<'m> {
                     return Flow::Done;
                 }
                 Err((reasons, value_broken)) => {
-                    if first_failure.is_none() {
+                    // The closest action: the fewest constraints broken (the first in file order on a tie).
+                    if first_failure
+                        .as_ref()
+                        .is_none_or(|(_, r, _)| reasons.len() < r.len())
+                    {
                         first_failure = Some((a.id.clone(), reasons, value_broken));
                     }
                 }
@@ -581,7 +611,18 @@ impl<'m> Checker<'m> {
         }
         let d = self.describe(node);
         if let Some((id, reasons, value_broken)) = first_failure {
-            let msg = format!("{d} looks like action {id}, but {}", reasons.join("; "));
+            let mut msg = format!("{d} looks like action {id}, but {}", reasons.join("; "));
+            // An upgrade's init call, decoded, rather than its hex.
+            if let Some(init) = node
+                .children
+                .iter()
+                .find(|c| c.origin == Origin::UpgradeInit)
+            {
+                msg.push_str(&format!(
+                    "; its init call is {}",
+                    self.describe_with_args(init)
+                ));
+            }
             if value_broken {
                 self.critical(node, "value", msg);
             } else {
@@ -623,10 +664,34 @@ impl<'m> Checker<'m> {
             }
             _ => "",
         };
+        // What the manifest does allow on this contract, so the person sees what was probably meant.
+        let here: Vec<String> = self
+            .m
+            .actions
+            .iter()
+            .filter(|a| {
+                self.m
+                    .contract(&a.contract)
+                    .is_some_and(|c| match (&a.call, &c.proxy) {
+                        (ActionCall::Upgrade, ProxyKind::Transparent { proxy_admin }) => {
+                            *proxy_admin == node.to
+                        }
+                        (ActionCall::Upgrade, ProxyKind::Beacon { beacon }) => *beacon == node.to,
+                        _ => c.address == node.to,
+                    })
+            })
+            .take(3)
+            .map(|a| format!("{} ({})", a.id, a.call_signature()))
+            .collect();
+        let closest = if here.is_empty() {
+            String::new()
+        } else {
+            format!("; the manifest allows here: {}", here.join(", "))
+        };
         self.refuse(
             node,
             "not_in_manifest",
-            format!("{d} is not an action in the manifest{why}"),
+            format!("{d} is not an action in the manifest{why}{closest}"),
         );
         Flow::Done
     }
@@ -977,6 +1042,97 @@ function = "pause()"
         let r = verify_safe_tx(&manifest("allow_safe_tx_gas = true"), 1, SAFE, &tx).unwrap();
         assert!(r.allowed);
         assert_eq!(codes(&r), [("gas_fields_allowed", Severity::Warning)]);
+    }
+
+    #[test]
+    fn refusals_name_the_closest_action_and_decode_init_calls() {
+        let vault = address!("1A1b000000000000000000000000000000000002");
+        let v2 = address!("00000000000000000000000000000000000000f2");
+        let text = format!(
+            r#"version = 1
+name = "unit"
+chain_id = 1
+
+[safe]
+address = "{SAFE}"
+version = "1.4.1"
+owners = ["0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"]
+threshold = 1
+
+[contracts.vault]
+address = "{vault}"
+proxy = "uups"
+abi = ["function set(uint256 a, uint256 b)", "function initialize(address owner)"]
+
+[[actions]]
+id = "far"
+contract = "vault"
+function = "set(uint256,uint256)"
+args = {{ a = {{ eq = 1 }}, b = {{ eq = 1 }} }}
+
+[[actions]]
+id = "near"
+contract = "vault"
+function = "set(uint256,uint256)"
+args = {{ a = {{ eq = 2 }}, b = {{ eq = 3 }} }}
+
+[[actions]]
+id = "patch"
+contract = "vault"
+function = "upgrade"
+args = {{ implementation = {{ eq = "{v2}" }} }}
+"#
+        );
+        let m = Manifest::from_bytes(std::path::Path::new("unit.toml"), text.as_bytes()).unwrap();
+        let set = |a: u64, b: u64| {
+            let mut d = alloy::primitives::keccak256("set(uint256,uint256)")[..4].to_vec();
+            d.extend_from_slice(&U256::from(a).to_be_bytes::<32>());
+            d.extend_from_slice(&U256::from(b).to_be_bytes::<32>());
+            alloy::primitives::Bytes::from(d)
+        };
+        let tx = SafeTxFields::new(vault, U256::ZERO, set(2, 4), Operation::Call, U256::ZERO);
+        let r = verify_safe_tx(&m, 1, SAFE, &tx).unwrap();
+        assert!(
+            r.findings[0].message.contains("looks like action near"),
+            "{:?}",
+            r.findings
+        );
+        // An upgrade whose init call is not allowed: the init call is shown decoded.
+        let attacker = address!("bDd077f651EBe7f7b3cE16fe5F2b025BE2969516");
+        let mut init = alloy::primitives::keccak256("initialize(address)")[..4].to_vec();
+        init.extend_from_slice(&[0u8; 12]);
+        init.extend_from_slice(attacker.as_slice());
+        use alloy::sol_types::SolCall;
+        alloy::sol! { function upgradeToAndCall(address newImplementation, bytes data); }
+        let data = upgradeToAndCallCall {
+            newImplementation: v2,
+            data: init.into(),
+        }
+        .abi_encode();
+        let tx = SafeTxFields::new(vault, U256::ZERO, data.into(), Operation::Call, U256::ZERO);
+        let r = verify_safe_tx(&m, 1, SAFE, &tx).unwrap();
+        let msg = &r.findings[0].message;
+        assert!(msg.contains("looks like action patch"), "{msg}");
+        assert!(
+            msg.contains(&format!(
+                "initialize(address owner = {})",
+                attacker.to_checksum(None)
+            )),
+            "{msg}"
+        );
+        // A function the manifest does not allow: what it does allow on that contract.
+        let other = alloy::primitives::Bytes::copy_from_slice(
+            &alloy::primitives::keccak256("drain()")[..4],
+        );
+        let tx = SafeTxFields::new(vault, U256::ZERO, other, Operation::Call, U256::ZERO);
+        let r = verify_safe_tx(&m, 1, SAFE, &tx).unwrap();
+        assert!(
+            r.findings[0]
+                .message
+                .contains("the manifest allows here: far"),
+            "{:?}",
+            r.findings
+        );
     }
 
     #[test]
