@@ -24,3 +24,4 @@ pub mod text;
 pub mod timelock;
 pub mod transfer;
 pub mod tui;
+pub mod upgrade;

@@ -138,7 +138,7 @@ pub struct Contract {
     /// The ABI calls are decoded with.
     pub abi: JsonAbi,
     /// The upgrade function `compose` calls (verification accepts every shape of the proxy kind).
-    pub upgrade_call: Option<crate::decode::UpgradeShape>,
+    pub upgrade_call: Option<crate::upgrade::UpgradeShape>,
 }
 
 /// How an action reaches the chain.

@@ -550,7 +550,7 @@ fn contracts_section(d: &mut Diags<'_>, raw: &RawManifest) -> BTreeMap<String, C
             }
         };
         // The upgrade function: by default the one OZ 5 has for the kind; OZ 4 and Optimism use others.
-        use crate::decode::UpgradeShape as U;
+        use crate::upgrade::UpgradeShape as U;
         let upgrade_call = match (&c.upgrade_call, kind) {
             (None, "uups") => Some(U::UpgradeToAndCall),
             (None, "transparent") => Some(U::UpgradeAndCall),
