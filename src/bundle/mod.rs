@@ -39,6 +39,9 @@ pub struct SafeRequest {
     pub tx: SafeTxFields,
     /// Hashes (recomputed by every reader).
     pub hashes: SafeHashes,
+    /// The Safe signs with an EIP-712 domain without chain id (Safe 1.1.1 / 1.2.0). Absent: with it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub legacy_domain: bool,
 }
 
 /// An EIP-1559 transaction request (guardian EOA).
@@ -402,7 +405,7 @@ impl Bundle {
             _ => {}
         }
         if let Some(s) = &self.safe_tx {
-            let h = s.tx.hashes(self.chain_id, s.safe);
+            let h = s.tx.hashes_in(!s.legacy_domain, self.chain_id, s.safe);
             if h.domain_separator != s.hashes.domain_separator {
                 return Err(mismatch(
                     "safe_tx.hashes.domain_separator",
@@ -576,6 +579,15 @@ pub fn verify_bundle(m: &Manifest, b: &Bundle) -> Result<VerifiedBundle, BundleE
             name: m.name.clone(),
             hash: m.hash,
         });
+    }
+    if let (Some(s), Some(cfg)) = (&b.safe_tx, &m.safe) {
+        if s.legacy_domain == cfg.version.domain_has_chain_id() {
+            return Err(mismatch(
+                "safe_tx.legacy_domain",
+                s.legacy_domain.to_string(),
+                (!cfg.version.domain_has_chain_id()).to_string(),
+            ));
+        }
     }
     let report = match (&b.safe_tx, &b.eoa_tx) {
         (Some(s), _) => policy::verify_safe_tx(m, b.chain_id, s.safe, &s.tx)?,
@@ -803,6 +815,7 @@ mod tests {
                 safe,
                 hashes: tx.hashes(1, safe),
                 tx,
+                legacy_domain: false,
             }),
             eoa_tx: None,
             timelock: None,

@@ -329,7 +329,8 @@ fn safe_bundle(
         .safe
         .as_ref()
         .ok_or_else(|| ComposeError::Missing("the manifest has no [safe]".into()))?;
-    let hashes = tx.hashes(m.chain_id, cfg.address);
+    let legacy_domain = !cfg.version.domain_has_chain_id();
+    let hashes = tx.hashes_in(!legacy_domain, m.chain_id, cfg.address);
     Ok(Bundle {
         format: bundle::FORMAT.into(),
         manifest: ManifestRef {
@@ -344,6 +345,7 @@ fn safe_bundle(
             safe: cfg.address,
             tx,
             hashes,
+            legacy_domain,
         }),
         eoa_tx: None,
         timelock,

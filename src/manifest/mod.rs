@@ -36,6 +36,12 @@ use std::path::{Path, PathBuf};
 /// (`EIP712Domain(address verifyingContract)`, no chain id) and are refused at load time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub enum SafeVersion {
+    /// Safe 1.1.1 (Optimism's operations Safe, Bybit's): EIP-712 domain without chain id.
+    #[serde(rename = "1.1.1")]
+    V1_1_1,
+    /// Safe 1.2.0: EIP-712 domain without chain id.
+    #[serde(rename = "1.2.0")]
+    V1_2_0,
     /// Safe 1.3.0.
     #[serde(rename = "1.3.0")]
     V1_3_0,
@@ -48,14 +54,26 @@ impl SafeVersion {
     /// The version as written in the manifest.
     pub fn as_str(self) -> &'static str {
         match self {
+            SafeVersion::V1_1_1 => "1.1.1",
+            SafeVersion::V1_2_0 => "1.2.0",
             SafeVersion::V1_3_0 => "1.3.0",
             SafeVersion::V1_4_1 => "1.4.1",
         }
     }
 
+    /// Whether its EIP-712 domain has the chain id (1.3.0 and later).
+    pub fn domain_has_chain_id(self) -> bool {
+        matches!(self, SafeVersion::V1_3_0 | SafeVersion::V1_4_1)
+    }
+
     /// The canonical MultiSendCallOnly deployment for this version (safe-deployments).
     pub fn canonical_multisend_call_only(self) -> Address {
         match self {
+            // MultiSendCallOnly first shipped with 1.3.0; it is plain library code that any Safe can
+            // DELEGATECALL, so older Safes batch through the 1.3.0 deployment.
+            SafeVersion::V1_1_1 | SafeVersion::V1_2_0 => {
+                address!("40A2aCCbd92BCA938b02010E17A5b8929b49130D")
+            }
             SafeVersion::V1_3_0 => address!("40A2aCCbd92BCA938b02010E17A5b8929b49130D"),
             SafeVersion::V1_4_1 => address!("9641d764fc13c8B624c04430C7356C1C7C8102e2"),
         }

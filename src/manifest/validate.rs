@@ -1012,14 +1012,16 @@ fn safe_section(d: &mut Diags<'_>, raw: &RawManifest) -> Option<SafeConfig> {
         let s = s.get_ref();
         let address = addr_field(d, &s.address, "safe.address");
         let version = match s.version.get_ref().as_str() {
+            "1.1.1" => Some(SafeVersion::V1_1_1),
+            "1.2.0" => Some(SafeVersion::V1_2_0),
             "1.3.0" => Some(SafeVersion::V1_3_0),
             "1.4.1" => Some(SafeVersion::V1_4_1),
-            v if v.starts_with("1.0") || v.starts_with("1.1") || v.starts_with("1.2") => {
-                d.err(s.version.span(), format!("Safe {v} signs with an older EIP-712 domain (no chain id) that breakglass does not support"), "upgrade the Safe to 1.3.0 or later; breakglass supports 1.3.0 and 1.4.1");
+            v if v.starts_with("1.0") || v.starts_with("1.1") => {
+                d.err(s.version.span(), format!("Safe {v} signs with an older EIP-712 SafeTx type (dataGas) that breakglass does not support"), "breakglass supports Safe 1.1.1, 1.2.0, 1.3.0 and 1.4.1");
                 None
             }
             v => {
-                d.err(s.version.span(), format!("Safe version {v:?} is not one breakglass supports"), "write version = \"1.3.0\" or \"1.4.1\"");
+                d.err(s.version.span(), format!("Safe version {v:?} is not one breakglass supports"), "write version = \"1.1.1\", \"1.2.0\", \"1.3.0\" or \"1.4.1\"");
                 None
             }
         };

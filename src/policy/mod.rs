@@ -914,7 +914,11 @@ pub fn verify_safe_tx(
     check_safe_fields(&mut c, safe, tx);
     c.check_safe_call_tree(&tree, safe);
     check_safe_gas(&mut c, tx);
-    let hashes = tx.hashes(chain_id, safe);
+    let with_chain_id = m
+        .safe
+        .as_ref()
+        .is_none_or(|s| s.version.domain_has_chain_id());
+    let hashes = tx.hashes_in(with_chain_id, chain_id, safe);
     Ok(c.finish(
         chain_id,
         TxContext::Safe {

@@ -144,7 +144,21 @@ impl SafeTxFields {
 
     /// The EIP-712 hashes for the Safe at `safe` on `chain_id` (Safe ≥ 1.3.0 domain).
     pub fn hashes(&self, chain_id: u64, safe: Address) -> SafeHashes {
-        let domain = domain(chain_id, safe);
+        self.hashes_in(true, chain_id, safe)
+    }
+
+    /// The EIP-712 hashes, with a domain that has the chain id (Safe ≥ 1.3.0) or not (Safe 1.1.x and
+    /// 1.2.0: `EIP712Domain(address verifyingContract)`, so a signature is valid on every chain where a
+    /// Safe lives at that address).
+    pub fn hashes_in(&self, chain_id_in_domain: bool, chain_id: u64, safe: Address) -> SafeHashes {
+        let domain = if chain_id_in_domain {
+            domain(chain_id, safe)
+        } else {
+            Eip712Domain {
+                verifying_contract: Some(safe),
+                ..Default::default()
+            }
+        };
         let s = self.sol();
         SafeHashes {
             domain_separator: domain.separator(),

@@ -394,12 +394,21 @@ pub fn request_hash(b: &Bundle) -> Option<B256> {
 
 /// The EIP-712 typed data of a SafeTx (Safe ≥ 1.3.0 domain: chainId and verifyingContract), numbers
 /// as decimal strings, as `eth_signTypedData_v4` takes it. Its hash is the safeTxHash.
-pub fn safe_typed_data(chain_id: u64, safe: Address, tx: &SafeTxFields) -> Value {
+pub fn safe_typed_data(
+    chain_id: u64,
+    safe: Address,
+    tx: &SafeTxFields,
+    legacy_domain: bool,
+) -> Value {
     let field = |name: &str, ty: &str| json!({ "name": name, "type": ty });
     let dec = |v: U256| v.to_string();
     json!({
         "types": {
-            "EIP712Domain": [field("chainId", "uint256"), field("verifyingContract", "address")],
+            "EIP712Domain": if legacy_domain {
+                json!([field("verifyingContract", "address")])
+            } else {
+                json!([field("chainId", "uint256"), field("verifyingContract", "address")])
+            },
             "SafeTx": [
                 field("to", "address"),
                 field("value", "uint256"),
@@ -414,7 +423,11 @@ pub fn safe_typed_data(chain_id: u64, safe: Address, tx: &SafeTxFields) -> Value
             ],
         },
         "primaryType": "SafeTx",
-        "domain": { "chainId": chain_id, "verifyingContract": safe.to_checksum(None) },
+        "domain": if legacy_domain {
+            json!({ "verifyingContract": safe.to_checksum(None) })
+        } else {
+            json!({ "chainId": chain_id, "verifyingContract": safe.to_checksum(None) })
+        },
         "message": {
             "to": tx.to.to_checksum(None),
             "value": dec(tx.value),
@@ -470,7 +483,7 @@ pub fn sign_request(
                     reason: "is not an owner of the manifest's Safe".into(),
                 });
             }
-            let td = safe_typed_data(b.chain_id, s.safe, &s.tx);
+            let td = safe_typed_data(b.chain_id, s.safe, &s.tx, s.legacy_domain);
             let json = serde_json::to_vec(&td).map_err(|e| TransferError::Encode(e.to_string()))?;
             (json, DataType::TypedData)
         }
