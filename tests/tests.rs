@@ -30,6 +30,8 @@ mod it_harness;
 mod manifest_fixtures;
 /// Manifest trust: pin store and owner approvals with real signatures, via the real binary.
 mod manifest_trust;
+/// Issue 14: Multicall3 batches opened call by call, allowed only as the manifest's batcher; executed on anvil.
+mod multicall;
 /// Issue 14: Safe 1.1.1 / 1.2.0 hashes (domain without chain id) against Foundry's EIP-712.
 mod safe_legacy;
 /// The incident core in-process: a Session drives the whole incident; the console's path refuses unpinned code.

@@ -30,6 +30,8 @@ pub enum Family {
     SafeAdmin,
     /// MultiSend / MultiSendCallOnly.
     MultiSend,
+    /// Multicall3 (`aggregate3`, `aggregate`, `tryAggregate`): a batcher Safes DELEGATECALL.
+    Multicall,
     /// OZ TimelockController.
     Timelock,
     /// Proxy upgrades (UUPS, ProxyAdmin, beacon).
@@ -44,6 +46,9 @@ const KNOWN: &[(Family, &str)] = &[
     (Family::Safe, "function execTransaction(address to,uint256 value,bytes data,uint8 operation,uint256 safeTxGas,uint256 baseGas,uint256 gasPrice,address gasToken,address refundReceiver,bytes signatures)"),
     (Family::Safe, "function approveHash(bytes32 hashToApprove)"),
     (Family::MultiSend, "function multiSend(bytes transactions)"),
+    (Family::Multicall, "function aggregate3((address target,bool allowFailure,bytes callData)[] calls)"),
+    (Family::Multicall, "function aggregate((address target,bytes callData)[] calls)"),
+    (Family::Multicall, "function tryAggregate(bool requireSuccess,(address target,bytes callData)[] calls)"),
     (Family::Timelock, "function schedule(address target,uint256 value,bytes data,bytes32 predecessor,bytes32 salt,uint256 delay)"),
     (Family::Timelock, "function scheduleBatch(address[] targets,uint256[] values,bytes[] payloads,bytes32 predecessor,bytes32 salt,uint256 delay)"),
     (Family::Timelock, "function execute(address target,uint256 value,bytes payload,bytes32 predecessor,bytes32 salt)"),
@@ -79,7 +84,12 @@ const KNOWN: &[(Family, &str)] = &[
 static KNOWN_FNS: LazyLock<Vec<(Family, Function)>> = LazyLock::new(|| {
     KNOWN
         .iter()
-        .filter_map(|(fam, sig)| Function::parse(sig).ok().map(|f| (*fam, f)))
+        .filter_map(|(fam, sig)| {
+            Function::parse(sig)
+                .ok()
+                .or_else(|| crate::manifest::human_abi::parse_function(sig).ok())
+                .map(|f| (*fam, f))
+        })
         .collect()
 });
 
@@ -457,6 +467,61 @@ fn multisend_children(v: &ArgsView<'_>) -> Result<Extracted, ExtractError> {
     })
 }
 
+/// Multicall3 `aggregate3` / `aggregate` / `tryAggregate`: each call, in order.
+fn multicall_children(v: &ArgsView<'_>) -> Result<Extracted, ExtractError> {
+    let calls = as_array(v.get("calls")).unwrap_or_default();
+    let mut children = Vec::with_capacity(calls.len());
+    for (i, c) in calls.iter().enumerate() {
+        let DynSolValue::Tuple(fields) = c else {
+            return Err((v.args_at, format!("Multicall3 call {i} is not a tuple")));
+        };
+        // (target, callData) or (target, allowFailure, callData): target first, callData last.
+        children.push(Child {
+            origin: Origin::MultiSendEntry { index: i },
+            to: as_address(fields.first()).unwrap_or_default(),
+            value: U256::ZERO,
+            operation: Operation::Call,
+            data: as_bytes(fields.last()).unwrap_or_default(),
+            offset: v.args_at,
+        });
+    }
+    Ok(Extracted {
+        children,
+        timelock_operation_id: None,
+    })
+}
+
+/// Whether a Multicall3 batch lets calls fail without reverting (`aggregate3` with `allowFailure`,
+/// `tryAggregate(false, …)`): a pause that fails would leave the batch "successful".
+pub fn multicall_allows_failure(node: &CallNode) -> Vec<usize> {
+    let Decoded::Function {
+        family: Family::Multicall,
+        name,
+        args,
+        ..
+    } = &node.decoded
+    else {
+        return Vec::new();
+    };
+    let get = |n: &str| args.iter().find(|a| a.name == n).map(|a| &a.value);
+    match name.as_str() {
+        "tryAggregate" => match get("requireSuccess") {
+            Some(DynSolValue::Bool(false)) => (0..node.children.len()).collect(),
+            _ => Vec::new(),
+        },
+        "aggregate3" => as_array(get("calls"))
+            .unwrap_or_default()
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| {
+                matches!(c, DynSolValue::Tuple(f) if matches!(f.get(1), Some(DynSolValue::Bool(true))))
+            })
+            .map(|(i, _)| i)
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
 /// `schedule` / `execute`: one payload, and the operation id (`hashOperation`).
 fn timelock_single_child(v: &ArgsView<'_>) -> Result<Extracted, ExtractError> {
     let payload = as_bytes(v.get("data").or_else(|| v.get("payload"))).unwrap_or_default();
@@ -657,6 +722,7 @@ fn decode_node(
     let extracted = match (family, function.name.as_str()) {
         (Family::Safe, "execTransaction") => exec_transaction_child(&view),
         (Family::MultiSend, "multiSend") => multisend_children(&view),
+        (Family::Multicall, _) => multicall_children(&view),
         (Family::Timelock, "schedule" | "execute") => timelock_single_child(&view),
         (Family::Timelock, "scheduleBatch" | "executeBatch") => timelock_batch_children(&view),
         // Upgrades are read from their bytes, whichever ABI (and whatever argument names) decoded them.
@@ -763,4 +829,18 @@ pub fn exec_transaction_fields(node: &CallNode) -> Option<SafeTxFields> {
         refund_receiver: as_address(node.arg("refundReceiver"))?,
         nonce: U256::ZERO,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_known_signature_parses() {
+        assert_eq!(
+            KNOWN_FNS.len(),
+            KNOWN.len(),
+            "a KNOWN signature does not parse"
+        );
+    }
 }

@@ -8,7 +8,7 @@
 mod constraint;
 mod error;
 mod expect;
-mod human_abi;
+pub(crate) mod human_abi;
 mod raw;
 pub mod trust;
 mod validate;
@@ -95,6 +95,8 @@ pub struct SafeConfig {
     pub multisend_call_only: Address,
     /// Whether `multisend_call_only` was overridden in the manifest.
     pub multisend_overridden: bool,
+    /// A Multicall3 the Safe may DELEGATECALL as its batcher (only when the manifest names it).
+    pub batcher: Option<Address>,
 }
 
 impl SafeConfig {

@@ -34,6 +34,8 @@ pub(crate) struct RawSafe {
     pub owners: S<Vec<S<String>>>,
     pub threshold: S<i64>,
     pub multisend_call_only: Option<S<String>>,
+    /// A Multicall3 deployment the Safe may DELEGATECALL to batch calls (Optimism and Base do).
+    pub batcher: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -1050,11 +1050,12 @@ fn safe_section(d: &mut Diags<'_>, raw: &RawManifest) -> Option<SafeConfig> {
             None => version.map(|v| (v.canonical_multisend_call_only(), false)),
         };
         let _ = s_span;
+        let batcher = s.batcher.as_ref().and_then(|b| addr_field(d, b, "safe.batcher"));
         match (address, version, ms) {
             (Some(address), Some(version), Some((multisend_call_only, multisend_overridden)))
                 if owners.len() == s.owners.get_ref().len() && t >= 1 && (t as usize) <= owners.len() =>
             {
-                Some(SafeConfig { address, version, owners, threshold: t as usize, multisend_call_only, multisend_overridden })
+                Some(SafeConfig { address, version, owners, threshold: t as usize, multisend_call_only, multisend_overridden, batcher })
             }
             _ => None,
         }

@@ -696,6 +696,61 @@ impl<'m> Checker<'m> {
         Flow::Done
     }
 
+    /// A DELEGATECALL to the manifest's Multicall3 batcher: only its batch functions, no ETH, each call
+    /// judged as a call from the Safe, and none allowed to fail silently.
+    fn check_multicall_batch(&mut self, tree: &CallNode, safe: Address) {
+        let is_batch = matches!(
+            &tree.decoded,
+            Decoded::Function {
+                family: Family::Multicall,
+                ..
+            }
+        );
+        if !is_batch {
+            let d = self.describe(tree);
+            self.critical(tree, "delegatecall", format!("DELEGATECALL to the batcher with {d} instead of aggregate3/aggregate/tryAggregate"));
+            return;
+        }
+        if !tree.value.is_zero() {
+            self.critical(
+                tree,
+                "value",
+                format!(
+                    "a batch with value {} wei, which the manifest does not allow",
+                    tree.value
+                ),
+            );
+            return;
+        }
+        if tree.children.is_empty() {
+            self.refuse(tree, "empty_batch", "the Multicall3 batch is empty".into());
+            return;
+        }
+        for i in decode::multicall_allows_failure(tree) {
+            if let Some(c) = tree.children.get(i) {
+                self.critical(
+                    c,
+                    "allow_failure",
+                    format!("batch call {} may fail without reverting the batch (allowFailure / tryAggregate(false)): a pause that fails would look done", c.path),
+                );
+            }
+        }
+        self.verdicts.insert(
+            tree.path.clone(),
+            Verdict::Structural {
+                what: format!(
+                    "Multicall3 batch of {} calls (the manifest's batcher)",
+                    tree.children.len()
+                ),
+            },
+        );
+        for entry in &tree.children {
+            if !self.verdicts.contains_key(&entry.path) {
+                self.check_call(entry, Via::Safe, Some(safe));
+            }
+        }
+    }
+
     fn check_safe_call_tree(&mut self, tree: &CallNode, safe: Address) {
         let Some(cfg) = self.m.safe.clone() else {
             self.finding(
@@ -706,7 +761,11 @@ impl<'m> Checker<'m> {
             );
             return;
         };
+        let batcher = cfg.batcher.filter(|b| *b == tree.to);
         match tree.operation {
+            Operation::DelegateCall if batcher.is_some() => {
+                self.check_multicall_batch(tree, safe);
+            }
             Operation::DelegateCall if tree.to != cfg.multisend_call_only => {
                 self.critical(
                     tree,
