@@ -1,7 +1,7 @@
-//! Issue 14 (Safe 1.1.1 / 1.2.0): those Safes (Optimism's operations Safe, Bybit's) sign an EIP-712
-//! domain without chain id. The hashes breakglass prints and signs are checked against Foundry's own
-//! EIP-712 implementation: `cast wallet sign --data` of the typed data (domain without chainId) gives the
-//! same signature as `cast wallet sign --no-hash` of breakglass's safeTxHash (deterministic ECDSA), and
+//! Issue 14 (Safe 1.0.0 / 1.1.1 / 1.2.0): those Safes (Optimism's operations Safe, Bybit's) sign an
+//! EIP-712 domain without chain id (and 1.0.0 a SafeTx type with `dataGas`). The hashes breakglass
+//! prints and signs are checked against Foundry's own EIP-712 implementation: `cast wallet sign --data`
+//! of the typed data (domain without chainId) gives the same signature as `cast wallet sign --no-hash` of breakglass's safeTxHash (deterministic ECDSA), and
 //! the domain separator is `keccak256(abi.encode(keccak256("EIP712Domain(address verifyingContract)"),
 //! safe))` computed by cast. A bundle cannot claim the other domain.
 
@@ -48,7 +48,12 @@ actions = ["pause-pool"]
 #[test]
 fn safe_1_1_1_hashes_match_foundrys_eip712_without_chain_id() {
     let sb = Sandbox::new();
-    for version in ["1.1.1", "1.2.0"] {
+    for version in ["1.0.0", "1.1.1", "1.2.0"] {
+        let gas_field = if version == "1.0.0" {
+            "dataGas"
+        } else {
+            "baseGas"
+        };
         sb.write("m.toml", manifest(version));
         let pause = cast_offline(&["calldata", "pause()"]);
         let r = sb.run(&[
@@ -75,13 +80,13 @@ fn safe_1_1_1_hashes_match_foundrys_eip712_without_chain_id() {
         let domain = cast_offline(&["keccak", &enc]);
         assert_eq!(h["domain_separator"].as_str().unwrap(), domain, "{version}");
         // The whole safeTxHash, by cast's EIP-712 (typed data with a chain-id-less domain).
-        let typed = json!({
+        let mut typed = json!({
             "types": {
                 "EIP712Domain": [{"name": "verifyingContract", "type": "address"}],
                 "SafeTx": [
                     {"name": "to", "type": "address"}, {"name": "value", "type": "uint256"},
                     {"name": "data", "type": "bytes"}, {"name": "operation", "type": "uint8"},
-                    {"name": "safeTxGas", "type": "uint256"}, {"name": "baseGas", "type": "uint256"},
+                    {"name": "safeTxGas", "type": "uint256"}, {"name": gas_field, "type": "uint256"},
                     {"name": "gasPrice", "type": "uint256"}, {"name": "gasToken", "type": "address"},
                     {"name": "refundReceiver", "type": "address"}, {"name": "nonce", "type": "uint256"}
                 ]
@@ -95,6 +100,11 @@ fn safe_1_1_1_hashes_match_foundrys_eip712_without_chain_id() {
                 "refundReceiver": "0x0000000000000000000000000000000000000000", "nonce": "7"
             }
         });
+        if version == "1.0.0" {
+            let m = typed["message"].as_object_mut().unwrap();
+            let v = m.remove("baseGas").unwrap();
+            m.insert("dataGas".into(), v);
+        }
         let by_cast = cast_offline(&[
             "wallet",
             "sign",
@@ -156,7 +166,7 @@ fn a_bundle_cannot_claim_the_other_domain() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     let mut b: serde_json::Value =
         serde_json::from_slice(&std::fs::read(sb.path("c.json")).unwrap()).unwrap();
-    assert_eq!(b["safe_tx"]["legacy_domain"], json!(true), "{b}");
+    assert_eq!(b["safe_tx"]["eip712_domain"], json!("no_chain_id"), "{b}");
     let r = sb.run(&[
         "--manifest",
         "m.toml",
@@ -169,7 +179,7 @@ fn a_bundle_cannot_claim_the_other_domain() {
     b["safe_tx"]
         .as_object_mut()
         .unwrap()
-        .remove("legacy_domain");
+        .remove("eip712_domain");
     crate::compose_chain::rehash(&mut b);
     sb.write("flipped.json", serde_json::to_vec(&b).unwrap());
     let r = sb.run(&[
@@ -180,5 +190,5 @@ fn a_bundle_cannot_claim_the_other_domain() {
         "flipped.json",
     ]);
     assert_eq!(r.code, 3, "{}\n{}", r.stdout, r.stderr);
-    assert!(r.stderr.contains("legacy_domain"), "{}", r.stderr);
+    assert!(r.stderr.contains("eip712_domain"), "{}", r.stderr);
 }

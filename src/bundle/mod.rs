@@ -6,7 +6,7 @@
 use crate::decode::DecodeError;
 use crate::manifest::Manifest;
 use crate::policy::{self, Report};
-use crate::safe::{Operation, SafeHashes, SafeTxFields, SignatureKind};
+use crate::safe::{Operation, SafeDomain, SafeHashes, SafeTxFields, SignatureKind};
 pub use crate::timelock::{
     timelock_calldata, timelock_operation_id, TimelockCall, TimelockOp, TimelockStep,
 };
@@ -39,9 +39,10 @@ pub struct SafeRequest {
     pub tx: SafeTxFields,
     /// Hashes (recomputed by every reader).
     pub hashes: SafeHashes,
-    /// The Safe signs with an EIP-712 domain without chain id (Safe 1.1.1 / 1.2.0). Absent: with it.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub legacy_domain: bool,
+    /// The EIP-712 shape the Safe signs: absent for Safe ≥ 1.3.0 (domain with chain id); `no_chain_id`
+    /// for 1.1.x / 1.2.0; `no_chain_id_data_gas` for 1.0.0.
+    #[serde(default, skip_serializing_if = "SafeDomain::is_chain_id")]
+    pub eip712_domain: SafeDomain,
 }
 
 /// An EIP-1559 transaction request (guardian EOA).
@@ -405,7 +406,7 @@ impl Bundle {
             _ => {}
         }
         if let Some(s) = &self.safe_tx {
-            let h = s.tx.hashes_in(!s.legacy_domain, self.chain_id, s.safe);
+            let h = s.tx.hashes_in(s.eip712_domain, self.chain_id, s.safe);
             if h.domain_separator != s.hashes.domain_separator {
                 return Err(mismatch(
                     "safe_tx.hashes.domain_separator",
@@ -581,11 +582,15 @@ pub fn verify_bundle(m: &Manifest, b: &Bundle) -> Result<VerifiedBundle, BundleE
         });
     }
     if let (Some(s), Some(cfg)) = (&b.safe_tx, &m.safe) {
-        if s.legacy_domain == cfg.version.domain_has_chain_id() {
+        if s.eip712_domain != cfg.version.eip712_domain() {
             return Err(mismatch(
-                "safe_tx.legacy_domain",
-                s.legacy_domain.to_string(),
-                (!cfg.version.domain_has_chain_id()).to_string(),
+                "safe_tx.eip712_domain",
+                format!("{:?}", s.eip712_domain),
+                format!(
+                    "{:?} (Safe {})",
+                    cfg.version.eip712_domain(),
+                    cfg.version.as_str()
+                ),
             ));
         }
     }
@@ -815,7 +820,7 @@ mod tests {
                 safe,
                 hashes: tx.hashes(1, safe),
                 tx,
-                legacy_domain: false,
+                eip712_domain: SafeDomain::ChainId,
             }),
             eoa_tx: None,
             timelock: None,

@@ -329,8 +329,8 @@ fn safe_bundle(
         .safe
         .as_ref()
         .ok_or_else(|| ComposeError::Missing("the manifest has no [safe]".into()))?;
-    let legacy_domain = !cfg.version.domain_has_chain_id();
-    let hashes = tx.hashes_in(!legacy_domain, m.chain_id, cfg.address);
+    let eip712_domain = cfg.version.eip712_domain();
+    let hashes = tx.hashes_in(eip712_domain, m.chain_id, cfg.address);
     Ok(Bundle {
         format: bundle::FORMAT.into(),
         manifest: ManifestRef {
@@ -345,7 +345,7 @@ fn safe_bundle(
             safe: cfg.address,
             tx,
             hashes,
-            legacy_domain,
+            eip712_domain,
         }),
         eoa_tx: None,
         timelock,

@@ -36,6 +36,9 @@ use std::path::{Path, PathBuf};
 /// (`EIP712Domain(address verifyingContract)`, no chain id) and are refused at load time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub enum SafeVersion {
+    /// Safe 1.0.0: EIP-712 domain without chain id, SafeTx with `dataGas`.
+    #[serde(rename = "1.0.0")]
+    V1_0_0,
     /// Safe 1.1.1 (Optimism's operations Safe, Bybit's): EIP-712 domain without chain id.
     #[serde(rename = "1.1.1")]
     V1_1_1,
@@ -54,6 +57,7 @@ impl SafeVersion {
     /// The version as written in the manifest.
     pub fn as_str(self) -> &'static str {
         match self {
+            SafeVersion::V1_0_0 => "1.0.0",
             SafeVersion::V1_1_1 => "1.1.1",
             SafeVersion::V1_2_0 => "1.2.0",
             SafeVersion::V1_3_0 => "1.3.0",
@@ -61,9 +65,14 @@ impl SafeVersion {
         }
     }
 
-    /// Whether its EIP-712 domain has the chain id (1.3.0 and later).
-    pub fn domain_has_chain_id(self) -> bool {
-        matches!(self, SafeVersion::V1_3_0 | SafeVersion::V1_4_1)
+    /// The EIP-712 shape it signs.
+    pub fn eip712_domain(self) -> crate::safe::SafeDomain {
+        use crate::safe::SafeDomain;
+        match self {
+            SafeVersion::V1_0_0 => SafeDomain::NoChainIdDataGas,
+            SafeVersion::V1_1_1 | SafeVersion::V1_2_0 => SafeDomain::NoChainId,
+            SafeVersion::V1_3_0 | SafeVersion::V1_4_1 => SafeDomain::ChainId,
+        }
     }
 
     /// The canonical MultiSendCallOnly deployment for this version (safe-deployments).
@@ -71,7 +80,7 @@ impl SafeVersion {
         match self {
             // MultiSendCallOnly first shipped with 1.3.0; it is plain library code that any Safe can
             // DELEGATECALL, so older Safes batch through the 1.3.0 deployment.
-            SafeVersion::V1_1_1 | SafeVersion::V1_2_0 => {
+            SafeVersion::V1_0_0 | SafeVersion::V1_1_1 | SafeVersion::V1_2_0 => {
                 address!("40A2aCCbd92BCA938b02010E17A5b8929b49130D")
             }
             SafeVersion::V1_3_0 => address!("40A2aCCbd92BCA938b02010E17A5b8929b49130D"),

@@ -1012,16 +1012,17 @@ fn safe_section(d: &mut Diags<'_>, raw: &RawManifest) -> Option<SafeConfig> {
         let s = s.get_ref();
         let address = addr_field(d, &s.address, "safe.address");
         let version = match s.version.get_ref().as_str() {
+            "1.0.0" => Some(SafeVersion::V1_0_0),
             "1.1.1" => Some(SafeVersion::V1_1_1),
             "1.2.0" => Some(SafeVersion::V1_2_0),
             "1.3.0" => Some(SafeVersion::V1_3_0),
             "1.4.1" => Some(SafeVersion::V1_4_1),
-            v if v.starts_with("1.0") || v.starts_with("1.1") => {
-                d.err(s.version.span(), format!("Safe {v} signs with an older EIP-712 SafeTx type (dataGas) that breakglass does not support"), "breakglass supports Safe 1.1.1, 1.2.0, 1.3.0 and 1.4.1");
-                None
-            }
             v => {
-                d.err(s.version.span(), format!("Safe version {v:?} is not one breakglass supports"), "write version = \"1.1.1\", \"1.2.0\", \"1.3.0\" or \"1.4.1\"");
+                d.err(
+                    s.version.span(),
+                    format!("Safe version {v:?} is not one breakglass supports"),
+                    "write version = \"1.0.0\", \"1.1.1\", \"1.2.0\", \"1.3.0\" or \"1.4.1\"",
+                );
                 None
             }
         };
@@ -1030,32 +1031,67 @@ fn safe_section(d: &mut Diags<'_>, raw: &RawManifest) -> Option<SafeConfig> {
         for o in s.owners.get_ref() {
             if let Some(a) = addr_field(d, o, "safe owner") {
                 if a == Address::with_last_byte(1) {
-                    d.err(o.span(), "0x…0001 is Safe's sentinel, not an owner", "list the owners' real addresses");
+                    d.err(
+                        o.span(),
+                        "0x…0001 is Safe's sentinel, not an owner",
+                        "list the owners' real addresses",
+                    );
                 } else if !seen.insert(a) {
-                    d.err(o.span(), format!("owner {} is listed twice", a.to_checksum(None)), "list each owner once");
+                    d.err(
+                        o.span(),
+                        format!("owner {} is listed twice", a.to_checksum(None)),
+                        "list each owner once",
+                    );
                 } else {
                     owners.push(a);
                 }
             }
         }
         if s.owners.get_ref().is_empty() {
-            d.err(s.owners.span(), "the Safe has no owners", "list the Safe's owner addresses");
+            d.err(
+                s.owners.span(),
+                "the Safe has no owners",
+                "list the Safe's owner addresses",
+            );
         }
         let t = *s.threshold.get_ref();
         if !s.owners.get_ref().is_empty() && (t < 1 || t as usize > s.owners.get_ref().len()) {
-            d.err(s.threshold.span(), format!("threshold {t} is impossible with {} owner(s)", s.owners.get_ref().len()), format!("write a threshold between 1 and {}", s.owners.get_ref().len().max(1)));
+            d.err(
+                s.threshold.span(),
+                format!(
+                    "threshold {t} is impossible with {} owner(s)",
+                    s.owners.get_ref().len()
+                ),
+                format!(
+                    "write a threshold between 1 and {}",
+                    s.owners.get_ref().len().max(1)
+                ),
+            );
         }
         let ms = match &s.multisend_call_only {
             Some(m) => addr_field(d, m, "safe.multisend_call_only").map(|a| (a, true)),
             None => version.map(|v| (v.canonical_multisend_call_only(), false)),
         };
         let _ = s_span;
-        let batcher = s.batcher.as_ref().and_then(|b| addr_field(d, b, "safe.batcher"));
+        let batcher = s
+            .batcher
+            .as_ref()
+            .and_then(|b| addr_field(d, b, "safe.batcher"));
         match (address, version, ms) {
             (Some(address), Some(version), Some((multisend_call_only, multisend_overridden)))
-                if owners.len() == s.owners.get_ref().len() && t >= 1 && (t as usize) <= owners.len() =>
+                if owners.len() == s.owners.get_ref().len()
+                    && t >= 1
+                    && (t as usize) <= owners.len() =>
             {
-                Some(SafeConfig { address, version, owners, threshold: t as usize, multisend_call_only, multisend_overridden, batcher })
+                Some(SafeConfig {
+                    address,
+                    version,
+                    owners,
+                    threshold: t as usize,
+                    multisend_call_only,
+                    multisend_overridden,
+                    batcher,
+                })
             }
             _ => None,
         }

@@ -973,11 +973,13 @@ pub fn verify_safe_tx(
     check_safe_fields(&mut c, safe, tx);
     c.check_safe_call_tree(&tree, safe);
     check_safe_gas(&mut c, tx);
-    let with_chain_id = m
+    let shape = m
         .safe
         .as_ref()
-        .is_none_or(|s| s.version.domain_has_chain_id());
-    let hashes = tx.hashes_in(with_chain_id, chain_id, safe);
+        .map_or(crate::safe::SafeDomain::ChainId, |s| {
+            s.version.eip712_domain()
+        });
+    let hashes = tx.hashes_in(shape, chain_id, safe);
     Ok(c.finish(
         chain_id,
         TxContext::Safe {

@@ -144,21 +144,37 @@ impl SafeTxFields {
 
     /// The EIP-712 hashes for the Safe at `safe` on `chain_id` (Safe ≥ 1.3.0 domain).
     pub fn hashes(&self, chain_id: u64, safe: Address) -> SafeHashes {
-        self.hashes_in(true, chain_id, safe)
+        self.hashes_in(SafeDomain::ChainId, chain_id, safe)
     }
 
-    /// The EIP-712 hashes, with a domain that has the chain id (Safe ≥ 1.3.0) or not (Safe 1.1.x and
-    /// 1.2.0: `EIP712Domain(address verifyingContract)`, so a signature is valid on every chain where a
-    /// Safe lives at that address).
-    pub fn hashes_in(&self, chain_id_in_domain: bool, chain_id: u64, safe: Address) -> SafeHashes {
-        let domain = if chain_id_in_domain {
-            domain(chain_id, safe)
-        } else {
-            Eip712Domain {
+    /// The EIP-712 hashes under the typed-data shape of a Safe version ([`SafeDomain`]).
+    pub fn hashes_in(&self, shape: SafeDomain, chain_id: u64, safe: Address) -> SafeHashes {
+        let domain = match shape {
+            SafeDomain::ChainId => domain(chain_id, safe),
+            SafeDomain::NoChainId | SafeDomain::NoChainIdDataGas => Eip712Domain {
                 verifying_contract: Some(safe),
                 ..Default::default()
-            }
+            },
         };
+        if shape == SafeDomain::NoChainIdDataGas {
+            let s = v100::SafeTx {
+                to: self.to,
+                value: self.value,
+                data: self.data.clone(),
+                operation: self.operation.as_u8(),
+                safeTxGas: self.safe_tx_gas,
+                dataGas: self.base_gas,
+                gasPrice: self.gas_price,
+                gasToken: self.gas_token,
+                refundReceiver: self.refund_receiver,
+                nonce: self.nonce,
+            };
+            return SafeHashes {
+                domain_separator: domain.separator(),
+                message_hash: s.eip712_hash_struct(),
+                safe_tx_hash: s.eip712_signing_hash(&domain),
+            };
+        }
         let s = self.sol();
         SafeHashes {
             domain_separator: domain.separator(),
@@ -293,6 +309,46 @@ pub fn unpack_multisend(packed: &[u8]) -> Result<Vec<MultiSendEntry>, MultiSendE
         i = start + len;
     }
     Ok(out)
+}
+
+/// Safe 1.0.0's SafeTx: the same EIP-712 type name, with `dataGas` where later versions have `baseGas`.
+mod v100 {
+    alloy::sol! {
+        #[derive(Debug, PartialEq, Eq)]
+        struct SafeTx {
+            address to;
+            uint256 value;
+            bytes data;
+            uint8 operation;
+            uint256 safeTxGas;
+            uint256 dataGas;
+            uint256 gasPrice;
+            address gasToken;
+            address refundReceiver;
+            uint256 nonce;
+        }
+    }
+}
+
+/// The EIP-712 shape a Safe version signs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SafeDomain {
+    /// Safe 1.3.0 and later: `EIP712Domain(uint256 chainId,address verifyingContract)`.
+    #[default]
+    ChainId,
+    /// Safe 1.1.x and 1.2.0: `EIP712Domain(address verifyingContract)`: a signature is valid on every
+    /// chain where a Safe lives at that address.
+    NoChainId,
+    /// Safe 1.0.0: no chain id, and the SafeTx type names `dataGas` where later versions have `baseGas`.
+    NoChainIdDataGas,
+}
+
+impl SafeDomain {
+    /// Whether this is the current (≥ 1.3.0) shape.
+    pub fn is_chain_id(&self) -> bool {
+        *self == SafeDomain::ChainId
+    }
 }
 
 /// Safe signature kinds (PROTOCOLS.md §5).

@@ -398,13 +398,13 @@ pub fn safe_typed_data(
     chain_id: u64,
     safe: Address,
     tx: &SafeTxFields,
-    legacy_domain: bool,
+    shape: crate::safe::SafeDomain,
 ) -> Value {
     let field = |name: &str, ty: &str| json!({ "name": name, "type": ty });
     let dec = |v: U256| v.to_string();
-    json!({
+    let mut td = json!({
         "types": {
-            "EIP712Domain": if legacy_domain {
+            "EIP712Domain": if !shape.is_chain_id() {
                 json!([field("verifyingContract", "address")])
             } else {
                 json!([field("chainId", "uint256"), field("verifyingContract", "address")])
@@ -415,7 +415,7 @@ pub fn safe_typed_data(
                 field("data", "bytes"),
                 field("operation", "uint8"),
                 field("safeTxGas", "uint256"),
-                field("baseGas", "uint256"),
+                field(if shape == crate::safe::SafeDomain::NoChainIdDataGas { "dataGas" } else { "baseGas" }, "uint256"),
                 field("gasPrice", "uint256"),
                 field("gasToken", "address"),
                 field("refundReceiver", "address"),
@@ -423,7 +423,7 @@ pub fn safe_typed_data(
             ],
         },
         "primaryType": "SafeTx",
-        "domain": if legacy_domain {
+        "domain": if !shape.is_chain_id() {
             json!({ "verifyingContract": safe.to_checksum(None) })
         } else {
             json!({ "chainId": chain_id, "verifyingContract": safe.to_checksum(None) })
@@ -440,7 +440,15 @@ pub fn safe_typed_data(
             "refundReceiver": tx.refund_receiver.to_checksum(None),
             "nonce": dec(tx.nonce),
         },
-    })
+    });
+    if shape == crate::safe::SafeDomain::NoChainIdDataGas {
+        if let Some(m) = td["message"].as_object_mut() {
+            if let Some(v) = m.remove("baseGas") {
+                m.insert("dataGas".into(), v);
+            }
+        }
+    }
+    td
 }
 
 /// Who will sign and with which key.
@@ -483,7 +491,7 @@ pub fn sign_request(
                     reason: "is not an owner of the manifest's Safe".into(),
                 });
             }
-            let td = safe_typed_data(b.chain_id, s.safe, &s.tx, s.legacy_domain);
+            let td = safe_typed_data(b.chain_id, s.safe, &s.tx, s.eip712_domain);
             let json = serde_json::to_vec(&td).map_err(|e| TransferError::Encode(e.to_string()))?;
             (json, DataType::TypedData)
         }
