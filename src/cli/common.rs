@@ -5,7 +5,6 @@
 use super::output::print_json;
 use super::{CliError, Ctx, ExitCode};
 use crate::bundle::{Bundle, BundleError, Tally};
-use crate::decode::DecodeError;
 use crate::manifest::trust::Trust;
 use crate::policy::{self, Report};
 use crate::signer::keystore::{read_password, KeystoreSigner};
@@ -255,12 +254,6 @@ pub(crate) fn parse_hex(s: &str, what: &str) -> Result<Bytes, CliError> {
             .code(ExitCode::Refused)
             .hint("pass 0x-prefixed hex bytes, e.g. --data 0x8456cb59")
     })
-}
-
-pub(crate) fn decode_error(e: DecodeError) -> CliError {
-    CliError::new("malformed_calldata", e.to_string())
-        .code(ExitCode::Refused)
-        .hint("this calldata is malformed or deliberately crafted; do not sign it. Ask for the transaction again from its source")
 }
 
 pub(crate) fn print_report(ctx: &Ctx, report: &Report, trust: &Trust) {

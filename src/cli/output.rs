@@ -175,6 +175,7 @@ impl From<crate::incident::IncidentError> for CliError {
             ("chain", Some(r)) if r.starts_with("give the node") => Some("write e.g. --rpc-url http://127.0.0.1:8545".to_string()),
             ("chain", Some(r)) if r.starts_with("check that the node") => Some("check that the node is running and reachable, or work offline with explicit --nonce (and fee flags)".to_string()),
             ("chain", Some(r)) if r.starts_with("try again later") => Some("run the same command again later: it finds the transaction by hash and never sends twice".to_string()),
+            ("bad_builder_json", Some(r)) if r.starts_with("name the Safe") => Some("pass --safe ADDR".to_string()),
             ("audit", _) => Some("fix the audit log location (--audit-log PATH) and run the command again".to_string()),
             (_, r) => r.map(str::to_string),
         };

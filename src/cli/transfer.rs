@@ -162,16 +162,13 @@ fn check_and_write(
     out: &Path,
     force: bool,
 ) -> Result<Tally, CliError> {
-    let v = session.verify(b)?;
-    if !v.report().allowed {
-        return Err(CliError::new(
-            "refused",
-            "verification refused this request under the local manifest: nothing was written",
-        )
-        .code(ExitCode::Refused)
-        .hint("run `breakglass verify` on the bundle to see why"));
-    }
-    let t = session.tally(b)?;
+    let t = session.accept_signatures(b).map_err(|e| {
+        if e.code == "refused" {
+            CliError::from(e).hint("run `breakglass verify` on the bundle to see why")
+        } else {
+            e.into()
+        }
+    })?;
     write_audited(ctx, event, b, out, force)?;
     Ok(t)
 }

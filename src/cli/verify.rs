@@ -1,12 +1,10 @@
 //! `breakglass verify`: decode a transaction from anywhere and check it against the manifest.
 
-use super::common::{decode_error, parse_addr, parse_hex, parse_u256, print_report, usage};
+use super::common::{parse_addr, parse_hex, parse_u256, print_report, usage};
 use super::{CliError, Ctx, ExitCode};
-use crate::manifest::trust::{self};
-use crate::manifest::Manifest;
-use crate::policy::{self, Report};
+use crate::incident::VerifyInput;
 use crate::safe::{Operation, SafeTxFields};
-use alloy::primitives::U256;
+use alloy::primitives::Address;
 use clap::Args;
 use std::path::PathBuf;
 
@@ -64,91 +62,19 @@ pub struct VerifyArgs {
     pub allow_untrusted: bool,
 }
 
-/// Builds the Safe tx (or plain tx) from flags and verifies it.
+/// Gathers the transaction from the arguments; the session verifies it and records the verdict.
 pub fn run(ctx: &Ctx, a: VerifyArgs) -> Result<(), CliError> {
-    let m = ctx.load_manifest()?;
-    let trust = trust::evaluate(&m, ctx.explicit_pin()?.as_ref())?;
-    let report = if let Some(path) = &a.bundle {
-        let b = crate::bundle::Bundle::read(path).map_err(super::common::bundle_error)?;
-        let verified = crate::bundle::verify_bundle(&m, &b).map_err(super::common::bundle_error)?;
-        verified.into_report()
-    } else if let Some(path) = &a.safe_json {
-        from_builder_json(&m, path, &a)?
-    } else {
-        let (Some(to), Some(data)) = (&a.to, &a.data) else {
-            return Err(usage("nothing to verify").hint(
-                "pass a bundle file, or --to ADDR --data HEX [--safe ADDR], or --safe-json FILE",
-            ));
-        };
-        let to = parse_addr(to, "--to")?;
-        let data = parse_hex(data, "--data")?;
-        let value = parse_u256(&a.value, "--value")?;
-        let chain_id = a.chain_id.unwrap_or(m.chain_id);
-        match &a.safe {
-            Some(safe) => {
-                let safe = parse_addr(safe, "--safe")?;
-                let operation = Operation::from_u8(a.operation).ok_or_else(|| {
-                    usage(format!(
-                        "--operation {} is neither 0 (CALL) nor 1 (DELEGATECALL)",
-                        a.operation
-                    ))
-                })?;
-                let tx = SafeTxFields {
-                    to,
-                    value,
-                    data,
-                    operation,
-                    safe_tx_gas: parse_u256(&a.safe_tx_gas, "--safe-tx-gas")?,
-                    base_gas: parse_u256(&a.base_gas, "--base-gas")?,
-                    gas_price: parse_u256(&a.gas_price, "--gas-price")?,
-                    gas_token: a
-                        .gas_token
-                        .as_deref()
-                        .map(|s| parse_addr(s, "--gas-token"))
-                        .transpose()?
-                        .unwrap_or_default(),
-                    refund_receiver: a
-                        .refund_receiver
-                        .as_deref()
-                        .map(|s| parse_addr(s, "--refund-receiver"))
-                        .transpose()?
-                        .unwrap_or_default(),
-                    nonce: parse_u256(&a.nonce, "--nonce")?,
-                };
-                policy::verify_safe_tx(&m, chain_id, safe, &tx).map_err(decode_error)?
-            }
-            None => {
-                if a.operation != 0 {
-                    return Err(usage(
-                        "--operation applies to Safe transactions: add --safe ADDR",
-                    ));
-                }
-                let from = a
-                    .from
-                    .as_deref()
-                    .map(|s| parse_addr(s, "--from"))
-                    .transpose()?;
-                policy::verify_plain(&m, chain_id, from, to, value, &data).map_err(decode_error)?
-            }
-        }
-    };
-    ctx.audit(
-        "verify",
-        serde_json::json!({
-            "allowed": report.allowed,
-            "actions": report.actions,
-            "safe_tx_hash": report.safe_hashes().map(|h| format!("{:#x}", h.safe_tx_hash)),
-            "critical": report.criticals().map(|f| f.code).collect::<Vec<_>>(),
-            "manifest": report.manifest_hash,
-        }),
-    )?;
-    print_report(ctx, &report, &trust);
+    let session = ctx.session()?;
+    let input = input(&a)?;
+    let report = session.verify_input(input)?;
+    let trust = &session.trust;
+    print_report(ctx, &report, trust);
     if report.allowed && !trust.is_trusted() && !a.allow_untrusted {
         Err(CliError::new(
             "untrusted_manifest",
             format!(
                 "allowed, but by a manifest that is {}: this is no verdict yet",
-                super::common::trust_text(&trust)
+                super::common::trust_text(trust)
             ),
         )
         .code(ExitCode::Untrusted)
@@ -165,52 +91,73 @@ pub fn run(ctx: &Ctx, a: VerifyArgs) -> Result<(), CliError> {
     }
 }
 
-/// A Safe Transaction Builder file's error: one kind and one exit code (3) for every problem of the file.
-fn builder_error(path: &std::path::Path, e: impl std::fmt::Display) -> CliError {
-    CliError::new("bad_builder_json", format!("{}: {e}", path.display()))
-        .code(ExitCode::Refused)
-        .hint("do not sign this file; ask for it again from its source")
+fn opt_addr(s: &Option<String>, flag: &str) -> Result<Option<Address>, CliError> {
+    s.as_deref().map(|s| parse_addr(s, flag)).transpose()
 }
 
-fn from_builder_json(m: &Manifest, path: &PathBuf, a: &VerifyArgs) -> Result<Report, CliError> {
-    let bytes = std::fs::read(path).map_err(|e| builder_error(path, e))?;
-    let batch = crate::builder::parse(&bytes).map_err(|e| builder_error(path, e))?;
-    let chain_id = a.chain_id.or(batch.chain_id).unwrap_or(m.chain_id);
-    let safe = match (&a.safe, batch.safe) {
-        (Some(s), _) => parse_addr(s, "--safe")?,
-        (None, Some(s)) => s,
-        (None, None) => {
-            return Err(CliError::new(
-                "bad_builder_json",
-                format!(
-                    "{} names no Safe (meta.createdFromSafeAddress is empty): pass --safe ADDR; the file itself need not change",
-                    path.display()
-                ),
-            )
-            .code(ExitCode::Refused))
+/// What the arguments name: a bundle, a Builder file, or a transaction given field by field.
+fn input(a: &VerifyArgs) -> Result<VerifyInput, CliError> {
+    if let Some(path) = &a.bundle {
+        let b = crate::bundle::Bundle::read(path).map_err(super::common::bundle_error)?;
+        return Ok(VerifyInput::Bundle(Box::new(b)));
+    }
+    if let Some(path) = &a.safe_json {
+        let bytes = std::fs::read(path).map_err(|e| {
+            CliError::new("bad_builder_json", format!("{}: {e}", path.display()))
+                .code(ExitCode::Refused)
+                .hint("do not sign this file; ask for it again from its source")
+        })?;
+        return Ok(VerifyInput::Builder {
+            name: path.display().to_string(),
+            bytes,
+            chain_id: a.chain_id,
+            safe: opt_addr(&a.safe, "--safe")?,
+            nonce: parse_u256(&a.nonce, "--nonce")?,
+        });
+    }
+    let (Some(to), Some(data)) = (&a.to, &a.data) else {
+        return Err(usage("nothing to verify").hint(
+            "pass a bundle file, or --to ADDR --data HEX [--safe ADDR], or --safe-json FILE",
+        ));
+    };
+    let to = parse_addr(to, "--to")?;
+    let data = parse_hex(data, "--data")?;
+    let value = parse_u256(&a.value, "--value")?;
+    let Some(safe) = opt_addr(&a.safe, "--safe")? else {
+        if a.operation != 0 {
+            return Err(usage(
+                "--operation applies to Safe transactions: add --safe ADDR",
+            ));
         }
+        return Ok(VerifyInput::Plain {
+            chain_id: a.chain_id,
+            from: opt_addr(&a.from, "--from")?,
+            to,
+            value,
+            data,
+        });
     };
-    let mut entries = batch.entries;
-    let nonce = parse_u256(&a.nonce, "--nonce")?;
-    // As Safe{Wallet} does: one transaction is a plain CALL; several are a MultiSendCallOnly batch.
-    let tx = if entries.len() == 1 {
-        let e = entries.remove(0);
-        SafeTxFields::new(e.to, e.value, e.data, e.operation, nonce)
-    } else {
-        let ms = m
-            .safe
-            .as_ref()
-            .map(|s| s.multisend_call_only)
-            .ok_or_else(|| {
-                usage("a batch needs the manifest's [safe] (for its MultiSendCallOnly)")
-            })?;
-        SafeTxFields::new(
-            ms,
-            U256::ZERO,
-            crate::safe::multisend_calldata(&entries),
-            Operation::DelegateCall,
-            nonce,
-        )
+    let operation = Operation::from_u8(a.operation).ok_or_else(|| {
+        usage(format!(
+            "--operation {} is neither 0 (CALL) nor 1 (DELEGATECALL)",
+            a.operation
+        ))
+    })?;
+    let tx = SafeTxFields {
+        to,
+        value,
+        data,
+        operation,
+        safe_tx_gas: parse_u256(&a.safe_tx_gas, "--safe-tx-gas")?,
+        base_gas: parse_u256(&a.base_gas, "--base-gas")?,
+        gas_price: parse_u256(&a.gas_price, "--gas-price")?,
+        gas_token: opt_addr(&a.gas_token, "--gas-token")?.unwrap_or_default(),
+        refund_receiver: opt_addr(&a.refund_receiver, "--refund-receiver")?.unwrap_or_default(),
+        nonce: parse_u256(&a.nonce, "--nonce")?,
     };
-    policy::verify_safe_tx(m, chain_id, safe, &tx).map_err(decode_error)
+    Ok(VerifyInput::Safe {
+        chain_id: a.chain_id,
+        safe,
+        tx: Box::new(tx),
+    })
 }

@@ -6,8 +6,10 @@
 //! recommendation in words any front end can show.
 
 mod error;
+mod verify;
 
 pub use error::{ErrorKind, IncidentError};
+pub use verify::VerifyInput;
 
 use crate::audit::AuditLog;
 use crate::bundle::{self, AuditRef, Bundle, EoaRequest, SignatureEntry, Tally, VerifiedBundle};
@@ -201,6 +203,21 @@ impl Session {
     /// whether allowed or not.
     pub fn verify(&self, b: &Bundle) -> Result<VerifiedBundle, IncidentError> {
         Ok(bundle::verify_bundle(&self.manifest, b)?)
+    }
+
+    /// Accepts a bundle whose signatures were combined or imported from elsewhere: it must still verify,
+    /// be allowed by the manifest, and its signatures are counted (forged or foreign ones refuse).
+    pub fn accept_signatures(&self, b: &Bundle) -> Result<Tally, IncidentError> {
+        let v = self.verify(b)?;
+        if !v.report().allowed {
+            return Err(IncidentError::refused(
+                "refused",
+                "verification refused this request under the local manifest: nothing was written",
+            )
+            .recommend("verify the bundle to see why; do not sign or execute it")
+            .with_report(v.into_report()));
+        }
+        self.tally(b)
     }
 
     /// Compares each pinned upgrade implementation's code on chain with the manifest's

@@ -5,7 +5,7 @@
 pub mod app;
 pub mod ui;
 
-use crate::bundle::{self, Bundle};
+use crate::bundle::Bundle;
 use crate::incident::{self, ComposeRequest, FrontEnd, Progress, Session};
 use crate::manifest::trust::Trust;
 use crate::manifest::{Manifest, Via};
@@ -312,7 +312,9 @@ fn import_job(env: &Env, b: &Bundle) -> Result<(Box<Bundle>, usize, Vec<String>)
         }
     }
     let merged = combine::add_signatures(b, sigs).map_err(|e| e.to_string())?;
-    bundle::verify_bundle(&env.manifest, &merged.bundle).map_err(|e| e.to_string())?;
+    env.session()
+        .accept_signatures(&merged.bundle)
+        .map_err(|e| e.to_string())?;
     if !skipped.is_empty() {
         files.push(format!("skipped unreadable: {}", skipped.join(", ")));
     }
