@@ -24,6 +24,7 @@ fn session(w: &World, manifest: &str, online: bool, front_end: FrontEnd) -> Sess
             source: "test".into(),
         },
         rpc_url: online.then(|| w.anvil.url.clone()),
+        rpc_urls: Default::default(),
         audit: AuditLog::new(w.sb.path("audit.jsonl")),
         front_end,
     }

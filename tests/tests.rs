@@ -32,6 +32,9 @@ mod manifest_fixtures;
 mod manifest_trust;
 /// Issue 14: Multicall3 batches opened call by call, allowed only as the manifest's batcher; executed on anvil.
 mod multicall;
+/// Issue 15: one incident on three chains (three anvils): compose, sign in one sitting, execute
+/// concurrently, re-run finishes what a downed node left; cross-chain signatures refused; phased rollout.
+mod multichain;
 /// Issue 14: Safe 1.1.1 / 1.2.0 hashes (domain without chain id) against Foundry's EIP-712.
 mod safe_legacy;
 /// The incident core in-process: a Session drives the whole incident; the console's path refuses unpinned code.

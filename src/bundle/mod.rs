@@ -572,6 +572,9 @@ fn check_labels(m: &Manifest, b: &Bundle, report: &Report) -> Result<(), BundleE
 /// Checks a (recomputed) bundle against the local manifest: same manifest, same chain, and the policy.
 /// The report is returned whether allowed or not; callers that sign must check `report.allowed`.
 pub fn verify_bundle(m: &Manifest, b: &Bundle) -> Result<VerifiedBundle, BundleError> {
+    // A multi-chain manifest judges each bundle by the deployment on the bundle's chain.
+    let view = m.on_chain_id(b.chain_id).filter(|_| m.is_multichain());
+    let m = view.as_ref().unwrap_or(m);
     b.recompute()?;
     if b.manifest.hash != m.hash {
         return Err(BundleError::WrongManifest {
@@ -786,6 +789,8 @@ pub fn tally(
 
 /// [`tally`] under the manifest's owners and threshold.
 pub fn tally_manifest(m: &Manifest, b: &Bundle, proven_on_chain: &[Address]) -> Tally {
+    let view = m.on_chain_id(b.chain_id).filter(|_| m.is_multichain());
+    let m = view.as_ref().unwrap_or(m);
     let (owners, threshold) = m
         .safe
         .as_ref()

@@ -52,7 +52,12 @@ pub struct ComposeArgs {
     /// Build the `execute` of the timelock operation a bundle scheduled.
     #[arg(long, value_name = "BUNDLE", conflicts_with = "playbook")]
     pub execute_scheduled: Option<PathBuf>,
-    /// Where to write the bundle.
+    /// Chains of a multi-chain manifest to compose for (names or chain ids, comma-separated, or `all`;
+    /// default: every chain that has the playbook). One bundle per chain.
+    #[arg(long, value_name = "CHAIN,…", value_delimiter = ',')]
+    pub chains: Vec<String>,
+    /// Where to write the bundle. With several chains, `{chain}` in the name is replaced by each chain's
+    /// name (without it, `-CHAIN` goes before the extension).
     #[arg(short = 'o', long = "out", value_name = "BUNDLE")]
     pub out: PathBuf,
     /// Replace an existing output file.
@@ -132,6 +137,7 @@ pub fn run_compose(ctx: &Ctx, a: ComposeArgs) -> Result<(), CliError> {
         .transpose()?;
     if let Some(path) = &a.execute_scheduled {
         let scheduled = Bundle::read(path).map_err(bundle_error)?;
+        let session = session.on_chain_id(scheduled.chain_id);
         let c = session
             .compose_execute_scheduled(&scheduled, nonce)
             .map_err(|e| {
@@ -178,27 +184,152 @@ pub fn run_compose(ctx: &Ctx, a: ComposeArgs) -> Result<(), CliError> {
             .transpose()?,
         delay: a.delay,
     };
-    let c = session.compose(&req).map_err(|e| {
-        let from_missing = e.code == "usage" && e.message.contains("guardian account");
-        let nonce_too_large = e.code == "usage" && e.message.contains("nonce is too large");
-        let c = CliError::from(e);
-        if nonce_too_large {
-            CliError::new(
-                "usage",
-                "--nonce is too large for an account nonce (at most 2^64 - 1)",
-            )
-            .code(ExitCode::Usage)
-        } else if from_missing {
-            CliError::new(
-                "usage",
-                "an EOA playbook needs --from ADDR (the guardian account)",
-            )
-            .code(ExitCode::Usage)
-        } else {
-            c
-        }
-    })?;
+    if session.manifest.is_multichain() {
+        return compose_chains(ctx, &session, &req, &a);
+    }
+    if !a.chains.is_empty() {
+        return Err(CliError::new(
+            "usage",
+            "--chains needs a multi-chain (version 2) manifest; this one describes one chain",
+        )
+        .code(ExitCode::Usage));
+    }
+    let c = session.compose(&req).map_err(compose_error)?;
     write_and_report(ctx, &session, c, &a.out, a.force)
+}
+
+/// The bundle path of one chain: `{chain}` replaced, or `-CHAIN` before the extension.
+pub(crate) fn chain_path(out: &std::path::Path, chain: &str) -> PathBuf {
+    let s = out.display().to_string();
+    if s.contains("{chain}") {
+        return PathBuf::from(s.replace("{chain}", chain));
+    }
+    let stem = out
+        .file_stem()
+        .map(|x| x.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let name = match out.extension() {
+        Some(ext) => format!("{stem}-{chain}.{}", ext.to_string_lossy()),
+        None => format!("{stem}-{chain}"),
+    };
+    out.with_file_name(name)
+}
+
+/// Composes the playbook on each chain: one bundle per chain, each verified and recorded. A chain that
+/// fails (node down, playbook missing) does not stop the others; the command then fails with its error.
+fn compose_chains(
+    ctx: &Ctx,
+    session: &Session,
+    req: &ComposeRequest,
+    a: &ComposeArgs,
+) -> Result<(), CliError> {
+    let explicit = !a.chains.is_empty() && !a.chains.iter().any(|c| c == "all");
+    let sessions = session.chains(&a.chains)?;
+    if req.nonce.is_some() && sessions.len() > 1 {
+        return Err(CliError::new(
+            "usage",
+            "--nonce applies to one chain: each chain's Safe has its own nonce",
+        )
+        .code(ExitCode::Usage)
+        .hint("compose chain by chain with --chains NAME --nonce N, or give each chain's node (--rpc-config) so the nonces are read"));
+    }
+    let mut results = Vec::new();
+    let mut first_err: Option<CliError> = None;
+    for s in sessions {
+        let name = s.manifest.chain_name.clone().unwrap_or_default();
+        if s.manifest.playbook(&req.playbook).is_none() && !explicit {
+            results.push(json!({"chain": name, "chain_id": s.manifest.chain_id, "skipped": "the playbook is not on this chain"}));
+            if !ctx.json {
+                outln!(
+                    "== {}: skipped: playbook {:?} is not on this chain",
+                    s.manifest.chain_label(),
+                    req.playbook
+                );
+            }
+            continue;
+        }
+        let out = chain_path(&a.out, &name);
+        if !ctx.json {
+            outln!("== {} ==", s.manifest.chain_label());
+        }
+        let r = s
+            .compose(req)
+            .map_err(compose_error)
+            .and_then(|c| write_chain(ctx, &s, c, &out, a.force));
+        match r {
+            Ok(v) => results.push(v),
+            Err(e) => {
+                if !ctx.json {
+                    outln!("FAILED on {}: {}", s.manifest.chain_label(), e.message);
+                }
+                results.push(json!({"chain": name, "chain_id": s.manifest.chain_id, "error": e.kind, "message": e.message}));
+                first_err.get_or_insert(e);
+            }
+        }
+    }
+    if ctx.json {
+        print_json(
+            json!({"ok": first_err.is_none(), "playbook": req.playbook, "chains": results, "trust": session.trust}),
+        );
+    }
+    match first_err {
+        Some(e) if ctx.json => Err(e.quiet_in_json()),
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+fn write_chain(
+    ctx: &Ctx,
+    session: &Session,
+    mut c: compose::Composed,
+    out: &std::path::Path,
+    force: bool,
+) -> Result<serde_json::Value, CliError> {
+    if !force && out.exists() {
+        return Err(bundle_error(crate::bundle::BundleError::Write {
+            path: out.display().to_string(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                "the file exists; pass --force to replace it",
+            ),
+        }));
+    }
+    session.record_compose(&mut c, Some(&out.display().to_string()))?;
+    c.bundle.write(out, force).map_err(bundle_error)?;
+    if !ctx.json {
+        out!("{}", crate::policy::render_text(&c.report));
+        outln!("wrote {}\n", out.display());
+    }
+    Ok(json!({
+        "chain": session.manifest.chain_name,
+        "chain_id": session.manifest.chain_id,
+        "bundle": out.display().to_string(),
+        "allowed": c.report.allowed,
+        "safe_tx_hash": c.bundle.safe_hashes().map(|h| format!("{:#x}", h.safe_tx_hash)),
+        "nonce": c.bundle.safe_tx.as_ref().map(|t| t.tx.nonce.to_string()),
+    }))
+}
+
+fn compose_error(e: crate::incident::IncidentError) -> CliError {
+    let from_missing = e.code == "usage" && e.message.contains("guardian account");
+    let nonce_too_large = e.code == "usage" && e.message.contains("nonce is too large");
+    let c = CliError::from(e);
+    if nonce_too_large {
+        CliError::new(
+            "usage",
+            "--nonce is too large for an account nonce (at most 2^64 - 1)",
+        )
+        .code(ExitCode::Usage)
+    } else if from_missing {
+        CliError::new(
+            "usage",
+            "an EOA playbook needs --from ADDR (the guardian account)",
+        )
+        .code(ExitCode::Usage)
+    } else {
+        c
+    }
 }
 
 /// Runs `inspect`: the verify report of a bundle plus its signing state.
@@ -206,6 +337,7 @@ pub fn run_inspect(ctx: &Ctx, a: InspectArgs) -> Result<(), CliError> {
     let session = ctx.session()?;
     let trust_state = session.trust.clone();
     let b = Bundle::read(&a.bundle).map_err(bundle_error)?;
+    let session = session.on_chain_id(b.chain_id);
     let v = session.verify(&b)?;
     let t = session.tally(&b)?;
     if ctx.json {

@@ -17,15 +17,30 @@ use std::time::{Duration, Instant};
 /// `breakglass execute …`
 #[derive(Debug, Args)]
 pub struct ExecuteArgs {
-    /// A bundle holding at least threshold owner signatures.
-    #[arg(value_name = "BUNDLE")]
-    pub bundle: PathBuf,
+    /// A bundle holding at least threshold owner signatures. Several (one per chain of a multi-chain
+    /// incident) are executed concurrently, each reported on its own; re-running finishes only what is
+    /// not done.
+    #[arg(value_name = "BUNDLE", required = true, num_args = 1..)]
+    pub bundles: Vec<PathBuf>,
     /// The executor account's signer (pays the gas; any account can execute a fully signed Safe tx).
     #[command(flatten)]
     pub signer: SignerArgs,
-    /// Where to write the bundle with the signed execution tx, receipt and post-conditions.
-    #[arg(short = 'o', long = "out", value_name = "BUNDLE")]
-    pub out: PathBuf,
+    /// Where to write the bundle with the signed execution tx, receipt and post-conditions. With several
+    /// bundles, `{chain}` in the name is replaced by each chain's name (or use --in-place).
+    #[arg(
+        short = 'o',
+        long = "out",
+        value_name = "BUNDLE",
+        required_unless_present = "in_place"
+    )]
+    pub out: Option<PathBuf>,
+    /// Record the execution in each bundle's own file.
+    #[arg(long, conflicts_with = "out")]
+    pub in_place: bool,
+    /// Chain after chain, in the order given: stop at the first chain whose transaction fails or whose
+    /// post-conditions do not hold (a phased rollout of a patch). Without it, chains run concurrently.
+    #[arg(long)]
+    pub phased: bool,
     /// Replace an existing output file.
     #[arg(long)]
     pub force: bool,
@@ -154,7 +169,7 @@ fn send_and_finish(
 
 /// The executing owner approves the Safe transaction as a signer would: the whole review is shown, then
 /// the owner types the first 8 hex digits of the safeTxHash. Anything else approves nothing.
-fn confirm_executor_approval(
+pub(crate) fn confirm_executor_approval(
     ctx: &Ctx,
     executor: Address,
     r: &crate::policy::Report,
@@ -204,16 +219,23 @@ pub fn run_execute(ctx: &Ctx, a: ExecuteArgs) -> Result<(), CliError> {
         )
         .code(ExitCode::Usage));
     }
-    if !a.force && a.out.exists() {
+    if a.bundles.len() > 1 || a.in_place || a.phased {
+        return super::execute_chains::run(ctx, &a);
+    }
+    let Some(out_path) = a.out.clone() else {
+        return Err(CliError::new("usage", "pass -o BUNDLE or --in-place").code(ExitCode::Usage));
+    };
+    if !a.force && out_path.exists() {
         return Err(CliError::new(
             "exists",
-            format!("{} exists; pass --force to replace it", a.out.display()),
+            format!("{} exists; pass --force to replace it", out_path.display()),
         )
         .code(ExitCode::Usage));
     }
     let session = ctx.session()?;
     session.require_trusted("execute")?;
-    let b = Bundle::read(&a.bundle).map_err(bundle_error)?;
+    let b = Bundle::read(&a.bundles[0]).map_err(bundle_error)?;
+    let session = session.on_chain_id(b.chain_id);
     session.require_node("execute")?;
     let mut signer_box = a.signer.open()?;
     let json_mode = ctx.json;
@@ -236,8 +258,8 @@ pub fn run_execute(ctx: &Ctx, a: ExecuteArgs) -> Result<(), CliError> {
         }
     };
     // Nothing lost on a crash: the signed transaction is on disk before it is sent.
-    write_bundle(&out, &a.out, a.force)?;
-    let all = send_and_finish(ctx, &session, out, &a.out, a.wait_timeout)?;
+    write_bundle(&out, &out_path, a.force)?;
+    let all = send_and_finish(ctx, &session, out, &out_path, a.wait_timeout)?;
     if all {
         Ok(())
     } else {
@@ -257,6 +279,7 @@ pub fn run_broadcast(ctx: &Ctx, a: BroadcastArgs) -> Result<(), CliError> {
             .hint("pin the manifest here too (`breakglass manifest pin`, or --pin 0x<hash>)")
     })?;
     let b = Bundle::read(&a.bundle).map_err(bundle_error)?;
+    let session = session.on_chain_id(b.chain_id);
     let v = session.verify(&b)?;
     if !v.report().allowed {
         super::common::print_report(ctx, v.report(), &session.trust);
@@ -286,6 +309,7 @@ pub fn run_timelock(ctx: &Ctx, cmd: TimelockCmd) -> Result<(), CliError> {
     let TimelockCmd::Status { bundle: path } = cmd;
     let session = ctx.session()?;
     let b = Bundle::read(&path).map_err(bundle_error)?;
+    let session = session.on_chain_id(b.chain_id);
     let t = b.timelock.clone().ok_or_else(|| {
         CliError::new("usage", "the bundle holds no timelock operation").code(ExitCode::Usage)
     })?;

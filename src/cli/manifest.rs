@@ -375,6 +375,17 @@ fn summary_json(m: &Manifest) -> Value {
         "actions": m.actions.len(),
         "playbooks": m.playbooks.iter().map(|p| json!({"id": p.id, "title": p.title, "actions": p.actions})).collect::<Vec<_>>(),
         "warnings": m.warnings(),
+        "chain": m.chain_name,
+        "chains": if m.is_multichain() {
+            Value::Array(m.all_chains().iter().map(|c| json!({
+                "name": c.chain_name,
+                "chain_id": c.chain_id,
+                "safe": c.safe.as_ref().map(|s| s.address.to_checksum(None)),
+                "playbooks": c.playbooks.iter().map(|p| p.id.clone()).collect::<Vec<_>>(),
+            })).collect())
+        } else {
+            Value::Null
+        },
     })
 }
 
@@ -383,7 +394,29 @@ fn summary_text(m: &Manifest) -> String {
     s.push_str(&format!("{}: manifest OK\n", m.name));
     s.push_str(&format!("  {:<10}{}\n", "file", m.path.display()));
     s.push_str(&format!("  {:<10}{}\n", "hash", m.hash_hex()));
-    s.push_str(&format!("  {:<10}{}\n", "chain", m.chain_id));
+    if m.is_multichain() {
+        s.push_str(&format!(
+            "  {:<10}{} ({}): one hash, one pin for all\n",
+            "chains",
+            m.deployments.len(),
+            m.chain_names().join(", ")
+        ));
+        for view in m.all_chains() {
+            s.push_str(&format!("\n  == {} ==\n", view.chain_label()));
+            s.push_str(&chain_summary_text(&view));
+        }
+    } else {
+        s.push_str(&format!("  {:<10}{}\n", "chain", m.chain_id));
+        s.push_str(&chain_summary_text(m));
+    }
+    for w in m.warnings() {
+        s.push_str(&format!("  WARNING   {w}\n"));
+    }
+    s
+}
+
+fn chain_summary_text(m: &Manifest) -> String {
+    let mut s = String::new();
     if let Some(safe) = &m.safe {
         s.push_str(&format!(
             "  {:<10}{} (Safe {}, {} of {} owners; MultiSendCallOnly {}{})\n",
@@ -424,9 +457,6 @@ fn summary_text(m: &Manifest) -> String {
             p.actions.join(", ")
         ));
     }
-    for w in m.warnings() {
-        s.push_str(&format!("  WARNING   {w}\n"));
-    }
     s
 }
 
@@ -449,6 +479,14 @@ fn action_json(m: &Manifest, a: &crate::manifest::Action) -> Value {
 }
 
 fn show_json(m: &Manifest) -> Value {
+    let mut v = chain_show_json(m);
+    if m.is_multichain() {
+        v["chains"] = Value::Array(m.all_chains().iter().map(chain_show_json).collect());
+    }
+    v
+}
+
+fn chain_show_json(m: &Manifest) -> Value {
     let mut v = summary_json(m);
     v["contracts"] = Value::Array(
         m.contracts
@@ -476,16 +514,29 @@ fn show_json(m: &Manifest) -> Value {
 
 fn show_text(m: &Manifest) -> String {
     let mut s = summary_text(m);
+    s.push_str(&format!(
+        "\nPolicy: one transaction may cost at most {} (gas limit × max fee)\n",
+        crate::manifest::format_eth(m.policy.max_tx_fee_wei)
+    ));
+    if m.is_multichain() {
+        for view in m.all_chains() {
+            s.push_str(&format!("\n======== {} ========\n", view.chain_label()));
+            s.push_str(&chain_show_text(&view));
+        }
+    } else {
+        s.push_str(&chain_show_text(m));
+    }
+    s
+}
+
+fn chain_show_text(m: &Manifest) -> String {
+    let mut s = String::new();
     if let Some(safe) = &m.safe {
         s.push_str("\nSafe owners:\n");
         for o in &safe.owners {
             s.push_str(&format!("  {}\n", o.to_checksum(None)));
         }
     }
-    s.push_str(&format!(
-        "\nPolicy: one transaction may cost at most {} (gas limit × max fee)\n",
-        crate::manifest::format_eth(m.policy.max_tx_fee_wei)
-    ));
     s.push_str("\nContracts:\n");
     for c in m.contracts.values() {
         let proxy = match &c.proxy {

@@ -50,6 +50,7 @@ mod audit;
 mod common;
 mod compose;
 pub(crate) mod execute;
+mod execute_chains;
 mod manifest;
 mod output;
 pub(crate) mod sign;
@@ -87,6 +88,15 @@ pub struct Cli {
     /// JSON-RPC endpoint of a node (also env ETH_RPC_URL).
     #[arg(long, global = true, env = "ETH_RPC_URL", value_name = "URL")]
     pub rpc_url: Option<String>,
+    /// Node URLs per chain of a multi-chain manifest: a local TOML file of `NAME = "URL"` lines (never
+    /// pinned; keep API keys out of the manifest). BREAKGLASS_RPC_<NAME> variables override it.
+    #[arg(
+        long,
+        global = true,
+        env = "BREAKGLASS_RPC_CONFIG",
+        value_name = "FILE"
+    )]
+    pub rpc_config: Option<PathBuf>,
     /// Print machine-readable JSON instead of text.
     #[arg(long, global = true)]
     pub json: bool,
@@ -153,6 +163,8 @@ pub struct Ctx {
     pub pin_flag: Option<String>,
     /// `--rpc-url`.
     pub rpc_url: Option<String>,
+    /// `--rpc-config`.
+    pub rpc_config: Option<PathBuf>,
     /// The audit log.
     pub audit: crate::audit::AuditLog,
 }
@@ -169,12 +181,58 @@ impl Ctx {
         let manifest = self.load_manifest()?;
         let trust = trust::evaluate(&manifest, self.explicit_pin()?.as_ref())?;
         Ok(crate::incident::Session {
+            rpc_url: self.rpc_url.clone(),
+            rpc_urls: self.rpc_urls(&manifest)?,
             manifest,
             trust,
-            rpc_url: self.rpc_url.clone(),
             audit: self.audit.clone(),
             front_end: crate::incident::FrontEnd::Cli,
         })
+    }
+
+    /// Node URLs by chain name: the `--rpc-config` file, then `BREAKGLASS_RPC_<NAME>` variables (the name
+    /// upper-cased, `-` as `_`).
+    pub fn rpc_urls(
+        &self,
+        m: &Manifest,
+    ) -> Result<std::collections::BTreeMap<String, String>, CliError> {
+        let mut urls = std::collections::BTreeMap::new();
+        if let Some(path) = &self.rpc_config {
+            let bad = |why: String| {
+                CliError::new("bad_rpc_config", format!("{}: {why}", path.display()))
+                    .code(ExitCode::Usage)
+                    .hint("write one line per chain: NAME = \"http://…\" (the chain names of the manifest)")
+            };
+            let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
+            let table: toml::Table = text
+                .parse()
+                .map_err(|e: toml::de::Error| bad(e.message().to_string()))?;
+            let names = m.chain_names();
+            for (k, v) in table {
+                let url = v
+                    .as_str()
+                    .ok_or_else(|| bad(format!("{k}: the URL must be a string")))?;
+                if m.is_multichain() && !names.contains(&k) {
+                    return Err(bad(format!(
+                        "the manifest has no chain {k:?} (it has {})",
+                        names.join(", ")
+                    )));
+                }
+                urls.insert(k, url.to_string());
+            }
+        }
+        for name in m.chain_names() {
+            let var = format!(
+                "BREAKGLASS_RPC_{}",
+                name.to_ascii_uppercase().replace('-', "_")
+            );
+            if let Ok(u) = std::env::var(&var) {
+                if !u.trim().is_empty() {
+                    urls.insert(name, u.trim().to_string());
+                }
+            }
+        }
+        Ok(urls)
     }
 
     /// Appends an audit entry (fsynced). A command that cannot record what it did does not report success.
@@ -208,6 +266,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         manifest_path: cli.manifest.clone(),
         pin_flag: cli.pin.clone(),
         rpc_url: cli.rpc_url.clone(),
+        rpc_config: cli.rpc_config.clone(),
         audit: crate::audit::AuditLog::new(
             cli.audit_log
                 .clone()

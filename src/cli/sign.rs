@@ -18,18 +18,35 @@ use std::time::Duration;
 /// `breakglass sign …`
 #[derive(Debug, Args)]
 pub struct SignArgs {
-    /// The bundle to sign.
-    #[arg(value_name = "BUNDLE")]
-    pub bundle: PathBuf,
+    /// The bundle to sign; several (e.g. one per chain of a multi-chain incident) are signed in one
+    /// sitting, one device confirmation each.
+    #[arg(value_name = "BUNDLE", required = true, num_args = 1..)]
+    pub bundles: Vec<PathBuf>,
     /// Signer.
     #[command(flatten)]
     pub signer: SignerArgs,
-    /// Where to write the signed bundle.
-    #[arg(short = 'o', long = "out", value_name = "BUNDLE")]
-    pub out: PathBuf,
+    /// Where to write the signed bundle. With several bundles, `{chain}` in the name is replaced by each
+    /// bundle's chain name (or use --in-place).
+    #[arg(
+        short = 'o',
+        long = "out",
+        value_name = "BUNDLE",
+        required_unless_present = "in_place"
+    )]
+    pub out: Option<PathBuf>,
+    /// Write each signed bundle back to its own file (the signature is added; nothing else changes).
+    #[arg(long, conflicts_with = "out")]
+    pub in_place: bool,
     /// Replace an existing output file (e.g. sign in place).
     #[arg(long)]
     pub force: bool,
+}
+
+/// One bundle of a signing sitting, checked and ready.
+struct Sitting {
+    session: crate::incident::Session,
+    ready: crate::incident::ReadyToSign,
+    out: PathBuf,
 }
 
 /// Runs `sign`.
@@ -41,92 +58,159 @@ pub fn run_sign(ctx: &Ctx, a: SignArgs) -> Result<(), CliError> {
         )
         .code(ExitCode::Usage));
     }
-    if !a.force && a.out.exists() {
-        return Err(CliError::new(
-            "exists",
-            format!(
-                "{} exists; pass --force to replace it (nothing was signed)",
-                a.out.display()
-            ),
-        )
-        .code(ExitCode::Usage));
-    }
-    let session = ctx.session()?;
-    let b = Bundle::read(&a.bundle).map_err(bundle_error)?;
-    let ready = match session.prepare_signing(&b) {
-        Ok(r) => r,
-        Err(e) => {
-            if let Some(r) = &e.report {
-                super::common::print_report(ctx, r, &session.trust);
-            }
-            return Err(e.into());
+    let several = a.bundles.len() > 1;
+    if let (true, Some(out)) = (several, &a.out) {
+        if !out.display().to_string().contains("{chain}") {
+            return Err(CliError::new(
+                "usage",
+                "several bundles need --in-place, or -o with {chain} in the name (e.g. -o signed-{chain}.json)",
+            )
+            .code(ExitCode::Usage));
         }
-    };
+    }
+    let base = ctx.session()?;
+    // Everything is checked before the device is asked anything: each bundle verified, allowed, trusted,
+    // not executed, and this signer an owner who has not signed it yet.
+    let mut sittings = Vec::with_capacity(a.bundles.len());
+    for path in &a.bundles {
+        let b = Bundle::read(path).map_err(bundle_error)?;
+        let session = base.on_chain_id(b.chain_id);
+        let out = match &a.out {
+            None => path.clone(),
+            Some(o) if o.display().to_string().contains("{chain}") => super::compose::chain_path(
+                o,
+                &session
+                    .manifest
+                    .chain_name
+                    .clone()
+                    .unwrap_or_else(|| session.manifest.chain_id.to_string()),
+            ),
+            Some(o) => o.clone(),
+        };
+        if !a.force && !a.in_place && out.exists() {
+            return Err(CliError::new(
+                "exists",
+                format!(
+                    "{} exists; pass --force to replace it (nothing was signed)",
+                    out.display()
+                ),
+            )
+            .code(ExitCode::Usage));
+        }
+        let ready = match session.prepare_signing(&b) {
+            Ok(r) => r,
+            Err(e) => {
+                if let Some(r) = &e.report {
+                    super::common::print_report(ctx, r, &session.trust);
+                }
+                let label = session.manifest.chain_label();
+                let mut c = CliError::from(e);
+                if several {
+                    c.message = format!("{}: {label}: {}", path.display(), c.message);
+                }
+                return Err(c);
+            }
+        };
+        sittings.push(Sitting {
+            session,
+            ready,
+            out,
+        });
+    }
     // The signer first: a key that may not sign this bundle sees no report that looks like approval.
     let mut s = a.signer.open()?;
     let address = s.address().map_err(signer_error)?;
-    session.check_signer(&b, address)?;
-    // Before touching the device: what it will show, so the guardian compares screen to screen.
-    if !ctx.json {
-        out!("{}", crate::policy::render_text(ready.report()));
-        outln!();
-        let req = ready.request();
-        if let Some((d, msg, h)) = req.safe_hashes() {
-            outln!("The device will show (hashed EIP-712, blind signing):");
-            outln!("  Domain hash   {}", crate::policy::render::grouped_hex(&d));
-            outln!(
-                "  Message hash  {}",
-                crate::policy::render::grouped_hex(&msg)
-            );
-            outln!(
-                "  (safeTxHash   {}: what Safe{{Wallet}} shows)",
-                crate::policy::render::grouped_hex(&h)
-            );
-        } else if let Some(tx) = req.transaction() {
-            outln!("The device will show: to {}, amount {} wei, max fees {} wei ({}), and \"Blind signing ahead\" (calldata)",
-                alloy::primitives::TxKind::to(&tx.to).map(|t| t.to_checksum(None)).unwrap_or_default(),
-                tx.value,
-                u128::from(tx.gas_limit) * tx.max_fee_per_gas,
-                crate::manifest::format_eth(u128::from(tx.gas_limit).saturating_mul(tx.max_fee_per_gas)));
-        }
-        outln!("Compare every character on the device with the lines above before you approve.");
-        outln!(
-            "\nConfirm on {} ({})…",
-            s.label(),
-            address.to_checksum(None)
-        );
+    for st in &sittings {
+        st.session.check_signer(st.ready.bundle(), address)?;
     }
-    let (out, _) = session.sign(&ready, s.as_mut())?;
-    let (bytes, kind) = out
-        .signatures
-        .iter()
-        .find(|x| x.signer == address)
-        .map(|x| (x.signature.clone(), x.kind))
-        .ok_or_else(|| CliError::new("internal", "signature not attached"))?;
-    out.write(&a.out, a.force).map_err(bundle_error)?;
-    let tally = session.tally(&out)?;
-    let (counted, threshold) = (tally.counted.len(), tally.threshold);
-    if ctx.json {
-        print_json(json!({
+    let total = sittings.len();
+    let mut results = Vec::with_capacity(total);
+    for (i, st) in sittings.into_iter().enumerate() {
+        if !ctx.json {
+            if several {
+                outln!(
+                    "\n=== {} of {}: {} ({}) ===",
+                    i + 1,
+                    total,
+                    st.session.manifest.chain_label(),
+                    st.out.display()
+                );
+            }
+            preview(&st.ready, s.as_ref(), address);
+        }
+        let (out, _) = st.session.sign(&st.ready, s.as_mut())?;
+        let (bytes, kind) = out
+            .signatures
+            .iter()
+            .find(|x| x.signer == address)
+            .map(|x| (x.signature.clone(), x.kind))
+            .ok_or_else(|| CliError::new("internal", "signature not attached"))?;
+        out.write(&st.out, a.force || a.in_place)
+            .map_err(bundle_error)?;
+        let tally = st.session.tally(&out)?;
+        let (counted, threshold) = (tally.counted.len(), tally.threshold);
+        let v = json!({
             "signer": address.to_checksum(None),
             "signature": format!("{bytes}"),
             "kind": kind,
             "device": s.label(),
-            "out": a.out.display().to_string(),
+            "out": st.out.display().to_string(),
             "signatures": counted,
             "threshold": threshold,
-        }));
-    } else {
-        outln!(
-            "signed by {} ({}); {} of {} signatures; wrote {}",
-            address.to_checksum(None),
-            s.label(),
-            counted,
-            threshold,
-            a.out.display()
-        );
+            "chain": st.session.manifest.chain_name,
+            "chain_id": st.session.manifest.chain_id,
+        });
+        if !ctx.json {
+            outln!(
+                "signed by {} ({}); {} of {} signatures; wrote {}",
+                address.to_checksum(None),
+                s.label(),
+                counted,
+                threshold,
+                st.out.display()
+            );
+        }
+        results.push(v);
+    }
+    if ctx.json {
+        if several {
+            print_json(json!({ "signed": results }));
+        } else if let Some(v) = results.pop() {
+            print_json(v);
+        }
     }
     Ok(())
+}
+
+/// Before touching the device: what it will show, so the guardian compares screen to screen.
+fn preview(ready: &crate::incident::ReadyToSign, s: &dyn Signer, address: Address) {
+    out!("{}", crate::policy::render_text(ready.report()));
+    outln!();
+    let req = ready.request();
+    if let Some((d, msg, h)) = req.safe_hashes() {
+        outln!("The device will show (hashed EIP-712, blind signing):");
+        outln!("  Domain hash   {}", crate::policy::render::grouped_hex(&d));
+        outln!(
+            "  Message hash  {}",
+            crate::policy::render::grouped_hex(&msg)
+        );
+        outln!(
+            "  (safeTxHash   {}: what Safe{{Wallet}} shows)",
+            crate::policy::render::grouped_hex(&h)
+        );
+    } else if let Some(tx) = req.transaction() {
+        outln!("The device will show: to {}, amount {} wei, max fees {} wei ({}), and \"Blind signing ahead\" (calldata)",
+            alloy::primitives::TxKind::to(&tx.to).map(|t| t.to_checksum(None)).unwrap_or_default(),
+            tx.value,
+            u128::from(tx.gas_limit) * tx.max_fee_per_gas,
+            crate::manifest::format_eth(u128::from(tx.gas_limit).saturating_mul(tx.max_fee_per_gas)));
+    }
+    outln!("Compare every character on the device with the lines above before you approve.");
+    outln!(
+        "\nConfirm on {} ({})…",
+        s.label(),
+        address.to_checksum(None)
+    );
 }
 
 /// `breakglass ledger …`

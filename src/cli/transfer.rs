@@ -162,13 +162,16 @@ fn check_and_write(
     out: &Path,
     force: bool,
 ) -> Result<Tally, CliError> {
-    let t = session.accept_signatures(b).map_err(|e| {
-        if e.code == "refused" {
-            CliError::from(e).hint("run `breakglass verify` on the bundle to see why")
-        } else {
-            e.into()
-        }
-    })?;
+    let t = session
+        .on_chain_id(b.chain_id)
+        .accept_signatures(b)
+        .map_err(|e| {
+            if e.code == "refused" {
+                CliError::from(e).hint("run `breakglass verify` on the bundle to see why")
+            } else {
+                e.into()
+            }
+        })?;
     write_audited(ctx, event, b, out, force)?;
     Ok(t)
 }
@@ -644,7 +647,7 @@ pub fn run_import(ctx: &Ctx, a: ImportArgs) -> Result<(), CliError> {
             let session = ctx.session()?;
             let base = read_into(&a, "an eth-signature")?;
             let sig = EthSignature::from_cbor(&cbor).map_err(transfer_error)?;
-            let entry = erc4527::signature_entry(&session.manifest, &base, &sig).map_err(transfer_error)?;
+            let entry = erc4527::signature_entry(&session.on_chain_id(base.chain_id).manifest, &base, &sig).map_err(transfer_error)?;
             let merged = combine::add_signatures(&base, [entry]).map_err(transfer_error)?;
             let st = check_and_write(ctx, "import", &session, &merged.bundle, &a.out, a.force)?;
             let sb = merged.bundle.clone();

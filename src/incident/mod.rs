@@ -47,8 +47,11 @@ pub struct Session {
     pub manifest: Manifest,
     /// Whether it is trusted, and why.
     pub trust: Trust,
-    /// The node's URL, when there is one.
+    /// The node's URL, when there is one (for a multi-chain manifest: the chains without their own).
     pub rpc_url: Option<String>,
+    /// Node URLs by chain name (multi-chain manifests), from the local RPC config or the environment.
+    /// Never in the manifest: they carry API keys.
+    pub rpc_urls: BTreeMap<String, String>,
     /// The audit log.
     pub audit: AuditLog,
     /// Who drives it.
@@ -141,6 +144,65 @@ fn now_unix() -> u64 {
 }
 
 impl Session {
+    /// The session of the deployment on `chain_id` (its manifest view and its node). A version-1 manifest,
+    /// or a chain the manifest does not name, leaves the session as it is: verification then refuses the
+    /// chain as it always did.
+    pub fn on_chain_id(&self, chain_id: u64) -> Session {
+        match self.manifest.on_chain_id(chain_id) {
+            Some(view) => self.with_view(view),
+            None => self.clone(),
+        }
+    }
+
+    /// The session of the chain named `name` (or with that decimal chain id).
+    pub fn on_chain(&self, name: &str) -> Result<Session, IncidentError> {
+        self.manifest
+            .on_chain(name)
+            .map(|v| self.with_view(v))
+            .ok_or_else(|| {
+                IncidentError::bad_input(
+                    "unknown_chain",
+                    format!(
+                        "the manifest has no chain {name:?}; it has {}",
+                        self.manifest.chain_names().join(", ")
+                    ),
+                )
+                .recommend("name one of the manifest's chains")
+            })
+    }
+
+    /// The sessions of these chains (names or ids; `all` or none: every chain), in the manifest's order.
+    pub fn chains(&self, names: &[String]) -> Result<Vec<Session>, IncidentError> {
+        if names.is_empty() || names.iter().any(|n| n == "all") {
+            return Ok(self
+                .manifest
+                .all_chains()
+                .into_iter()
+                .map(|v| self.with_view(v))
+                .collect());
+        }
+        let mut out: Vec<Session> = Vec::new();
+        for n in names {
+            let s = self.on_chain(n)?;
+            if !out
+                .iter()
+                .any(|o| o.manifest.chain_id == s.manifest.chain_id)
+            {
+                out.push(s);
+            }
+        }
+        Ok(out)
+    }
+
+    fn with_view(&self, view: Manifest) -> Session {
+        let mut s = self.clone();
+        if let Some(url) = view.chain_name.as_ref().and_then(|n| self.rpc_urls.get(n)) {
+            s.rpc_url = Some(url.clone());
+        }
+        s.manifest = view;
+        s
+    }
+
     /// The node, when the session has one.
     pub fn node(&self) -> Result<Option<Chain>, IncidentError> {
         match &self.rpc_url {

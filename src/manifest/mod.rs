@@ -5,6 +5,7 @@
 //! Loading validates everything that can be checked offline and reports every problem with its line and
 //! column and what to write instead; nothing downstream ever sees an unvalidated manifest.
 
+mod chains;
 mod constraint;
 mod error;
 mod expect;
@@ -277,6 +278,32 @@ pub struct Manifest {
     pub playbooks: Vec<Playbook>,
     /// The `[policy]` table.
     pub policy: Policy,
+    /// The chain's name in a version-2 (multi-chain) manifest; `None` for a version-1 manifest.
+    pub chain_name: Option<String>,
+    /// Every deployment of a version-2 manifest, in file order (empty for version 1). This manifest is
+    /// one of them; [`Manifest::on_chain`] gives another.
+    pub deployments: Deployments,
+}
+
+/// The deployments of a multi-chain manifest, shared between its per-chain views.
+#[derive(Debug, Clone, Default)]
+pub struct Deployments(pub(crate) std::sync::Arc<Vec<Manifest>>);
+
+impl Deployments {
+    /// The per-chain views, in file order.
+    pub fn iter(&self) -> impl Iterator<Item = &Manifest> {
+        self.0.iter()
+    }
+
+    /// How many.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether there are none (a version-1 manifest).
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
 }
 
 /// The default fee cap of one transaction: 0.5 ETH.
@@ -364,6 +391,71 @@ impl Manifest {
     /// Validate manifest bytes; `path` is used in messages.
     pub fn from_bytes(path: &Path, bytes: &[u8]) -> Result<Self, ManifestError> {
         validate::validate(path, bytes)
+    }
+
+    /// Whether the file describes several chains (version 2).
+    pub fn is_multichain(&self) -> bool {
+        !self.deployments.is_empty()
+    }
+
+    /// A short label of the chain: its name in a multi-chain manifest, else `chain <id>`.
+    pub fn chain_label(&self) -> String {
+        match &self.chain_name {
+            Some(n) => format!("{n} (chain {})", self.chain_id),
+            None => format!("chain {}", self.chain_id),
+        }
+    }
+
+    /// The view of the deployment on this chain id (`self` for a version-1 manifest of that chain).
+    pub fn on_chain_id(&self, chain_id: u64) -> Option<Manifest> {
+        if !self.is_multichain() {
+            return (self.chain_id == chain_id).then(|| self.clone());
+        }
+        self.deployments
+            .iter()
+            .find(|m| m.chain_id == chain_id)
+            .map(|m| self.view(m))
+    }
+
+    /// The view of the deployment named `name` (or with that chain id written in decimal).
+    pub fn on_chain(&self, name: &str) -> Option<Manifest> {
+        if !self.is_multichain() {
+            let matches = self.chain_name.as_deref() == Some(name)
+                || name.parse::<u64>().ok() == Some(self.chain_id);
+            return matches.then(|| self.clone());
+        }
+        self.deployments
+            .iter()
+            .find(|m| {
+                m.chain_name.as_deref() == Some(name)
+                    || name.parse::<u64>().ok() == Some(m.chain_id)
+            })
+            .map(|m| self.view(m))
+    }
+
+    /// Every deployment's view (one for a version-1 manifest).
+    pub fn all_chains(&self) -> Vec<Manifest> {
+        if !self.is_multichain() {
+            return vec![self.clone()];
+        }
+        self.deployments.iter().map(|m| self.view(m)).collect()
+    }
+
+    /// The names of the chains (version 2), or the chain id as text (version 1).
+    pub fn chain_names(&self) -> Vec<String> {
+        if !self.is_multichain() {
+            return vec![self.chain_id.to_string()];
+        }
+        self.deployments
+            .iter()
+            .filter_map(|m| m.chain_name.clone())
+            .collect()
+    }
+
+    fn view(&self, m: &Manifest) -> Manifest {
+        let mut v = m.clone();
+        v.deployments = self.deployments.clone();
+        v
     }
 
     /// The action with this id.

@@ -9,7 +9,7 @@ use toml::Spanned;
 
 pub(crate) type S<T> = Spanned<T>;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawManifest {
     pub version: S<i64>,
@@ -26,7 +26,7 @@ pub(crate) struct RawManifest {
     pub playbooks: Vec<S<RawPlaybook>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawSafe {
     pub address: S<String>,
@@ -38,21 +38,21 @@ pub(crate) struct RawSafe {
     pub batcher: Option<S<String>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawTimelock {
     pub address: S<String>,
     pub min_delay: S<i64>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawPolicy {
     /// The most a guardian-EOA (or executor) transaction may cost: `"0.5 ether"`, `"20000000 gwei"`.
     pub max_tx_fee: Option<S<String>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawContract {
     pub address: S<String>,
@@ -67,7 +67,7 @@ pub(crate) struct RawContract {
     pub abi_json: Option<S<String>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawAction {
     pub id: S<String>,
@@ -84,7 +84,7 @@ pub(crate) struct RawAction {
     pub expect: Vec<S<String>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawConstraint {
     pub eq: Option<S<RawLiteral>>,
@@ -112,10 +112,66 @@ impl RawLiteral {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawPlaybook {
     pub id: S<String>,
     pub title: Option<S<String>>,
     pub actions: S<Vec<S<String>>>,
+}
+
+/// A version-2 (multi-chain) manifest: what is the same on every chain once (ABIs, proxy kinds, actions,
+/// playbooks, policy), and per chain what differs (chain id, Safe, timelock, addresses, values).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawManifestV2 {
+    pub version: S<i64>,
+    pub name: S<String>,
+    pub policy: Option<S<RawPolicy>>,
+    #[serde(default)]
+    pub contracts: BTreeMap<String, S<RawSharedContract>>,
+    #[serde(default)]
+    pub actions: Vec<S<RawAction>>,
+    #[serde(default)]
+    pub playbooks: Vec<S<RawPlaybook>>,
+    pub chains: S<BTreeMap<String, S<RawChain>>>,
+}
+
+/// `[contracts.<id>]` of a version-2 manifest: what every deployment of the contract shares.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawSharedContract {
+    pub proxy: Option<S<String>>,
+    pub upgrade_call: Option<S<String>>,
+    pub abi: Option<S<Vec<S<String>>>>,
+    pub abi_json: Option<S<String>>,
+}
+
+/// `[chains.<name>]`: one deployment.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawChain {
+    pub chain_id: S<i64>,
+    pub safe: Option<S<RawSafe>>,
+    pub timelock: Option<S<RawTimelock>>,
+    #[serde(default)]
+    pub contracts: BTreeMap<String, S<RawChainContract>>,
+    /// Values actions refer to as `"$name"` (an implementation address, a code hash, a recipient).
+    #[serde(default)]
+    pub vars: BTreeMap<String, S<RawLiteral>>,
+}
+
+/// `[chains.<name>.contracts.<id>]`: where the contract is on that chain.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawChainContract {
+    pub address: S<String>,
+    pub proxy_admin: Option<S<String>>,
+    pub beacon: Option<S<String>>,
+}
+
+/// Only the version, to choose the schema.
+#[derive(Debug, Deserialize)]
+pub(crate) struct RawVersion {
+    pub version: Option<S<i64>>,
 }

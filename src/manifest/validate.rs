@@ -438,53 +438,86 @@ pub(crate) fn validate(path: &Path, bytes: &[u8]) -> Result<Manifest, ManifestEr
         }
     };
     let mut d = Diags::new(text);
-    let raw: RawManifest = match toml::from_str(text) {
-        Ok(r) => r,
+    let version: super::raw::RawVersion = match toml::from_str(text) {
+        Ok(v) => v,
         Err(e) => {
-            let span = e.span().unwrap_or(0..0);
-            let msg = e
-                .message()
-                .trim()
-                .replace("expected i64", "expected an integer")
-                .replace("expected a boolean", "expected true or false");
-            let hint = if msg.contains("invalid type") {
-                "this field needs another kind of value: numbers without quotes (threshold = 2), text in quotes (version = \"1.4.1\"), lists in [ ]"
-            } else if msg.contains("unknown field") {
-                "remove the field or fix its spelling; the fields are listed in DESIGN.md's manifest section"
-            } else if msg.contains("missing field") {
-                "add the field"
-            } else {
-                "fix the TOML syntax at this position"
-            };
-            d.err(span, msg, hint);
+            toml_error(&mut d, &e);
             return Err(invalid(d.into_sorted()));
         }
     };
-
-    let (name, chain_id) = header_section(&mut d, &raw);
-    let safe = safe_section(&mut d, &raw);
-    let timelock = timelock_section(&mut d, &raw);
-    let policy = policy_section(&mut d, &raw);
-
-    let contracts = contracts_section(&mut d, &raw);
-    let (actions, action_ids) = actions_section(&mut d, &raw, &contracts);
-    let playbooks = playbooks_section(&mut d, &raw, &action_ids);
-
+    if version.version.as_ref().map(|v| *v.get_ref()) == Some(2) {
+        let raw: super::raw::RawManifestV2 = match toml::from_str(text) {
+            Ok(r) => r,
+            Err(e) => {
+                toml_error(&mut d, &e);
+                return Err(invalid(d.into_sorted()));
+            }
+        };
+        let m = super::chains::build_v2(&mut d, &raw, path, super::hash_bytes(bytes));
+        return match m {
+            Some(m) if d.is_empty() => Ok(m),
+            _ => Err(invalid(d.into_sorted())),
+        };
+    }
+    let raw: RawManifest = match toml::from_str(text) {
+        Ok(r) => r,
+        Err(e) => {
+            toml_error(&mut d, &e);
+            return Err(invalid(d.into_sorted()));
+        }
+    };
+    let m = build(&mut d, &raw, path, super::hash_bytes(bytes));
     if !d.is_empty() {
         return Err(invalid(d.into_sorted()));
     }
-    Ok(Manifest {
+    Ok(m)
+}
+
+fn toml_error(d: &mut Diags<'_>, e: &toml::de::Error) {
+    let span = e.span().unwrap_or(0..0);
+    let msg = e
+        .message()
+        .trim()
+        .replace("expected i64", "expected an integer")
+        .replace("expected a boolean", "expected true or false");
+    let hint = if msg.contains("invalid type") {
+        "this field needs another kind of value: numbers without quotes (threshold = 2), text in quotes (version = \"1.4.1\"), lists in [ ]"
+    } else if msg.contains("unknown field") {
+        "remove the field or fix its spelling; the fields are listed in DESIGN.md's manifest section"
+    } else if msg.contains("missing field") {
+        "add the field"
+    } else {
+        "fix the TOML syntax at this position"
+    };
+    d.err(span, msg, hint);
+}
+
+/// Validates one deployment's raw manifest (a version-1 file, or one chain of a version-2 file). Problems
+/// go to `d`; the result is meaningful only when `d` stays empty.
+pub(crate) fn build(d: &mut Diags<'_>, raw: &RawManifest, path: &Path, hash: B256) -> Manifest {
+    let (name, chain_id) = header_section(d, raw);
+    let safe = safe_section(d, raw);
+    let timelock = timelock_section(d, raw);
+    let policy = policy_section(d, raw);
+
+    let contracts = contracts_section(d, raw);
+    let (actions, action_ids) = actions_section(d, raw, &contracts);
+    let playbooks = playbooks_section(d, raw, &action_ids);
+
+    Manifest {
         path: path.to_path_buf(),
-        hash: super::hash_bytes(bytes),
+        hash,
         name,
-        chain_id: chain_id as u64,
+        chain_id: chain_id.max(0) as u64,
         safe,
         timelock,
         contracts,
         actions,
         playbooks,
         policy,
-    })
+        chain_name: None,
+        deployments: Default::default(),
+    }
 }
 
 /// `[contracts.*]`, in file order.
@@ -973,7 +1006,7 @@ fn playbooks_section(
 
 /// `version`, `name`, `chain_id`.
 fn header_section(d: &mut Diags<'_>, raw: &RawManifest) -> (String, i64) {
-    if *raw.version.get_ref() != 1 {
+    if !matches!(*raw.version.get_ref(), 1 | 2) {
         d.err(
             raw.version.span(),
             format!(

@@ -60,6 +60,7 @@ impl Env {
             manifest: self.manifest.clone(),
             trust: self.trust.clone(),
             rpc_url: self.rpc.clone(),
+            rpc_urls: Default::default(),
             audit: self.audit.clone(),
             front_end: if self.drill {
                 FrontEnd::Drill

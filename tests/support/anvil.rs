@@ -270,6 +270,7 @@ pub struct SafeInfra {
 pub struct Anvil {
     pub url: String,
     pub port: u16,
+    pub chain_id: u64,
     child: Child,
     log: PathBuf,
     safe_infra: OnceCell<SafeInfra>,
@@ -285,11 +286,16 @@ impl Anvil {
 
     /// Like [`Anvil::start`] with extra anvil flags (e.g. `["--block-time", "1"]`).
     pub fn start_with(extra_args: &[&str]) -> Anvil {
+        Self::start_chain(CHAIN_ID, extra_args)
+    }
+
+    /// Like [`Anvil::start_with`] on another chain id.
+    pub fn start_chain(chain_id: u64, extra_args: &[&str]) -> Anvil {
         let mut last_err = String::new();
         // The free port is found by binding port 0 and releasing it, so another process may
         // grab it before anvil does: retry a few times.
         for _ in 0..3 {
-            match Self::try_start(extra_args) {
+            match Self::try_start(chain_id, extra_args) {
                 Ok(anvil) => return anvil,
                 Err(e) => last_err = e,
             }
@@ -297,7 +303,7 @@ impl Anvil {
         panic!("anvil did not start: {last_err}");
     }
 
-    fn try_start(extra_args: &[&str]) -> Result<Anvil, String> {
+    fn try_start(chain_id: u64, extra_args: &[&str]) -> Result<Anvil, String> {
         let port = {
             let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
             listener.local_addr().map_err(|e| e.to_string())?.port()
@@ -308,7 +314,7 @@ impl Anvil {
         ));
         let log_file = std::fs::File::create(&log).map_err(|e| e.to_string())?;
         let port_s = port.to_string();
-        let chain_s = CHAIN_ID.to_string();
+        let chain_s = chain_id.to_string();
         let mut args = vec![
             "--host",
             "127.0.0.1",
@@ -331,6 +337,7 @@ impl Anvil {
         let mut anvil = Anvil {
             url: format!("http://127.0.0.1:{port}"),
             port,
+            chain_id,
             child,
             log,
             safe_infra: OnceCell::new(),
@@ -345,7 +352,7 @@ impl Anvil {
             if let Ok(Ok(v)) = anvil.rpc_try_raw("eth_chainId", json!([])) {
                 if v.as_str()
                     .and_then(|s| u64::from_str_radix(strip0x(s), 16).ok())
-                    == Some(CHAIN_ID)
+                    == Some(chain_id)
                 {
                     return Ok(anvil);
                 }
@@ -358,6 +365,12 @@ impl Anvil {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// Skips `n` salt nonces of [`Anvil::deploy_safe`], so that Safes on different chains get different
+    /// addresses.
+    pub fn skip_salts(&self, n: u64) {
+        self.salt.set(self.salt.get() + n);
     }
 
     /// PID of the anvil process.

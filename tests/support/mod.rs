@@ -1,4 +1,5 @@
 pub mod anvil;
 pub mod bin;
+pub mod relay;
 pub mod sim;
 pub mod world;

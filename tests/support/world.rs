@@ -76,26 +76,7 @@ impl World {
     pub(crate) fn deploy_on(anvil: Anvil) -> World {
         let sim = SimProcess::approving();
         let sb = Sandbox::new();
-        let owner3 = address_of(OWNER_KEY);
-        let executor = address_of(EXECUTOR_KEY);
-        let ks_dir = sb.path("keystores");
-        std::fs::create_dir_all(&ks_dir).unwrap();
-        let ks_dir_s = ks_dir.display().to_string();
-        for (name, key) in [("owner3", OWNER_KEY), ("executor", EXECUTOR_KEY)] {
-            cast_offline(&[
-                "wallet",
-                "import",
-                name,
-                "--private-key",
-                key,
-                "--unsafe-password",
-                PASSWORD,
-                "--keystore-dir",
-                &ks_dir_s,
-            ]);
-            assert!(ks_dir.join(name).is_file(), "cast wrote no keystore {name}");
-        }
-        sb.write("password.txt", format!("{PASSWORD}\n"));
+        let (owner3, executor) = keystores(&sb);
         anvil.set_balance(&executor, ONE_HUNDRED_ETH);
 
         let safe = anvil.deploy_safe(&[SIM0, SIM1, &owner3], 2);
@@ -435,6 +416,32 @@ actions = ["guardian-pause-pool"]
 }
 
 // ------------------------------------------------------------------ helpers
+
+/// Writes the keystores of the third owner and the executor (made by `cast wallet import`) and the
+/// password file into the sandbox; returns their addresses.
+pub(crate) fn keystores(sb: &Sandbox) -> (String, String) {
+    let owner3 = address_of(OWNER_KEY);
+    let executor = address_of(EXECUTOR_KEY);
+    let ks_dir = sb.path("keystores");
+    std::fs::create_dir_all(&ks_dir).unwrap();
+    let ks_dir_s = ks_dir.display().to_string();
+    for (name, key) in [("owner3", OWNER_KEY), ("executor", EXECUTOR_KEY)] {
+        cast_offline(&[
+            "wallet",
+            "import",
+            name,
+            "--private-key",
+            key,
+            "--unsafe-password",
+            PASSWORD,
+            "--keystore-dir",
+            &ks_dir_s,
+        ]);
+        assert!(ks_dir.join(name).is_file(), "cast wrote no keystore {name}");
+    }
+    sb.write("password.txt", format!("{PASSWORD}\n"));
+    (owner3, executor)
+}
 
 pub(crate) fn ok(r: &Run, what: &str) {
     assert_eq!(

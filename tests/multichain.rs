@@ -1,0 +1,539 @@
+//! Issue 15: one incident on three chains. Three anvils (chain ids 31337, 31338, 31339), each with the real
+//! Safe 1.4.1 (2 of 3: simulator accounts 0 and 1, a keystore owner) owning an OZ 5 transparent pool and a
+//! UUPS vault, at different addresses on each chain; one version-2 manifest describes all three; the
+//! binary reaches each node through a relay that the test can take down, named in a local RPC config.
+//! The chain's state is read independently with `cast`.
+
+use crate::support::anvil::cast_offline;
+use crate::support::anvil::{Anvil, PAUSABLE_POOL_ARTIFACT, PAUSABLE_POOL_V2_ARTIFACT};
+use crate::support::bin::{Run, Sandbox};
+use crate::support::relay::Relay;
+use crate::support::sim::SimProcess;
+use crate::support::world::{all_output, keystores, ok, read_json, ONE_HUNDRED_ETH, SIM0, SIM1};
+use serde_json::{json, Value};
+
+const CHAINS: [(&str, u64); 3] = [("alpha", 31337), ("beta", 31338), ("gamma", 31339)];
+
+struct Deployment {
+    name: &'static str,
+    anvil: Anvil,
+    relay: Relay,
+    safe: String,
+    pool: String,
+    pool_admin: String,
+    vault: String,
+    pool_v2: String,
+}
+
+impl Deployment {
+    fn deploy(i: usize, owner3: &str, executor: &str) -> Deployment {
+        let (name, id) = CHAINS[i];
+        let anvil = Anvil::start_chain(id, &[]);
+        // Different addresses on each chain, as real deployments usually have.
+        anvil.skip_salts(i as u64 + 1);
+        for _ in 0..i {
+            anvil.deploy_artifact(PAUSABLE_POOL_ARTIFACT, "", &[]);
+        }
+        anvil.set_balance(executor, ONE_HUNDRED_ETH);
+        let safe = anvil.deploy_safe(&[SIM0, SIM1, owner3], 2);
+        let (pool, pool_admin, _) = anvil.deploy_pausable_transparent(&safe);
+        let (vault, _) = anvil.deploy_uups(&safe);
+        let pool_v2 = anvil.deploy_artifact(PAUSABLE_POOL_V2_ARTIFACT, "", &[]);
+        let relay = Relay::start(anvil.port);
+        Deployment {
+            name,
+            anvil,
+            relay,
+            safe,
+            pool,
+            pool_admin,
+            vault,
+            pool_v2,
+        }
+    }
+
+    fn paused(&self, addr: &str) -> bool {
+        self.anvil.call(addr, "paused()(bool)", &[]) == "true"
+    }
+
+    fn implementation(&self) -> String {
+        let w = self.anvil.storage(
+            &self.pool,
+            crate::support::anvil::EIP1967_IMPLEMENTATION_SLOT,
+        );
+        format!("0x{}", &w[w.len() - 40..]).to_ascii_lowercase()
+    }
+
+    fn executor_nonce(&self, executor: &str) -> u64 {
+        self.anvil.cast(&["nonce", executor]).parse().unwrap()
+    }
+}
+
+struct Incident {
+    sb: Sandbox,
+    sim: SimProcess,
+    owner3: String,
+    executor: String,
+    chains: Vec<Deployment>,
+    pins: std::cell::RefCell<std::collections::HashMap<String, String>>,
+}
+
+impl Incident {
+    fn deploy() -> Incident {
+        let sb = Sandbox::new();
+        let sim = SimProcess::approving();
+        let (owner3, executor) = keystores(&sb);
+        let chains = std::thread::scope(|s| {
+            let hs: Vec<_> = (0..CHAINS.len())
+                .map(|i| {
+                    let (o, e) = (owner3.clone(), executor.clone());
+                    s.spawn(move || Deployment::deploy(i, &o, &e))
+                })
+                .collect();
+            hs.into_iter()
+                .map(|h| h.join().unwrap())
+                .collect::<Vec<_>>()
+        });
+        let rpc: String = chains
+            .iter()
+            .map(|c| format!("{} = \"{}\"\n", c.name, c.relay.url()))
+            .collect();
+        sb.write("rpc.toml", rpc);
+        Incident {
+            sb,
+            sim,
+            owner3,
+            executor,
+            chains,
+            pins: Default::default(),
+        }
+    }
+
+    fn chain(&self, name: &str) -> &Deployment {
+        self.chains.iter().find(|c| c.name == name).unwrap()
+    }
+
+    /// The version-2 manifest of the three deployments; `patched_version` per chain is what the patch's
+    /// post-condition expects `version()` to return.
+    fn write_manifest(&self, file: &str, patched_version: [&str; 3]) {
+        let code = self.chains[0].anvil.code(&self.chains[0].pool_v2);
+        let codehash = cast_offline(&["keccak", &code]);
+        let abi = r#"abi = [
+  "function pause()",
+  "function unpause()",
+  "function paused() view returns (bool)",
+  "function version() view returns (string)",
+]"#;
+        let mut text = format!(
+            r#"version = 2
+name = "Acme Lending (three chains)"
+
+[contracts.pool]
+proxy = "transparent"
+{abi}
+
+[contracts.vault]
+proxy = "uups"
+{abi}
+
+[[actions]]
+id = "pause-pool"
+title = "Pause the lending pool"
+contract = "pool"
+function = "pause()"
+via = "safe"
+expect = ["paused() == true"]
+
+[[actions]]
+id = "pause-vault"
+title = "Pause the vault"
+contract = "vault"
+function = "pause()"
+via = "safe"
+expect = ["paused() == true"]
+
+[[actions]]
+id = "upgrade-pool"
+title = "Patch the pool"
+contract = "pool"
+function = "upgrade"
+via = "safe"
+args = {{ implementation = {{ eq = "$pool_v2" }} }}
+implementation_codehash = "$pool_v2_codehash"
+expect = ["implementation == $pool_v2", 'version() == "$patched_version"']
+
+[[playbooks]]
+id = "halt"
+title = "Halt all markets"
+actions = ["pause-pool", "pause-vault"]
+
+[[playbooks]]
+id = "patch"
+title = "Patch the pool"
+actions = ["upgrade-pool"]
+"#
+        );
+        for (c, v) in self.chains.iter().zip(patched_version) {
+            let (_, id) = CHAINS.iter().find(|(n, _)| *n == c.name).unwrap();
+            text.push_str(&format!(
+                r#"
+[chains.{name}]
+chain_id = {id}
+safe = {{ address = "{safe}", version = "1.4.1", owners = ["{sim0}", "{sim1}", "{owner3}"], threshold = 2 }}
+contracts.pool = {{ address = "{pool}", proxy_admin = "{pool_admin}" }}
+contracts.vault = {{ address = "{vault}" }}
+vars = {{ pool_v2 = "{pool_v2}", pool_v2_codehash = "{codehash}", patched_version = "{v}" }}
+"#,
+                name = c.name,
+                safe = c.safe,
+                sim0 = SIM0,
+                sim1 = SIM1,
+                owner3 = self.owner3,
+                pool = c.pool,
+                pool_admin = c.pool_admin,
+                vault = c.vault,
+                pool_v2 = c.pool_v2,
+            ));
+        }
+        self.sb.write(file, text);
+        let h = self.sb.run(&["--manifest", file, "manifest", "hash"]);
+        ok(&h, "manifest hash");
+        self.pins
+            .borrow_mut()
+            .insert(file.into(), h.stdout.trim().to_string());
+    }
+
+    fn bg(&self, m: &str, args: &[&str]) -> Run {
+        let pin = self.pins.borrow()[m].clone();
+        let mut a = vec!["--manifest", m, "--pin", &pin, "--rpc-config", "rpc.toml"];
+        a.extend_from_slice(args);
+        self.sb.run(&a)
+    }
+
+    /// compose on every chain, then two owners sign all three bundles in one sitting each.
+    fn compose_and_sign(&self, m: &str, playbook: &str) -> Vec<String> {
+        let r = self.bg(
+            m,
+            &[
+                "compose",
+                playbook,
+                "--chains",
+                "all",
+                "-o",
+                &format!("{playbook}.json"),
+            ],
+        );
+        ok(&r, "compose on three chains");
+        let files: Vec<String> = CHAINS
+            .iter()
+            .map(|(n, _)| format!("{playbook}-{n}.json"))
+            .collect();
+        for f in &files {
+            assert!(
+                self.sb.path(f).is_file(),
+                "{f} not written: {}",
+                all_output(&r)
+            );
+        }
+        let mut sign = vec!["sign"];
+        sign.extend(files.iter().map(String::as_str));
+        let mut sim = sign.clone();
+        sim.extend_from_slice(&["--speculos", &self.sim.addr, "--account", "0", "--in-place"]);
+        let r = self.bg(m, &sim);
+        ok(&r, "simulator signs three chains");
+        assert_eq!(
+            r.stdout.matches("signed by").count(),
+            3,
+            "one confirmation per chain: {}",
+            r.stdout
+        );
+        let mut ks = sign;
+        ks.extend_from_slice(&[
+            "--keystore",
+            "keystores/owner3",
+            "--password-file",
+            "password.txt",
+            "--in-place",
+        ]);
+        ok(&self.bg(m, &ks), "keystore owner signs three chains");
+        files
+    }
+
+    fn execute(&self, m: &str, files: &[String], extra: &[&str]) -> Run {
+        let mut a = vec!["--json", "execute"];
+        a.extend(files.iter().map(String::as_str));
+        a.extend_from_slice(&[
+            "--keystore",
+            "keystores/executor",
+            "--password-file",
+            "password.txt",
+            "--in-place",
+        ]);
+        a.extend_from_slice(extra);
+        self.bg(m, &a)
+    }
+}
+
+fn status_of(out: &Value, chain: &str) -> Value {
+    out["chains"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["chain"] == json!(chain))
+        .cloned()
+        .unwrap_or_else(|| panic!("no row for {chain}: {out}"))
+}
+
+#[test]
+fn halt_pauses_three_chains_and_a_rerun_finishes_only_the_chain_that_was_down() {
+    let w = Incident::deploy();
+    w.write_manifest("m.toml", ["2", "2", "2"]);
+    let check = w.bg("m.toml", &["manifest", "check"]);
+    ok(&check, "manifest check");
+    for (n, id) in CHAINS {
+        assert!(
+            check.stdout.contains(&format!("{n} (chain {id})")),
+            "{}",
+            check.stdout
+        );
+    }
+    let files = w.compose_and_sign("m.toml", "halt");
+    // One transaction per chain: each bundle names its chain and its own Safe.
+    for (f, c) in files.iter().zip(&w.chains) {
+        let b = read_json(&w.sb.path(f));
+        let (_, id) = CHAINS.iter().find(|(n, _)| *n == c.name).unwrap();
+        assert_eq!(b["chain_id"], json!(id), "{f}");
+        assert_eq!(
+            b["safe_tx"]["safe"].as_str().unwrap().to_ascii_lowercase(),
+            c.safe.to_ascii_lowercase(),
+            "{f}"
+        );
+        assert_eq!(b["signatures"].as_array().unwrap().len(), 2, "{f}");
+    }
+
+    // The node of chain beta is down: alpha and gamma are paused, beta is reported with the reason.
+    let beta = w.chain("beta");
+    beta.relay.set_down(true);
+    let r = w.execute("m.toml", &files, &[]);
+    assert_ne!(r.code, 0, "{}", all_output(&r));
+    let out = r.json();
+    assert_eq!(out["ok"], json!(false), "{out}");
+    assert_eq!(status_of(&out, "alpha")["status"], json!("done"), "{out}");
+    assert_eq!(status_of(&out, "gamma")["status"], json!("done"), "{out}");
+    let b = status_of(&out, "beta");
+    assert_eq!(b["status"], json!("failed"), "{out}");
+    assert!(
+        b["reason"].as_str().unwrap().contains("127.0.0.1"),
+        "the reason names the node: {b}"
+    );
+    for c in &w.chains {
+        let expect = c.name != "beta";
+        assert_eq!(w.chain(c.name).paused(&c.pool), expect, "{} pool", c.name);
+        assert_eq!(w.chain(c.name).paused(&c.vault), expect, "{} vault", c.name);
+    }
+    for p in status_of(&out, "alpha")["postconditions"]
+        .as_array()
+        .unwrap()
+    {
+        assert_eq!(p["pass"], json!(true), "{p}");
+    }
+    let sent: Vec<u64> = w
+        .chains
+        .iter()
+        .map(|c| c.executor_nonce(&w.executor))
+        .collect();
+
+    // Beta's node is back: the same command finishes beta only; nothing is sent again on alpha and gamma.
+    beta.relay.set_down(false);
+    let r = w.execute("m.toml", &files, &[]);
+    ok(&r, "re-run execute");
+    let out = r.json();
+    assert_eq!(out["all_passed"], json!(true), "{out}");
+    assert_eq!(status_of(&out, "alpha")["earlier"], json!(true), "{out}");
+    assert_eq!(status_of(&out, "gamma")["earlier"], json!(true), "{out}");
+    let b = status_of(&out, "beta");
+    assert_eq!(b["status"], json!("done"), "{out}");
+    assert!(b["tx_hash"].is_string(), "{b}");
+    for p in b["postconditions"].as_array().unwrap() {
+        assert_eq!(p["pass"], json!(true), "{p}");
+    }
+    assert!(beta.paused(&beta.pool) && beta.paused(&beta.vault));
+    let after: Vec<u64> = w
+        .chains
+        .iter()
+        .map(|c| c.executor_nonce(&w.executor))
+        .collect();
+    assert_eq!(after[0], sent[0], "nothing sent again on alpha");
+    assert_eq!(after[2], sent[2], "nothing sent again on gamma");
+    assert_eq!(after[1], sent[1] + 1, "one execution on beta");
+
+    // A third run does nothing and says so.
+    let r = w.execute("m.toml", &files, &[]);
+    ok(&r, "third run");
+    for (n, _) in CHAINS {
+        assert_eq!(status_of(&r.json(), n)["earlier"], json!(true));
+    }
+}
+
+#[test]
+fn a_signature_for_one_chain_is_refused_on_another() {
+    let w = Incident::deploy();
+    w.write_manifest("m.toml", ["2", "2", "2"]);
+    let r = w.bg("m.toml", &["compose", "halt", "-o", "halt.json"]);
+    ok(&r, "compose (every chain by default)");
+    let files = ["halt-alpha.json", "halt-beta.json"];
+    let r = w.bg(
+        "m.toml",
+        &[
+            "sign",
+            files[0],
+            files[1],
+            "--speculos",
+            &w.sim.addr,
+            "--account",
+            "0",
+            "-o",
+            "signed-{chain}.json",
+        ],
+    );
+    ok(&r, "sign two chains");
+    // The same owner, the same playbook, the same nonce: only the chain differs. Put A's signature into
+    // B's request.
+    let a = read_json(&w.sb.path("signed-alpha.json"));
+    let mut b = read_json(&w.sb.path("signed-beta.json"));
+    assert_eq!(a["safe_tx"]["tx"]["nonce"], b["safe_tx"]["tx"]["nonce"]);
+    b["signatures"] = a["signatures"].clone();
+    w.sb.write("evil-beta.json", serde_json::to_vec_pretty(&b).unwrap());
+
+    let r = w.bg("m.toml", &["verify", "evil-beta.json"]);
+    assert_eq!(r.code, 3, "verify: {}", all_output(&r));
+    let r = w.bg("m.toml", &["inspect", "evil-beta.json"]);
+    assert_eq!(r.code, 3, "inspect: {}", all_output(&r));
+    let r = w.bg(
+        "m.toml",
+        &[
+            "combine",
+            "halt-beta.json",
+            "evil-beta.json",
+            "-o",
+            "c.json",
+        ],
+    );
+    assert_eq!(r.code, 3, "combine: {}", all_output(&r));
+    assert!(!w.sb.path("c.json").exists());
+    let r = w.bg(
+        "m.toml",
+        &[
+            "combine",
+            "signed-alpha.json",
+            "signed-beta.json",
+            "-o",
+            "c.json",
+        ],
+    );
+    assert_eq!(r.code, 3, "combine across chains: {}", all_output(&r));
+    assert!(!w.sb.path("c.json").exists());
+    // With the keystore's real signature beside it, execution still refuses the foreign one.
+    let r = w.bg(
+        "m.toml",
+        &[
+            "sign",
+            "evil-beta.json",
+            "--keystore",
+            "keystores/owner3",
+            "--password-file",
+            "password.txt",
+            "-o",
+            "evil-beta-2.json",
+        ],
+    );
+    assert_eq!(
+        r.code,
+        3,
+        "sign refuses the tampered request: {}",
+        all_output(&r)
+    );
+    let r = w.execute("m.toml", &["evil-beta.json".to_string()], &[]);
+    assert_ne!(r.code, 0, "execute: {}", all_output(&r));
+    let beta = w.chain("beta");
+    assert!(!beta.paused(&beta.pool), "nothing executed on beta");
+}
+
+#[test]
+fn a_phased_patch_stops_at_the_first_chain_whose_postcondition_fails() {
+    let w = Incident::deploy();
+    // The patch's post-condition on alpha expects a version the new implementation does not report.
+    w.write_manifest("bad.toml", ["3", "2", "2"]);
+    let files = w.compose_and_sign("bad.toml", "patch");
+    let before: Vec<String> = w.chains.iter().map(|c| c.implementation()).collect();
+    let r = w.execute("bad.toml", &files, &["--phased"]);
+    assert_ne!(r.code, 0, "{}", all_output(&r));
+    let out = r.json();
+    let a = status_of(&out, "alpha");
+    assert_eq!(a["status"], json!("failed"), "{out}");
+    assert!(
+        a["postconditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["pass"] == json!(false)),
+        "{a}"
+    );
+    // Alpha was upgraded (its transaction ran); beta and gamma were never started.
+    let alpha = w.chain("alpha");
+    assert_eq!(alpha.implementation(), alpha.pool_v2.to_ascii_lowercase());
+    for (i, c) in w.chains.iter().enumerate().skip(1) {
+        assert_eq!(status_of(&out, c.name)["status"], json!("failed"), "{out}");
+        assert!(
+            status_of(&out, c.name)["reason"]
+                .as_str()
+                .unwrap()
+                .contains("not started"),
+            "{out}"
+        );
+        assert_eq!(c.implementation(), before[i], "{} untouched", c.name);
+    }
+
+    // With a correct manifest the same rollout goes through every chain, in order.
+    w.write_manifest("good.toml", ["2", "2", "2"]);
+    let files: Vec<String> = files.iter().map(|f| format!("good-{f}")).collect();
+    let r = w.bg(
+        "good.toml",
+        &[
+            "compose",
+            "patch",
+            "--chains",
+            "beta,gamma",
+            "-o",
+            "good-patch-{chain}.json",
+        ],
+    );
+    ok(&r, "compose on beta and gamma");
+    let files = &files[1..];
+    for f in files {
+        for signer in [
+            vec!["--speculos", w.sim.addr.as_str(), "--account", "0"],
+            vec![
+                "--keystore",
+                "keystores/owner3",
+                "--password-file",
+                "password.txt",
+            ],
+        ] {
+            let mut a = vec!["sign", f.as_str()];
+            a.extend(signer);
+            a.push("--in-place");
+            ok(&w.bg("good.toml", &a), "sign");
+        }
+    }
+    let r = w.execute("good.toml", files, &["--phased"]);
+    ok(&r, "phased rollout on beta then gamma");
+    for c in &w.chains[1..] {
+        assert_eq!(
+            c.implementation(),
+            c.pool_v2.to_ascii_lowercase(),
+            "{}",
+            c.name
+        );
+    }
+}
