@@ -82,8 +82,58 @@ fn halt_options() -> ComposeOptions {
     }
 }
 
+/// A version-2 manifest of `chains` chains × `proxies` transparent proxies: one pause action per proxy, a
+/// halt playbook of all of them, each chain with its own Safe and addresses.
+fn multichain_manifest(chains: usize, proxies: usize) -> String {
+    let addr = |chain: usize, i: usize| {
+        Address::from_word(alloy::primitives::keccak256(format!("{chain}/{i}"))).to_checksum(None)
+    };
+    let mut t = String::from("version = 2\nname = \"Twelve-chain lending\"\n\n");
+    for p in 0..proxies {
+        t.push_str(&format!(
+            "[contracts.pool{p}]\nproxy = \"transparent\"\nabi = [\"function pause()\", \"function unpause()\", \"function paused() view returns (bool)\"]\n\n"
+        ));
+    }
+    for p in 0..proxies {
+        t.push_str(&format!(
+            "[[actions]]\nid = \"pause-{p}\"\ntitle = \"Pause pool {p}\"\ncontract = \"pool{p}\"\nfunction = \"pause()\"\nvia = \"safe\"\nexpect = [\"paused() == true\"]\n\n"
+        ));
+    }
+    let ids: Vec<String> = (0..proxies).map(|p| format!("\"pause-{p}\"")).collect();
+    t.push_str(&format!(
+        "[[playbooks]]\nid = \"halt\"\ntitle = \"Halt everything\"\nactions = [{}]\n\n",
+        ids.join(", ")
+    ));
+    for c in 0..chains {
+        t.push_str(&format!(
+            "[chains.chain{c}]\nchain_id = {}\nsafe = {{ address = \"{}\", version = \"1.4.1\", owners = [\"{}\", \"{}\", \"{}\"], threshold = 2 }}\n",
+            c + 1,
+            addr(c, 1000),
+            addr(c, 1001),
+            addr(c, 1002),
+            addr(c, 1003)
+        ));
+        for p in 0..proxies {
+            t.push_str(&format!(
+                "contracts.pool{p} = {{ address = \"{}\", proxy_admin = \"{}\" }}\n",
+                addr(c, p),
+                addr(c, 2000 + p)
+            ));
+        }
+        t.push('\n');
+    }
+    t
+}
+
 fn bench_manifest(c: &mut Criterion) {
+    let big = multichain_manifest(12, 30);
+    let m = Manifest::from_bytes(Path::new("12x30.toml"), big.as_bytes()).unwrap();
+    assert_eq!(m.deployments.len(), 12);
+    assert!(m.all_chains().iter().all(|c| c.contracts.len() == 30));
     let mut g = c.benchmark_group("manifest");
+    g.bench_function("from_bytes_12_chains_30_proxies", |b| {
+        b.iter(|| Manifest::from_bytes(Path::new("12x30.toml"), black_box(big.as_bytes())).unwrap())
+    });
     g.throughput(Throughput::Bytes(DEMO.len() as u64));
     g.bench_function("from_bytes_demo", |b| {
         b.iter(|| Manifest::from_bytes(Path::new(DEMO_PATH), black_box(DEMO)).unwrap())

@@ -457,3 +457,64 @@ fn binary_reports_fixture_errors_as_json_and_hashes_the_file_bytes() {
     assert_eq!(stdout.trim(), want.trim().to_lowercase());
     assert_eq!(want.len(), 66, "cast keccak printed {want:?}");
 }
+
+#[test]
+fn ok_v2_multichain_contents() {
+    let path = fixture("ok_v2_multichain.toml");
+    let m = Manifest::load(&path).unwrap();
+    assert!(m.is_multichain());
+    assert_eq!(m.chain_names(), ["alpha", "beta", "gamma"]);
+    // One identity for all chains: keccak256 of the file, the same in every view.
+    let bytes = std::fs::read(&path).unwrap();
+    assert_eq!(m.hash, alloy::primitives::keccak256(&bytes));
+    let views = m.all_chains();
+    assert!(views.iter().all(|v| v.hash == m.hash && v.name == m.name));
+    assert_eq!(
+        views.iter().map(|v| v.chain_id).collect::<Vec<_>>(),
+        [31337, 31338, 31339]
+    );
+    // Per chain: its own Safe and addresses; shared ABIs and proxy kinds; $vars substituted.
+    let beta = m.on_chain("beta").unwrap();
+    assert_eq!(
+        beta.safe.as_ref().unwrap().address,
+        address!("5AFe00000000000000000000000000000000B0B1")
+    );
+    assert_eq!(
+        beta.contract("pool").unwrap().address,
+        address!("b001000000000000000000000000000000000011")
+    );
+    assert!(matches!(
+        beta.contract("vault").unwrap().proxy,
+        ProxyKind::Uups
+    ));
+    let up = beta.action("upgrade-pool").unwrap();
+    assert_eq!(
+        up.args[0].1,
+        Constraint::Eq(DynSolValue::Address(address!(
+            "1a1b000000000000000000000000000000000013"
+        )))
+    );
+    assert_eq!(
+        up.expect[0].text,
+        "implementation == 0x1a1b000000000000000000000000000000000013"
+    );
+    assert!(up.implementation_codehash.is_some());
+    // gamma has no vault: its halt playbook does not exist there, patch does.
+    let gamma = m.on_chain_id(31339).unwrap();
+    assert!(gamma.playbook("halt").is_none());
+    assert!(gamma.playbook("patch").is_some());
+    assert!(gamma.contract("vault").is_none());
+    assert_eq!(
+        m.on_chain("31338").unwrap().chain_name.as_deref(),
+        Some("beta")
+    );
+    assert!(m.on_chain("delta").is_none());
+    assert!(m.on_chain_id(1).is_none());
+
+    // A version-1 manifest is its own single view, unchanged.
+    let v1 = Manifest::load(&fixture("ok_full.toml")).unwrap();
+    assert!(!v1.is_multichain());
+    assert_eq!(v1.on_chain_id(v1.chain_id).unwrap().hash, v1.hash);
+    assert!(v1.on_chain_id(v1.chain_id + 1).is_none());
+    assert_eq!(v1.all_chains().len(), 1);
+}

@@ -240,6 +240,10 @@ impl Session {
         b: Option<&mut Bundle>,
     ) -> Result<B256, IncidentError> {
         if let Value::Object(m) = &mut details {
+            if let Some(name) = &self.manifest.chain_name {
+                m.insert("chain".into(), json!(name));
+                m.insert("chain_id".into(), json!(self.manifest.chain_id));
+            }
             match self.front_end {
                 FrontEnd::Cli => {}
                 FrontEnd::Console => {

@@ -69,6 +69,9 @@ impl fmt::Display for Diagnostic {
 pub(crate) struct Diags<'a> {
     text: &'a str,
     pub list: Vec<(usize, Diagnostic)>,
+    /// ABIs already parsed, by the byte span they were written at: a multi-chain manifest's shared
+    /// contract is validated once per chain from the same text.
+    pub abi_cache: std::collections::HashMap<(usize, usize), Option<alloy::json_abi::JsonAbi>>,
 }
 
 impl<'a> Diags<'a> {
@@ -76,6 +79,7 @@ impl<'a> Diags<'a> {
         Self {
             text,
             list: Vec::new(),
+            abi_cache: Default::default(),
         }
     }
 

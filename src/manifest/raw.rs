@@ -169,9 +169,3 @@ pub(crate) struct RawChainContract {
     pub proxy_admin: Option<S<String>>,
     pub beacon: Option<S<String>>,
 }
-
-/// Only the version, to choose the schema.
-#[derive(Debug, Deserialize)]
-pub(crate) struct RawVersion {
-    pub version: Option<S<i64>>,
-}

@@ -438,14 +438,7 @@ pub(crate) fn validate(path: &Path, bytes: &[u8]) -> Result<Manifest, ManifestEr
         }
     };
     let mut d = Diags::new(text);
-    let version: super::raw::RawVersion = match toml::from_str(text) {
-        Ok(v) => v,
-        Err(e) => {
-            toml_error(&mut d, &e);
-            return Err(invalid(d.into_sorted()));
-        }
-    };
-    if version.version.as_ref().map(|v| *v.get_ref()) == Some(2) {
+    if declares_version_2(text) {
         let raw: super::raw::RawManifestV2 = match toml::from_str(text) {
             Ok(r) => r,
             Err(e) => {
@@ -466,11 +459,39 @@ pub(crate) fn validate(path: &Path, bytes: &[u8]) -> Result<Manifest, ManifestEr
             return Err(invalid(d.into_sorted()));
         }
     };
+    if *raw.version.get_ref() == 2 {
+        d.err(
+            raw.version.span(),
+            "version 2 must be written as `version = 2` on a line of its own, before any [table]",
+            "write version = 2 at the top of the file",
+        );
+        return Err(invalid(d.into_sorted()));
+    }
     let m = build(&mut d, &raw, path, super::hash_bytes(bytes));
     if !d.is_empty() {
         return Err(invalid(d.into_sorted()));
     }
     Ok(m)
+}
+
+/// Whether the file's top level says `version = 2` (top-level keys come before the first table header).
+/// A cheap look before the one full parse; anything unusual falls to the version-1 parser, which reports it.
+fn declares_version_2(text: &str) -> bool {
+    for line in text.lines() {
+        let l = line.trim();
+        if l.starts_with('[') {
+            return false;
+        }
+        let Some(rest) = l.strip_prefix("version") else {
+            continue;
+        };
+        let Some(v) = rest.trim_start().strip_prefix('=') else {
+            continue;
+        };
+        let v = v.split('#').next().unwrap_or("").trim();
+        return v == "2";
+    }
+    false
 }
 
 fn toml_error(d: &mut Diags<'_>, e: &toml::de::Error) {
@@ -482,6 +503,10 @@ fn toml_error(d: &mut Diags<'_>, e: &toml::de::Error) {
         .replace("expected a boolean", "expected true or false");
     let hint = if msg.contains("invalid type") {
         "this field needs another kind of value: numbers without quotes (threshold = 2), text in quotes (version = \"1.4.1\"), lists in [ ]"
+    } else if msg.contains("unknown field `address`") && msg.contains("upgrade_call") {
+        "in a version-2 manifest a contract's address differs per chain: write it under its chain, e.g. [chains.NAME] contracts.ID = { address = \"0x…\" }"
+    } else if msg.contains("unknown field `chain_id`") && msg.contains("`chains`") {
+        "a version-2 manifest names its chains under [chains.NAME] (each with chain_id, safe, contracts); for one chain write version = 1"
     } else if msg.contains("unknown field") {
         "remove the field or fix its spelling; the fields are listed in DESIGN.md's manifest section"
     } else if msg.contains("missing field") {
@@ -630,8 +655,28 @@ fn contracts_section(d: &mut Diags<'_>, raw: &RawManifest) -> BTreeMap<String, C
             }
         }
         let abi = match (&c.abi, &c.abi_json) {
-            (Some(a), None) => parse_human_abi(d, a.get_ref()),
-            (None, Some(j)) => parse_json_abi(d, j),
+            (Some(a), None) => {
+                let key = (a.span().start, a.span().end);
+                match d.abi_cache.get(&key) {
+                    Some(hit) => hit.clone(),
+                    None => {
+                        let parsed = parse_human_abi(d, a.get_ref());
+                        d.abi_cache.insert(key, parsed.clone());
+                        parsed
+                    }
+                }
+            }
+            (None, Some(j)) => {
+                let key = (j.span().start, j.span().end);
+                match d.abi_cache.get(&key) {
+                    Some(hit) => hit.clone(),
+                    None => {
+                        let parsed = parse_json_abi(d, j);
+                        d.abi_cache.insert(key, parsed.clone());
+                        parsed
+                    }
+                }
+            }
             (None, None) => Some(JsonAbi::new()),
             (Some(_), Some(j)) => {
                 d.err(
@@ -1013,7 +1058,7 @@ fn header_section(d: &mut Diags<'_>, raw: &RawManifest) -> (String, i64) {
                 "manifest version {} is not supported",
                 raw.version.get_ref()
             ),
-            "write version = 1",
+            "write version = 1 (one chain) or version = 2 (several chains, see examples/multichain.toml)",
         );
     }
     let name = raw.name.get_ref().trim().to_string();
