@@ -537,3 +537,131 @@ fn a_phased_patch_stops_at_the_first_chain_whose_postcondition_fails() {
         );
     }
 }
+
+/// `requires_role`: before anything is signed, the Safe must hold the role on each chain (an
+/// OpenZeppelin 5 AccessControl pool). On beta the pauser role was given to someone else: composing there
+/// is refused naming the role, while alpha composes, and `role("…")` arguments are keccak256 of the name.
+#[test]
+fn the_safe_must_hold_the_role_a_pause_needs_on_each_chain() {
+    let w = Incident::deploy();
+    let alpha = w.chain("alpha");
+    let beta = w.chain("beta");
+    let a_pool = alpha.anvil.deploy_artifact(
+        "contracts/RolePool.json",
+        "constructor(address,address)",
+        &[&alpha.safe, &alpha.safe],
+    );
+    let b_pool = beta.anvil.deploy_artifact(
+        "contracts/RolePool.json",
+        "constructor(address,address)",
+        &[&beta.safe, crate::support::world::SIM2],
+    );
+    // The role as the contract computes it equals role("PAUSER_ROLE") in the manifest.
+    let on_chain = alpha.anvil.call(&a_pool, "PAUSER_ROLE()(bytes32)", &[]);
+    assert_eq!(on_chain, cast_offline(&["keccak", "PAUSER_ROLE"]));
+    let chain = |c: &Deployment, pool: &str| {
+        let (_, id) = CHAINS.iter().find(|(n, _)| *n == c.name).unwrap();
+        format!(
+            r#"
+[chains.{name}]
+chain_id = {id}
+safe = {{ address = "{safe}", version = "1.4.1", owners = ["{sim0}", "{sim1}", "{owner3}"], threshold = 2 }}
+contracts.rpool = {{ address = "{pool}" }}
+"#,
+            name = c.name,
+            safe = c.safe,
+            sim0 = SIM0,
+            sim1 = SIM1,
+            owner3 = w.owner3,
+        )
+    };
+    let text = format!(
+        r#"version = 2
+name = "Role pools"
+
+[contracts.rpool]
+abi = [
+  "function pause()",
+  "function paused() view returns (bool)",
+  "function hasRole(bytes32 role, address account) view returns (bool)",
+]
+
+[[actions]]
+id = "pause-rpool"
+title = "Pause the role pool"
+contract = "rpool"
+function = "pause()"
+via = "safe"
+requires_role = 'role("PAUSER_ROLE")'
+expect = ["paused() == true", 'hasRole(role("PAUSER_ROLE"), $safe) == true']
+
+[[playbooks]]
+id = "halt"
+title = "Halt"
+actions = ["pause-rpool"]
+{}{}"#,
+        chain(alpha, &a_pool) + &format!("vars = {{ safe = \"{}\" }}\n", alpha.safe),
+        chain(beta, &b_pool) + &format!("vars = {{ safe = \"{}\" }}\n", beta.safe),
+    );
+    w.sb.write("roles.toml", text);
+    let h = w.sb.run(&["--manifest", "roles.toml", "manifest", "hash"]);
+    ok(&h, "manifest hash");
+    w.pins
+        .borrow_mut()
+        .insert("roles.toml".into(), h.stdout.trim().to_string());
+
+    let r = w.bg(
+        "roles.toml",
+        &["compose", "halt", "--chains", "beta", "-o", "r.json"],
+    );
+    assert_eq!(r.code, 3, "{}", all_output(&r));
+    assert!(
+        r.stdout.contains("PAUSER_ROLE") || r.stderr.contains("PAUSER_ROLE"),
+        "{}",
+        all_output(&r)
+    );
+    assert!(
+        all_output(&r).contains("does not hold"),
+        "{}",
+        all_output(&r)
+    );
+    assert!(
+        !w.sb.path("r-beta.json").exists(),
+        "nothing written for beta"
+    );
+
+    let r = w.bg(
+        "roles.toml",
+        &["compose", "halt", "--chains", "alpha", "-o", "r.json"],
+    );
+    ok(&r, "alpha: the Safe holds the role");
+    let signed = ["r-alpha.json".to_string()];
+    for signer in [
+        vec!["--speculos", w.sim.addr.as_str(), "--account", "0"],
+        vec![
+            "--keystore",
+            "keystores/owner3",
+            "--password-file",
+            "password.txt",
+        ],
+    ] {
+        let mut a = vec!["sign", "r-alpha.json"];
+        a.extend(signer);
+        a.push("--in-place");
+        ok(&w.bg("roles.toml", &a), "sign");
+    }
+    let r = w.execute("roles.toml", &signed, &[]);
+    ok(&r, "execute on alpha");
+    assert!(alpha.paused(&a_pool));
+    let posts = status_of(&r.json(), "alpha")["postconditions"].clone();
+    assert_eq!(posts.as_array().unwrap().len(), 2, "{posts}");
+    assert!(
+        posts
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["pass"] == json!(true)),
+        "{posts}"
+    );
+    assert!(!beta.paused(&b_pool));
+}

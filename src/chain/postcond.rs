@@ -108,3 +108,65 @@ pub fn check_codehashes(
     }
     Ok(out)
 }
+
+/// One `requires_role` check: whether the sender holds the role on the contract now.
+#[derive(Debug, Clone, Serialize)]
+pub struct RoleCheck {
+    /// Action id.
+    pub action: String,
+    /// The contract.
+    pub contract: Address,
+    /// The role's name as the manifest writes it.
+    pub role_name: String,
+    /// Its value.
+    pub role: B256,
+    /// Who sends the call (the Safe or the timelock).
+    pub sender: Address,
+    /// `hasRole(role, sender)` on chain.
+    pub pass: bool,
+}
+
+/// For every allowed call whose action has `requires_role`: does the sender (the Safe for a Safe
+/// transaction, the timelock for a timelock operation) hold the role on the target, per
+/// `hasRole(bytes32,address)`? A contract that does not answer counts as not holding it.
+pub fn check_roles(
+    chain: &Chain,
+    m: &Manifest,
+    report: &Report,
+) -> Result<Vec<RoleCheck>, ChainError> {
+    use crate::manifest::Via;
+    let mut out = Vec::new();
+    for n in report.tree.walk() {
+        let Some(Verdict::Allowed { action, .. }) = report.verdicts.get(&n.path) else {
+            continue;
+        };
+        let Some(a) = m.action(action) else { continue };
+        let Some((name, role)) = &a.requires_role else {
+            continue;
+        };
+        let sender = match a.via {
+            Via::Safe => m.safe.as_ref().map(|s| s.address),
+            Via::Timelock => m.timelock.as_ref().map(|t| t.address),
+            Via::Eoa => None,
+        };
+        let Some(sender) = sender else { continue };
+        let mut data = alloy::primitives::keccak256("hasRole(bytes32,address)")[..4].to_vec();
+        data.extend_from_slice(role.as_slice());
+        data.extend_from_slice(&[0u8; 12]);
+        data.extend_from_slice(sender.as_slice());
+        let pass = match chain.call(n.to, data.into()) {
+            Ok(ret) => ret.len() == 32 && ret[31] == 1 && ret[..31].iter().all(|b| *b == 0),
+            Err(ChainError::Rpc { .. }) => false,
+            Err(e) => return Err(e),
+        };
+        out.push(RoleCheck {
+            action: action.clone(),
+            contract: n.to,
+            role_name: name.clone(),
+            role: *role,
+            sender,
+            pass,
+        });
+    }
+    Ok(out)
+}

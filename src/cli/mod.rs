@@ -212,11 +212,9 @@ impl Ctx {
                 let url = v
                     .as_str()
                     .ok_or_else(|| bad(format!("{k}: the URL must be a string")))?;
+                // Names of other manifests' chains are ignored: one config may serve several manifests.
                 if m.is_multichain() && !names.contains(&k) {
-                    return Err(bad(format!(
-                        "the manifest has no chain {k:?} (it has {})",
-                        names.join(", ")
-                    )));
+                    continue;
                 }
                 urls.insert(k, url.to_string());
             }

@@ -167,6 +167,7 @@ impl From<crate::incident::IncidentError> for CliError {
         // The command line's own words where a flag is the answer.
         let hint = match (e.code, e.recommendation.as_deref()) {
             ("untrusted_manifest", _) => Some("review the manifest, then `breakglass manifest pin`, or pass --pin 0x<hash> agreed out of band".to_string()),
+            ("usage", Some(r)) if r.starts_with("name this chain's node") => Some("name it in --rpc-config FILE (NAME = \"URL\" lines) or BREAKGLASS_RPC_<NAME>".to_string()),
             ("usage", _) if e.message.contains("needs a node") => Some("pass --rpc-url URL (or set ETH_RPC_URL)".to_string()),
             ("not_enough_signatures", _) => Some("collect more signatures (`breakglass sign`, `breakglass combine`) and try again; an executor who is an owner can approve with --approve-as-owner after reviewing".to_string()),
             ("wrong_step", Some(r)) if r.starts_with("broadcast") => Some("run `breakglass broadcast BUNDLE` to send it (or keep waiting for it); it never sends twice".to_string()),

@@ -213,9 +213,14 @@ impl Session {
 
     /// The node, which this step needs.
     pub fn require_node(&self, step: &str) -> Result<Chain, IncidentError> {
-        self.node()?.ok_or_else(|| {
-            IncidentError::bad_input("usage", format!("{step} needs a node"))
-                .recommend("give the node's URL")
+        self.node()?.ok_or_else(|| match &self.manifest.chain_name {
+            Some(_) => IncidentError::bad_input(
+                "usage",
+                format!("{step} on {} needs a node", self.manifest.chain_label()),
+            )
+            .recommend("name this chain's node in the local RPC config"),
+            None => IncidentError::bad_input("usage", format!("{step} needs a node"))
+                .recommend("give the node's URL"),
         })
     }
 
@@ -761,6 +766,27 @@ pub fn check_codehashes_on(
     m: &Manifest,
     report: &Report,
 ) -> Result<Vec<CodeHashCheck>, IncidentError> {
+    for r in postcond::check_roles(chain, m, report)? {
+        if !r.pass {
+            let who = if m.safe.as_ref().is_some_and(|s| s.address == r.sender) {
+                "the Safe"
+            } else {
+                "the timelock"
+            };
+            return Err(IncidentError::refused(
+                "missing_role",
+                format!(
+                    "{who} {} does not hold {} ({:#x}) on {} (action {}): the call would revert on chain",
+                    r.sender.to_checksum(None),
+                    r.role_name,
+                    r.role,
+                    r.contract.to_checksum(None),
+                    r.action
+                ),
+            )
+            .recommend("do not sign: grant the role first (or fix the manifest), then compose again"));
+        }
+    }
     let checks = postcond::check_codehashes(chain, m, report)?;
     if let Some(bad) = checks.iter().find(|c| !c.pass) {
         return Err(IncidentError::refused(

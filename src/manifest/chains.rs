@@ -261,6 +261,7 @@ impl Vars<'_> {
             value: a.value.as_ref().map(|c| self.constraint(d, c)),
             implementation_codehash: a.implementation_codehash.as_ref().map(|t| self.text(d, t)),
             allow_safe_tx_gas: a.allow_safe_tx_gas.clone(),
+            requires_role: a.requires_role.as_ref().map(|t| self.text(d, t)),
             expect: a.expect.iter().map(|t| self.text(d, t)).collect(),
         }
     }

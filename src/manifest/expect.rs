@@ -173,12 +173,22 @@ pub(crate) fn parse_expectation(
             let ty = param
                 .resolve()
                 .map_err(|e| (format!("bad type in abi: {e}"), String::new()))?;
-            let v = ty.coerce_str(t).map_err(|_| {
-                (
-                    format!("argument {t:?} does not fit {}", ty.sol_type_name()),
-                    format!("write a {} literal", ty.sol_type_name()),
-                )
-            })?;
+            let role = match &ty {
+                alloy::dyn_abi::DynSolType::FixedBytes(32) if t.starts_with("role(") => {
+                    super::role_value(t)
+                        .map(|(_, v)| alloy::dyn_abi::DynSolValue::FixedBytes(v, 32))
+                }
+                _ => None,
+            };
+            let v = role
+                .map(Ok)
+                .unwrap_or_else(|| ty.coerce_str(t))
+                .map_err(|_| {
+                    (
+                        format!("argument {t:?} does not fit {}", ty.sol_type_name()),
+                        format!("write a {} literal", ty.sol_type_name()),
+                    )
+                })?;
             args.push(v);
         }
         let out_ty = function.outputs[0]

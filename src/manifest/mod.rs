@@ -227,6 +227,8 @@ pub struct Action {
     /// `safeTxGas`, anyone can execute with just enough gas for the inner call to fail while the Safe
     /// marks the nonce used: the signatures are spent and nothing happened.
     pub allow_safe_tx_gas: bool,
+    /// An AccessControl role the sender must hold on the contract (its name as written, and its value).
+    pub requires_role: Option<(String, B256)>,
     /// Post-conditions.
     pub expect: Vec<Expectation>,
 }
@@ -373,6 +375,31 @@ pub fn parse_amount(s: &str) -> Result<u128, String> {
         .ok_or_else(|| format!("{num} {unit} is too large"))
 }
 
+/// An AccessControl role by name, as OpenZeppelin defines it: `keccak256(name)`, except
+/// `DEFAULT_ADMIN_ROLE`, which is zero. Accepts `NAME`, `role("NAME")` or a 0x-prefixed 32-byte hash.
+pub fn role_value(text: &str) -> Option<(String, B256)> {
+    let t = text.trim();
+    if let Some(h) = t.strip_prefix("0x") {
+        return (h.len() == 64)
+            .then(|| t.parse().ok())
+            .flatten()
+            .map(|v| (t.to_string(), v));
+    }
+    let name = t
+        .strip_prefix("role(\"")
+        .and_then(|r| r.strip_suffix("\")"))
+        .unwrap_or(t);
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return None;
+    }
+    let v = if name == "DEFAULT_ADMIN_ROLE" {
+        B256::ZERO
+    } else {
+        keccak256(name.as_bytes())
+    };
+    Some((name.to_string(), v))
+}
+
 /// The manifest's identity: keccak256 of its bytes.
 pub fn hash_bytes(bytes: &[u8]) -> B256 {
     keccak256(bytes)
@@ -513,6 +540,24 @@ impl Manifest {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn roles_are_keccak_of_their_names_as_openzeppelin_defines_them() {
+        // OpenZeppelin's PAUSER_ROLE, as block explorers show it for any AccessControl pausable.
+        let pauser: B256 = "0x65d7a28e3265b37a6474929f336521b332c1681b933f6cb9f3376673440d862a"
+            .parse()
+            .unwrap();
+        assert_eq!(role_value("PAUSER_ROLE").unwrap().1, pauser);
+        assert_eq!(
+            role_value("role(\"PAUSER_ROLE\")").unwrap(),
+            ("PAUSER_ROLE".into(), pauser)
+        );
+        assert_eq!(role_value("DEFAULT_ADMIN_ROLE").unwrap().1, B256::ZERO);
+        assert_eq!(role_value(&format!("{pauser:#x}")).unwrap().1, pauser);
+        assert!(role_value("PAUSER ROLE").is_none());
+        assert!(role_value("role(\"\")").is_none());
+        assert!(role_value("0x1234").is_none());
+    }
 
     #[test]
     fn amounts_parse_with_units_and_print_in_eth() {

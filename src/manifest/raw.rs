@@ -80,6 +80,9 @@ pub(crate) struct RawAction {
     pub value: Option<S<RawConstraint>>,
     pub implementation_codehash: Option<S<String>>,
     pub allow_safe_tx_gas: Option<S<bool>>,
+    /// An AccessControl role the sender (the Safe, the timelock) must hold on the contract:
+    /// `"PAUSER_ROLE"`, `role("PAUSER_ROLE")` or a 0x-hash. Checked on chain before signing.
+    pub requires_role: Option<S<String>>,
     #[serde(default)]
     pub expect: Vec<S<String>>,
 }

@@ -97,6 +97,16 @@ pub(crate) fn literal_value(
     let name = ty.sol_type_name();
     match (ty, lit) {
         (DynSolType::Address, RawLiteral::Str(s)) => parse_address(s).map(DynSolValue::Address),
+        (DynSolType::FixedBytes(32), RawLiteral::Str(s)) if s.starts_with("role(") => {
+            super::role_value(s)
+                .map(|(_, v)| DynSolValue::FixedBytes(v, 32))
+                .ok_or_else(|| {
+                    (
+                        format!("{shown} is not a role"),
+                        "write role(\"PAUSER_ROLE\"): keccak256 of the name, as OpenZeppelin's AccessControl defines it".into(),
+                    )
+                })
+        }
         (DynSolType::Bool, RawLiteral::Bool(b)) => Ok(DynSolValue::Bool(*b)),
         (DynSolType::Bool, _) => Err((format!("{shown} is not a bool"), type_hint(ty))),
         (DynSolType::Uint(_) | DynSolType::Int(_), RawLiteral::Bool(_)) => {
@@ -929,6 +939,27 @@ fn actions_section(
             Some(b) => *b.get_ref(),
             None => false,
         };
+        let requires_role = match &a.requires_role {
+            Some(r) => match super::role_value(r.get_ref()) {
+                Some(v) => Some(v),
+                None => {
+                    d.err(
+                        r.span(),
+                        format!("action {id:?}: requires_role {:?} is not a role", r.get_ref()),
+                        "write the role's name as the contract defines it (e.g. \"PAUSER_ROLE\", hashed with keccak256), or its 0x-prefixed 32-byte value",
+                    );
+                    None
+                }
+            },
+            None => None,
+        };
+        if let (Some(r), Some(Via::Eoa)) = (&a.requires_role, via) {
+            d.err(
+                r.span(),
+                format!("action {id:?}: requires_role is checked for the Safe or the timelock, not a guardian account"),
+                "remove it, or send the action through the Safe",
+            );
+        }
         let mut expect = Vec::new();
         for e in &a.expect {
             match parse_expectation(
@@ -951,6 +982,7 @@ fn actions_section(
                 value,
                 implementation_codehash,
                 allow_safe_tx_gas,
+                requires_role,
                 expect,
             });
         }
