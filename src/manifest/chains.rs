@@ -126,6 +126,8 @@ fn project(d: &mut Diags<'_>, raw: &RawManifestV2, name: &str, ch: &RawChain) ->
                     beacon: cc_ref.beacon.clone(),
                     abi: sh.abi.clone(),
                     abi_json: sh.abi_json.clone(),
+                    abi_file: sh.abi_file.clone(),
+                    abi_hash: sh.abi_hash.clone(),
                 },
             ),
         );

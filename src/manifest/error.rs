@@ -72,6 +72,8 @@ pub(crate) struct Diags<'a> {
     /// ABIs already parsed, by the byte span they were written at: a multi-chain manifest's shared
     /// contract is validated once per chain from the same text.
     pub abi_cache: std::collections::HashMap<(usize, usize), Option<alloy::json_abi::JsonAbi>>,
+    /// The manifest's folder: `abi_file` paths are relative to it.
+    pub base_dir: std::path::PathBuf,
 }
 
 impl<'a> Diags<'a> {
@@ -80,6 +82,7 @@ impl<'a> Diags<'a> {
             text,
             list: Vec::new(),
             abi_cache: Default::default(),
+            base_dir: Default::default(),
         }
     }
 

@@ -65,6 +65,10 @@ pub(crate) struct RawContract {
     pub abi: Option<S<Vec<S<String>>>>,
     /// A JSON ABI as one string (what `solc --abi` or a block explorer gives).
     pub abi_json: Option<S<String>>,
+    /// A JSON ABI file (or a compiler artifact with an `abi` key) beside the manifest…
+    pub abi_file: Option<S<String>>,
+    /// …pinned by keccak256 of its bytes, so the manifest's hash covers it.
+    pub abi_hash: Option<S<String>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -148,6 +152,8 @@ pub(crate) struct RawSharedContract {
     pub upgrade_call: Option<S<String>>,
     pub abi: Option<S<Vec<S<String>>>>,
     pub abi_json: Option<S<String>>,
+    pub abi_file: Option<S<String>>,
+    pub abi_hash: Option<S<String>>,
 }
 
 /// `[chains.<name>]`: one deployment.

@@ -338,6 +338,169 @@ fn parse_human_abi(d: &mut Diags<'_>, items: &[S<String>]) -> Option<JsonAbi> {
     }
 }
 
+/// The ABI of a contract from exactly one of `abi`, `abi_json` or `abi_file` (+ `abi_hash`); each parsed
+/// once per file however many chains share it.
+fn contract_abi(d: &mut Diags<'_>, id: &str, c: &super::raw::RawContract) -> Option<JsonAbi> {
+    let given = [c.abi.is_some(), c.abi_json.is_some(), c.abi_file.is_some()]
+        .iter()
+        .filter(|x| **x)
+        .count();
+    if given > 1 {
+        let span = c
+            .abi_file
+            .as_ref()
+            .map(|f| f.span())
+            .or(c.abi_json.as_ref().map(|j| j.span()))
+            .unwrap_or(0..0);
+        d.err(
+            span,
+            format!("contracts.{id} has more than one of abi, abi_json and abi_file"),
+            "keep one of them",
+        );
+        return None;
+    }
+    if let (Some(h), None) = (&c.abi_hash, &c.abi_file) {
+        d.err(
+            h.span(),
+            format!("contracts.{id}: abi_hash without abi_file"),
+            "add abi_file = \"PATH\" or remove abi_hash",
+        );
+        return None;
+    }
+    let span = match (&c.abi, &c.abi_json, &c.abi_file) {
+        (Some(a), _, _) => a.span(),
+        (_, Some(j), _) => j.span(),
+        (_, _, Some(f)) => f.span(),
+        _ => return Some(JsonAbi::new()),
+    };
+    let key = (span.start, span.end);
+    if let Some(hit) = d.abi_cache.get(&key) {
+        return hit.clone();
+    }
+    let parsed = match (&c.abi, &c.abi_json, &c.abi_file) {
+        (Some(a), _, _) => parse_human_abi(d, a.get_ref()),
+        (_, Some(j), _) => parse_json_abi(d, j),
+        (_, _, Some(f)) => abi_from_file(d, id, f, c.abi_hash.as_ref()),
+        _ => None,
+    };
+    d.abi_cache.insert(key, parsed.clone());
+    parsed
+}
+
+/// The most an ABI file may hold (a large protocol's ABI is a few hundred KiB).
+const MAX_ABI_FILE: u64 = 4 << 20;
+
+fn abi_from_file(
+    d: &mut Diags<'_>,
+    id: &str,
+    f: &S<String>,
+    hash: Option<&S<String>>,
+) -> Option<JsonAbi> {
+    let rel = Path::new(f.get_ref());
+    let Some(hash) = hash else {
+        d.err(
+            f.span(),
+            format!("contracts.{id}: abi_file needs abi_hash, the keccak256 of the file, so the manifest's hash covers it"),
+            format!("add abi_hash = \"0x…\" (cast keccak \"$(cat {})\" prints it)", f.get_ref()),
+        );
+        return None;
+    };
+    if rel.is_absolute()
+        || rel
+            .components()
+            .any(|c| !matches!(c, std::path::Component::Normal(_)))
+    {
+        d.err(
+            f.span(),
+            format!("contracts.{id}: abi_file {:?} must be a plain relative path inside the manifest's folder", f.get_ref()),
+            "put the ABI beside the manifest (or in a subfolder) and name it relative to the manifest, without ..",
+        );
+        return None;
+    }
+    let Some(pinned) = parse_b256(hash.get_ref()) else {
+        d.err(
+            hash.span(),
+            format!(
+                "contracts.{id}: abi_hash {:?} is not a 32-byte hash",
+                hash.get_ref()
+            ),
+            "write 0x followed by 64 hex digits: keccak256 of the file's bytes",
+        );
+        return None;
+    };
+    let path = d.base_dir.join(rel);
+    let bytes = match std::fs::metadata(&path) {
+        Ok(md) if md.len() > MAX_ABI_FILE => {
+            d.err(
+                f.span(),
+                format!(
+                    "contracts.{id}: {} is {} bytes, more than an ABI file may be ({MAX_ABI_FILE})",
+                    path.display(),
+                    md.len()
+                ),
+                "point abi_file at the ABI itself",
+            );
+            return None;
+        }
+        Ok(_) => match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) => {
+                d.err(
+                    f.span(),
+                    format!("contracts.{id}: cannot read {}: {e}", path.display()),
+                    "put the file beside the manifest, as pinned",
+                );
+                return None;
+            }
+        },
+        Err(e) => {
+            d.err(
+                f.span(),
+                format!("contracts.{id}: cannot read {}: {e}", path.display()),
+                "put the file beside the manifest, as pinned",
+            );
+            return None;
+        }
+    };
+    let actual = alloy::primitives::keccak256(&bytes);
+    if actual != pinned {
+        d.err(
+            hash.span(),
+            format!("contracts.{id}: {} has keccak256 {actual:#x}, the manifest pins {pinned:#x}: the ABI file changed", f.get_ref()),
+            "do not use it: get the reviewed file back, or review the new one and pin its hash in a new manifest",
+        );
+        return None;
+    }
+    let v: serde_json::Value = match serde_json::from_slice(&bytes) {
+        Ok(v) => v,
+        Err(e) => {
+            d.err(
+                f.span(),
+                format!("contracts.{id}: {} is not JSON: {e}", f.get_ref()),
+                "write the ABI array, or a compiler artifact with an \"abi\" key",
+            );
+            return None;
+        }
+    };
+    let abi_v = match v {
+        serde_json::Value::Object(mut o) if o.contains_key("abi") => {
+            o.remove("abi").unwrap_or_default()
+        }
+        other => other,
+    };
+    match serde_json::from_value::<JsonAbi>(abi_v) {
+        Ok(abi) => Some(abi),
+        Err(e) => {
+            d.err(
+                f.span(),
+                format!("contracts.{id}: {} is not an ABI: {e}", f.get_ref()),
+                "write the ABI array, or a compiler artifact with an \"abi\" key",
+            );
+            None
+        }
+    }
+}
+
 fn parse_json_abi(d: &mut Diags<'_>, raw: &S<String>) -> Option<JsonAbi> {
     match serde_json::from_str::<JsonAbi>(raw.get_ref()) {
         Ok(abi) => Some(abi),
@@ -448,6 +611,7 @@ pub(crate) fn validate(path: &Path, bytes: &[u8]) -> Result<Manifest, ManifestEr
         }
     };
     let mut d = Diags::new(text);
+    d.base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
     if declares_version_2(text) {
         let raw: super::raw::RawManifestV2 = match toml::from_str(text) {
             Ok(r) => r,
@@ -664,39 +828,7 @@ fn contracts_section(d: &mut Diags<'_>, raw: &RawManifest) -> BTreeMap<String, C
                 );
             }
         }
-        let abi = match (&c.abi, &c.abi_json) {
-            (Some(a), None) => {
-                let key = (a.span().start, a.span().end);
-                match d.abi_cache.get(&key) {
-                    Some(hit) => hit.clone(),
-                    None => {
-                        let parsed = parse_human_abi(d, a.get_ref());
-                        d.abi_cache.insert(key, parsed.clone());
-                        parsed
-                    }
-                }
-            }
-            (None, Some(j)) => {
-                let key = (j.span().start, j.span().end);
-                match d.abi_cache.get(&key) {
-                    Some(hit) => hit.clone(),
-                    None => {
-                        let parsed = parse_json_abi(d, j);
-                        d.abi_cache.insert(key, parsed.clone());
-                        parsed
-                    }
-                }
-            }
-            (None, None) => Some(JsonAbi::new()),
-            (Some(_), Some(j)) => {
-                d.err(
-                    j.span(),
-                    format!("contracts.{id} has both abi and abi_json"),
-                    "keep one of them",
-                );
-                None
-            }
-        };
+        let abi = contract_abi(d, id, c);
         if let (Some(address), Some(proxy), Some(abi)) = (address, proxy, abi) {
             contracts.insert(
                 id.clone(),
