@@ -367,6 +367,62 @@ fn halt_pauses_three_chains_and_a_rerun_finishes_only_the_chain_that_was_down() 
     assert_eq!(after[2], sent[2], "nothing sent again on gamma");
     assert_eq!(after[1], sent[1] + 1, "one execution on beta");
 
+    // The console's effects reach every chain through the same session: each node's state, and a
+    // composition on gamma with gamma's Safe nonce (read from gamma's node).
+    let env = console_env(&w, "m.toml");
+    let live = breakglass::tui::chain_status(&env);
+    assert_eq!(live.len(), 3);
+    for (id, l) in &live {
+        let l = l.as_ref().unwrap_or_else(|e| panic!("chain {id}: {e}"));
+        assert_eq!(l.safe_nonce, Some(alloy::primitives::U256::from(1)), "{id}");
+        assert_eq!(l.owners_match, Some(true), "{id}");
+        assert_eq!(l.paused.len(), 2, "{id}");
+        assert!(l.paused.iter().all(|(_, p)| *p), "{id}: {:?}", l.paused);
+    }
+    let (b, report) = breakglass::tui::compose_job_on(&env, 31339, "halt", None).unwrap();
+    assert_eq!(b.chain_id, 31339);
+    assert!(report.allowed);
+    let s = b.safe_tx.as_ref().unwrap();
+    assert_eq!(s.safe.to_checksum(None), w.chain("gamma").safe);
+    assert_eq!(s.tx.nonce, alloy::primitives::U256::from(1));
+    // In the console, that composition shows on gamma's row, and stays there when another chain is active.
+    {
+        use breakglass::tui::app::{update, Action, App};
+        use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+        let mut app = App::new(env.manifest.clone(), env.trust.clone(), None, false);
+        app.set_chain_nodes(&env.rpc_urls);
+        let c = || Action::Key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::NONE));
+        update(&mut app, c());
+        update(&mut app, c());
+        assert_eq!(app.manifest.chain_id, 31339);
+        assert_eq!(
+            app.rpc.as_deref(),
+            Some(w.chain("gamma").relay.url().as_str())
+        );
+        update(&mut app, Action::Composed(Ok((b.clone(), report.clone()))));
+        update(&mut app, c());
+        assert_eq!(app.manifest.chain_id, 31337);
+        assert!(app.bundle.is_none(), "alpha has no bundle in the console");
+        let gamma = &app.chains[2];
+        assert_eq!(
+            gamma.stage(gamma.bundle.as_ref(), &gamma.exec),
+            "halt: 0 of 2 signatures"
+        );
+        let alpha = &app.chains[0];
+        assert_eq!(alpha.stage(app.bundle.as_ref(), &app.exec), "—");
+        let executed = breakglass::bundle::Bundle::read(&w.sb.path("halt-alpha.json")).unwrap();
+        assert_eq!(
+            alpha.stage(Some(&executed), &app.exec),
+            "halt: executed, post-conditions ok"
+        );
+    }
+    // Beta's node down: the console says so for beta only.
+    beta.relay.set_down(true);
+    let live = breakglass::tui::chain_status(&env);
+    assert!(live.iter().find(|(id, _)| *id == 31338).unwrap().1.is_err());
+    assert!(live.iter().filter(|(_, l)| l.is_ok()).count() == 2);
+    beta.relay.set_down(false);
+
     // A third run does nothing and says so.
     let r = w.execute("m.toml", &files, &[]);
     ok(&r, "third run");
@@ -664,4 +720,126 @@ actions = ["pause-rpool"]
         "{posts}"
     );
     assert!(!beta.paused(&b_pool));
+}
+
+fn console_env(w: &Incident, m: &str) -> breakglass::tui::Env {
+    let manifest = breakglass::manifest::Manifest::load(&w.sb.path(m)).unwrap();
+    breakglass::tui::Env {
+        manifest,
+        trust: breakglass::manifest::trust::Trust::Pinned {
+            source: "test".into(),
+        },
+        rpc: None,
+        signer: None,
+        drill: false,
+        out_dir: w.sb.path("."),
+        accounts: 1,
+        audit: breakglass::audit::AuditLog::new(w.sb.path("console-audit.jsonl")),
+        rpc_urls: w
+            .chains
+            .iter()
+            .map(|c| (c.name.to_string(), c.relay.url()))
+            .collect(),
+    }
+}
+
+/// The console with a multi-chain manifest: a row per chain with its node's state and where the incident
+/// stands, `c` moves to the next chain (its Safe, its playbooks), a node that is down is shown as down.
+#[test]
+fn console_shows_every_chain_and_switches_between_them() {
+    use breakglass::tui::app::{update, Action, App, ChainLive};
+    use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    let m = breakglass::manifest::Manifest::load(
+        &crate::support::bin::repo().join("examples/multichain.toml"),
+    )
+    .unwrap();
+    let mut a = App::new(
+        m,
+        breakglass::manifest::trust::Trust::Pinned {
+            source: "test".into(),
+        },
+        None,
+        false,
+    );
+    let render = |a: &App| {
+        let mut t = ratatui::Terminal::new(ratatui::backend::TestBackend::new(120, 40)).unwrap();
+        t.draw(|f| breakglass::tui::ui::draw(f, a)).unwrap();
+        let buf = t.backend().buffer().clone();
+        (0..buf.area.height)
+            .map(|y| {
+                (0..buf.area.width)
+                    .map(|x| buf[(x, y)].symbol().to_string())
+                    .collect::<String>()
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert_eq!(a.chains.len(), 3);
+    assert_eq!(a.manifest.chain_id, 31337);
+    let screen = render(&a);
+    for n in ["alpha", "beta", "gamma"] {
+        assert!(screen.contains(n), "{screen}");
+    }
+    assert!(screen.contains("alpha (chain 31337)"), "{screen}");
+    assert!(screen.contains("no node"), "{screen}");
+    let key = |c: char| Action::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE));
+
+    update(
+        &mut a,
+        Action::ChainStatus(vec![
+            (
+                31337,
+                Ok(ChainLive {
+                    block: 7,
+                    safe_nonce: Some(alloy::primitives::U256::from(3)),
+                    owners_match: Some(true),
+                    paused: vec![("pool".into(), true), ("vault".into(), false)],
+                }),
+            ),
+            (
+                31338,
+                Err("the node at http://127.0.0.1:9 is unreachable".into()),
+            ),
+            (
+                31339,
+                Ok(ChainLive {
+                    block: 9,
+                    safe_nonce: Some(alloy::primitives::U256::from(0)),
+                    owners_match: Some(false),
+                    paused: vec![("pool".into(), false)],
+                }),
+            ),
+        ]),
+    );
+    let screen = render(&a);
+    assert!(
+        screen.contains("Safe nonce 3 · owners ok · paused 1/2"),
+        "{screen}"
+    );
+    assert!(screen.contains("node DOWN"), "{screen}");
+    assert!(screen.contains("OWNERS DIFFER"), "{screen}");
+
+    update(&mut a, key('c'));
+    assert_eq!(a.manifest.chain_id, 31338);
+    assert_eq!(
+        a.manifest.safe.as_ref().unwrap().address.to_checksum(None),
+        "0x5AFe00000000000000000000000000000000B0B1"
+    );
+    assert!(render(&a).contains("beta (chain 31338)"));
+    update(&mut a, key('c'));
+    assert_eq!(a.manifest.chain_name.as_deref(), Some("gamma"));
+    // gamma has no vault: only the patch playbook is offered there.
+    assert_eq!(
+        a.manifest
+            .playbooks
+            .iter()
+            .map(|p| p.id.as_str())
+            .collect::<Vec<_>>(),
+        ["patch"]
+    );
+    update(&mut a, key('c'));
+    assert_eq!(
+        a.manifest.chain_id, 31337,
+        "c cycles back to the first chain"
+    );
 }

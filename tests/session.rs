@@ -169,6 +169,7 @@ fn console_effects_refuse_unpinned_implementation() {
         out_dir: w.sb.path("."),
         accounts: 3,
         audit: AuditLog::new(w.sb.path("console-audit.jsonl")),
+        rpc_urls: Default::default(),
     };
     let e = compose_job(&env, "patch-pool", None).unwrap_err();
     assert!(e.contains("CRITICAL") && e.contains("code hash"), "{e}");

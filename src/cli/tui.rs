@@ -65,6 +65,7 @@ fn summary(app: &tui::app::App) {
 pub fn run_tui(ctx: &Ctx, a: TuiArgs) -> Result<(), CliError> {
     need_terminal()?;
     let m = ctx.load_manifest()?;
+    let m_for_urls = m.clone();
     let trust_state = trust::evaluate(&m, ctx.explicit_pin()?.as_ref())?;
     let signer = match &a.signer {
         Some(s) => spec(s)?,
@@ -79,6 +80,7 @@ pub fn run_tui(ctx: &Ctx, a: TuiArgs) -> Result<(), CliError> {
         out_dir: a.out_dir.unwrap_or_else(|| std::path::PathBuf::from(".")),
         accounts: a.accounts,
         audit: ctx.audit.clone(),
+        rpc_urls: ctx.rpc_urls(&m_for_urls)?,
     };
     let app = tui::run(env).map_err(|e| CliError::new("terminal", e.to_string()))?;
     summary(&app);
@@ -105,6 +107,7 @@ pub fn run_drill(ctx: &Ctx) -> Result<(), CliError> {
         out_dir: drill.dir.clone(),
         accounts: 3,
         audit: ctx.audit.clone(),
+        rpc_urls: Default::default(),
     };
     let app = tui::run(env).map_err(|e| CliError::new("terminal", e.to_string()))?;
     summary(&app);

@@ -7,7 +7,7 @@ use crate::chain::postcond::PostCondition;
 use crate::manifest::trust::Trust;
 use crate::manifest::Manifest;
 use crate::policy::Report;
-use alloy::primitives::Address;
+use alloy::primitives::{Address, U256};
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use std::path::PathBuf;
 
@@ -113,6 +113,62 @@ pub struct ExecState {
     pub done: bool,
 }
 
+/// What a chain's node says now (multi-chain manifests; refreshed at start, after an execution, and on `u`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ChainLive {
+    /// Latest block.
+    pub block: u64,
+    /// The Safe's nonce.
+    pub safe_nonce: Option<U256>,
+    /// Whether the Safe's owners and threshold on chain are the manifest's.
+    pub owners_match: Option<bool>,
+    /// `paused()` of each contract whose ABI has it, by contract id.
+    pub paused: Vec<(String, bool)>,
+}
+
+/// One chain of a multi-chain manifest, as the console tracks it. The active chain's bundle, report and
+/// execution live in [`App`]; the others wait here.
+#[derive(Debug, Clone)]
+pub struct ChainRow {
+    /// The chain's view of the manifest.
+    pub manifest: Manifest,
+    /// Its node.
+    pub rpc: Option<String>,
+    /// What the node said last (or why it could not be asked).
+    pub live: Option<Result<ChainLive, String>>,
+    /// The incident's bundle on this chain.
+    pub bundle: Option<Bundle>,
+    /// Its report.
+    pub report: Option<Report>,
+    /// Its execution.
+    pub exec: ExecState,
+}
+
+impl ChainRow {
+    /// Where the incident stands on this chain, in a few words.
+    pub fn stage(&self, bundle: Option<&Bundle>, exec: &ExecState) -> String {
+        let Some(b) = bundle else {
+            return "—".into();
+        };
+        let pb = b.playbook.clone().unwrap_or_else(|| "bundle".into());
+        if let Some(r) = &b.receipt {
+            let posts = b.postconditions.as_ref();
+            return if r.status != 1 {
+                format!("{pb}: REVERTED")
+            } else if posts.is_some_and(|p| p.iter().all(|p| p.pass)) {
+                format!("{pb}: executed, post-conditions ok")
+            } else {
+                format!("{pb}: executed, POST-CONDITION FAILED")
+            };
+        }
+        if !exec.lines.is_empty() && !exec.done {
+            return format!("{pb}: executing");
+        }
+        let t = crate::bundle::tally_manifest(&self.manifest, b, &[]);
+        format!("{pb}: {} of {} signatures", t.counted.len(), t.threshold)
+    }
+}
+
 /// Things the runtime does for the state machine, in the background.
 #[derive(Debug, Clone)]
 pub enum Effect {
@@ -130,6 +186,8 @@ pub enum Effect {
     Qr(Box<Bundle>, bool),
     /// Import signatures for this request from the bundle files in the working directory.
     ImportSignatures(Box<Bundle>),
+    /// Ask every chain's node for its state (multi-chain manifests).
+    RefreshChains,
     /// Leave.
     Quit,
 }
@@ -157,6 +215,8 @@ pub enum Action {
     Imported(Result<(Box<Bundle>, usize, Vec<String>), String>),
     /// Time passed (seconds since start).
     Tick(f64),
+    /// Each chain's state, by chain id.
+    ChainStatus(Vec<(u64, Result<ChainLive, String>)>),
 }
 
 /// The whole console state.
@@ -207,6 +267,10 @@ pub struct App {
     pub color: bool,
     /// Set when the console should exit.
     pub quit: bool,
+    /// The chains of a multi-chain manifest (empty for one chain).
+    pub chains: Vec<ChainRow>,
+    /// The active chain.
+    pub chain_idx: usize,
     now: f64,
     cancelled: bool,
     /// Background jobs started whose result has not arrived (a cancelled one still counts: a new job
@@ -218,7 +282,26 @@ pub struct App {
 impl App {
     /// A fresh console.
     pub fn new(manifest: Manifest, trust: Trust, rpc: Option<String>, drill: bool) -> Self {
+        let chains: Vec<ChainRow> = if manifest.is_multichain() {
+            manifest
+                .all_chains()
+                .into_iter()
+                .map(|m| ChainRow {
+                    manifest: m,
+                    rpc: rpc.clone(),
+                    live: None,
+                    bundle: None,
+                    report: None,
+                    exec: ExecState::default(),
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let manifest = chains.first().map_or(manifest, |c| c.manifest.clone());
         Self {
+            chains,
+            chain_idx: 0,
             screen: Screen::Dashboard,
             drill,
             manifest,
@@ -250,6 +333,42 @@ impl App {
             outstanding: 0,
             executing: false,
         }
+    }
+
+    /// Each chain's own node (multi-chain manifests): by chain name; chains without one keep the default.
+    pub fn set_chain_nodes(&mut self, urls: &std::collections::BTreeMap<String, String>) {
+        for c in &mut self.chains {
+            if let Some(u) = c.manifest.chain_name.as_ref().and_then(|n| urls.get(n)) {
+                c.rpc = Some(u.clone());
+            }
+        }
+        if let Some(c) = self.chains.get(self.chain_idx) {
+            self.rpc = c.rpc.clone();
+        }
+    }
+
+    /// Makes chain `idx` the active one: the current chain's bundle, report and execution are kept in its
+    /// row, the new chain's are brought back.
+    pub fn switch_chain(&mut self, idx: usize) {
+        if idx >= self.chains.len() || idx == self.chain_idx {
+            return;
+        }
+        let cur = &mut self.chains[self.chain_idx];
+        cur.bundle = self.bundle.take();
+        cur.report = self.report.take();
+        cur.exec = std::mem::take(&mut self.exec);
+        self.chain_idx = idx;
+        let next = &mut self.chains[idx];
+        self.bundle = next.bundle.take();
+        self.report = next.report.take();
+        self.exec = std::mem::take(&mut next.exec);
+        self.manifest = next.manifest.clone();
+        self.rpc = next.rpc.clone();
+        self.playbook_idx = 0;
+        self.scroll = 0;
+        self.qr.clear();
+        let label = self.manifest.chain_label();
+        self.note(Level::Info, format!("now working on {label}"));
     }
 
     /// Records the time for log entries.
@@ -316,8 +435,14 @@ impl App {
                 ("g", "QR sigs"),
             ],
             Screen::Log => vec![("↑↓", "scroll")],
+            Screen::Dashboard if !self.chains.is_empty() => {
+                vec![("p", "playbooks"), ("c", "next chain"), ("u", "refresh")]
+            }
             Screen::Dashboard => vec![("p", "playbooks")],
         };
+        if !self.chains.is_empty() && self.screen == Screen::Playbooks {
+            k.push(("c", "next chain"));
+        }
         if self.busy.is_some() && !self.executing {
             k.push(("Esc", "cancel"));
         }
@@ -494,6 +619,18 @@ pub fn update(app: &mut App, action: Action) -> Vec<Effect> {
                 }
                 Err(e) => app.note(Level::Error, format!("execution failed: {e}")),
             }
+            if app.chains.is_empty() {
+                Vec::new()
+            } else {
+                vec![Effect::RefreshChains]
+            }
+        }
+        Action::ChainStatus(rows) => {
+            for (id, live) in rows {
+                if let Some(c) = app.chains.iter_mut().find(|c| c.manifest.chain_id == id) {
+                    c.live = Some(live);
+                }
+            }
             Vec::new()
         }
         Action::Exported(r) => {
@@ -588,6 +725,22 @@ fn on_key(app: &mut App, k: KeyEvent) -> Vec<Effect> {
                 );
             }
             Vec::new()
+        }
+        KeyCode::Char('c') if !app.chains.is_empty() => {
+            if app.can_start() {
+                let next = (app.chain_idx + 1) % app.chains.len();
+                app.switch_chain(next);
+            } else {
+                app.note(
+                    Level::Info,
+                    "busy: wait for the current step before changing chains",
+                );
+            }
+            Vec::new()
+        }
+        KeyCode::Char('u') if !app.chains.is_empty() => {
+            app.note(Level::Info, "asking every chain's node");
+            vec![Effect::RefreshChains]
         }
         KeyCode::Char('d') => goto(app, Screen::Dashboard),
         KeyCode::Char('p') => goto(app, Screen::Playbooks),

@@ -51,6 +51,8 @@ pub struct Env {
     pub accounts: u32,
     /// The audit log (every compose, signature and execution of the session).
     pub audit: crate::audit::AuditLog,
+    /// Node URLs by chain name (multi-chain manifests).
+    pub rpc_urls: std::collections::BTreeMap<String, String>,
 }
 
 impl Env {
@@ -60,7 +62,7 @@ impl Env {
             manifest: self.manifest.clone(),
             trust: self.trust.clone(),
             rpc_url: self.rpc.clone(),
-            rpc_urls: Default::default(),
+            rpc_urls: self.rpc_urls.clone(),
             audit: self.audit.clone(),
             front_end: if self.drill {
                 FrontEnd::Drill
@@ -151,7 +153,17 @@ pub fn compose_job(
     playbook: &str,
     from: Option<alloy::primitives::Address>,
 ) -> Result<(Box<Bundle>, Box<crate::policy::Report>), String> {
-    let session = env.session();
+    compose_job_on(env, env.manifest.chain_id, playbook, from)
+}
+
+/// [`compose_job`] on one chain of a multi-chain manifest (its Safe, its node).
+pub fn compose_job_on(
+    env: &Env,
+    chain_id: u64,
+    playbook: &str,
+    from: Option<alloy::primitives::Address>,
+) -> Result<(Box<Bundle>, Box<crate::policy::Report>), String> {
+    let session = env.session().on_chain_id(chain_id);
     let m = &session.manifest;
     let via = m
         .playbook(playbook)
@@ -159,7 +171,7 @@ pub fn compose_job(
         .and_then(|a| m.action(a))
         .map(|a| a.via)
         .unwrap_or(Via::Safe);
-    if env.rpc.is_none() {
+    if session.rpc_url.is_none() {
         return Err(match via {
             Via::Eoa => "an EOA playbook needs a node and a signer account; use `breakglass compose` with explicit fee flags offline".into(),
             _ => "offline: the Safe nonce is unknown; compose with `breakglass compose --nonce N` instead".into(),
@@ -196,7 +208,7 @@ pub fn sign_job(
     b: &Bundle,
     account: &Account,
 ) -> Result<(Box<Bundle>, alloy::primitives::Address), String> {
-    let session = env.session();
+    let session = env.session().on_chain_id(b.chain_id);
     let spec = env.signer.as_ref().ok_or("no signer configured")?;
     // Every check of `breakglass sign` (trust, verification, not executed, implementation code on chain)
     // runs before the device is touched.
@@ -242,8 +254,8 @@ fn execute_job(
     ),
     String,
 > {
-    let session = env.session();
-    if env.rpc.is_none() {
+    let session = env.session().on_chain_id(b.chain_id);
+    if session.rpc_url.is_none() {
         return Err("offline".into());
     }
     let spec = env.signer.as_ref().ok_or("no signer for the executor")?;
@@ -314,6 +326,7 @@ fn import_job(env: &Env, b: &Bundle) -> Result<(Box<Bundle>, usize, Vec<String>)
     }
     let merged = combine::add_signatures(b, sigs).map_err(|e| e.to_string())?;
     env.session()
+        .on_chain_id(merged.bundle.chain_id)
         .accept_signatures(&merged.bundle)
         .map_err(|e| e.to_string())?;
     if !skipped.is_empty() {
@@ -362,9 +375,11 @@ fn spawn(env: &Env, app: &App, e: Effect, tx: &Sender<Action>) {
     let env = env.clone();
     let tx = tx.clone();
     let first = app.device.accounts.first().map(|a| a.address);
+    let chain_id = app.manifest.chain_id;
     std::thread::spawn(move || {
         let a = match e {
-            Effect::Compose(pb) => Action::Composed(compose_job(&env, &pb, first)),
+            Effect::Compose(pb) => Action::Composed(compose_job_on(&env, chain_id, &pb, first)),
+            Effect::RefreshChains => Action::ChainStatus(chain_status(&env)),
             Effect::Sign(b, acct) => Action::Signed(sign_job(&env, &b, &acct)),
             Effect::Execute(b) => Action::Executed(execute_job(&env, &b, &tx)),
             Effect::Export(b) => Action::Exported(save(&env, &b)),
@@ -381,6 +396,66 @@ fn spawn(env: &Env, app: &App, e: Effect, tx: &Sender<Action>) {
     });
 }
 
+/// Every chain's state from its own node, concurrently: the Safe's nonce, whether its owners are the
+/// manifest's, and `paused()` of each contract that has it.
+pub fn chain_status(env: &Env) -> Vec<(u64, Result<app::ChainLive, String>)> {
+    let base = env.session();
+    let sessions: Vec<Session> = base
+        .manifest
+        .all_chains()
+        .iter()
+        .map(|v| base.on_chain_id(v.chain_id))
+        .collect();
+    std::thread::scope(|s| {
+        let hs: Vec<_> = sessions
+            .iter()
+            .map(|ss| (ss.manifest.chain_id, s.spawn(move || live_of(ss))))
+            .collect();
+        hs.into_iter()
+            .map(|(id, h)| {
+                (
+                    id,
+                    h.join().unwrap_or_else(|_| Err("worker panicked".into())),
+                )
+            })
+            .collect()
+    })
+}
+
+fn live_of(s: &Session) -> Result<app::ChainLive, String> {
+    let chain = s
+        .node()
+        .map_err(console_error)?
+        .ok_or("no node for this chain")?;
+    let mut live = app::ChainLive {
+        block: chain.latest().map_err(|e| e.to_string())?.0,
+        ..Default::default()
+    };
+    if let Some(safe) = &s.manifest.safe {
+        live.safe_nonce = chain.safe_nonce(safe.address).ok();
+        live.owners_match = chain.safe_owners(safe.address).ok().map(|(mut o, t)| {
+            let mut want = safe.owners.clone();
+            o.sort();
+            want.sort();
+            o == want && t == safe.threshold
+        });
+    }
+    let selector = alloy::primitives::keccak256("paused()")[..4].to_vec();
+    for c in s.manifest.contracts.values() {
+        if c.abi
+            .functions()
+            .any(|f| f.name == "paused" && f.inputs.is_empty())
+        {
+            if let Ok(r) = chain.call(c.address, selector.clone().into()) {
+                if r.len() == 32 {
+                    live.paused.push((c.id.clone(), r[31] == 1));
+                }
+            }
+        }
+    }
+    Ok(live)
+}
+
 /// Runs the console until the person quits. The terminal is restored on exit and on panic.
 pub fn run(env: Env) -> std::io::Result<App> {
     let mut app = App::new(
@@ -389,7 +464,11 @@ pub fn run(env: Env) -> std::io::Result<App> {
         env.rpc.clone(),
         env.drill,
     );
+    app.set_chain_nodes(&env.rpc_urls);
     let (tx, rx) = channel::<Action>();
+    if !app.chains.is_empty() {
+        spawn(&env, &app, Effect::RefreshChains, &tx);
+    }
     {
         let env = env.clone();
         let tx = tx.clone();

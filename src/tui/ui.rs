@@ -84,9 +84,13 @@ fn draw_screen(f: &mut Frame, app: &App) {
         ));
     }
     head.push(Span::raw(format!(
-        " {} · chain {} · ",
+        " {} · {} · ",
         t(&app.manifest.name),
-        app.manifest.chain_id
+        if app.chains.is_empty() {
+            format!("chain {}", app.manifest.chain_id)
+        } else {
+            t(&app.manifest.chain_label())
+        }
     )));
     let compact = area.width < 120;
     if compact {
@@ -186,11 +190,84 @@ fn hash_lines(
     }
 }
 
+/// One line per chain of a multi-chain manifest: the node's view of it, and where the incident stands.
+fn chain_lines(app: &App) -> Vec<Line<'static>> {
+    let mut out = vec![Line::from(Span::styled(
+        format!(
+            "Chains    {} (c: next chain, u: ask the nodes again)",
+            app.chains.len()
+        ),
+        bold(),
+    ))];
+    for (i, c) in app.chains.iter().enumerate() {
+        let active = i == app.chain_idx;
+        let name = t(c.manifest.chain_name.as_deref().unwrap_or(""));
+        let (bundle, exec) = if active {
+            (app.bundle.as_ref(), &app.exec)
+        } else {
+            (c.bundle.as_ref(), &c.exec)
+        };
+        let node = match &c.live {
+            None if c.rpc.is_none() => Span::styled("no node", fg(app, Color::Yellow)),
+            None => Span::raw("asking…"),
+            Some(Err(e)) => Span::styled(format!("node DOWN: {}", t(e)), fg(app, Color::Red)),
+            Some(Ok(l)) => {
+                let paused = l.paused.iter().filter(|(_, p)| *p).count();
+                let owners = match l.owners_match {
+                    Some(true) => "owners ok",
+                    Some(false) => "OWNERS DIFFER",
+                    None => "owners ?",
+                };
+                Span::styled(
+                    format!(
+                        "block {} · Safe nonce {} · {owners} · paused {paused}/{}",
+                        l.block,
+                        l.safe_nonce
+                            .map(|n| n.to_string())
+                            .unwrap_or_else(|| "?".into()),
+                        l.paused.len()
+                    ),
+                    if l.owners_match == Some(false) {
+                        fg(app, Color::Red)
+                    } else {
+                        Style::default()
+                    },
+                )
+            }
+        };
+        out.push(Line::from(vec![
+            Span::styled(
+                format!(
+                    "{} {name:<12} {:>8}  ",
+                    if active { "▶" } else { " " },
+                    c.manifest.chain_id
+                ),
+                if active { bold() } else { Style::default() },
+            ),
+            node,
+        ]));
+        out.push(Line::from(format!(
+            "                          incident: {}",
+            t(&c.stage(bundle, exec))
+        )));
+    }
+    out.push(Line::from(""));
+    out
+}
+
 fn dashboard(f: &mut Frame, app: &App, area: Rect) {
     let m = &app.manifest;
     let mut lines = vec![
         kv(app, "Protocol", Span::raw(t(&m.name))),
-        kv(app, "Chain", Span::raw(m.chain_id.to_string())),
+        kv(
+            app,
+            "Chain",
+            Span::raw(if app.chains.is_empty() {
+                m.chain_id.to_string()
+            } else {
+                t(&m.chain_label())
+            }),
+        ),
         kv(app, "Manifest", Span::raw(m.hash_hex())),
         kv(app, "Trust", trust_span(app)),
     ];
@@ -199,6 +276,9 @@ fn dashboard(f: &mut Frame, app: &App, area: Rect) {
             format!("          {reason}"),
             fg(app, Color::Red),
         )));
+    }
+    if !app.chains.is_empty() {
+        lines.extend(chain_lines(app));
     }
     if let Some(s) = &m.safe {
         lines.push(kv(
