@@ -843,3 +843,53 @@ fn console_shows_every_chain_and_switches_between_them() {
         "c cycles back to the first chain"
     );
 }
+
+/// The real binary's console in tmux, as a guardian runs it against three chains: every chain's row
+/// comes from its own node, a pause on one chain shows after `u`, and `c` moves the console to the next
+/// chain (its Safe in the header and the dashboard).
+#[test]
+fn console_in_tmux_shows_each_chains_state_from_its_own_node() {
+    use crate::support::tmux::{console_command, Tmux};
+    use std::time::Duration;
+    let w = Incident::deploy();
+    w.write_manifest("m.toml", ["2", "2", "2"]);
+    let pin = w.pins.borrow()["m.toml"].clone();
+    let m = w.sb.path("m.toml").display().to_string();
+    let rpc = w.sb.path("rpc.toml").display().to_string();
+    let t = Tmux::start_sized("multichain", 120, 40, |dir| {
+        console_command(
+            dir,
+            &["--manifest", &m, "--pin", &pin, "--rpc-config", &rpc, "tui"],
+        )
+    });
+    let s = t.wait_for(
+        &["alpha", "beta", "gamma", "alpha (chain 31337)"],
+        Duration::from_secs(20),
+    );
+    let s = if s.matches("owners ok · paused 0/2").count() == 3 {
+        s
+    } else {
+        t.wait("three chains' state", Duration::from_secs(20), |s| {
+            s.matches("owners ok · paused 0/2").count() == 3
+        })
+        .0
+    };
+    assert!(s.contains("Safe nonce 0"), "{s}");
+
+    // Someone pauses beta's pool on chain: after `u`, beta's row says so and the others do not.
+    let beta = w.chain("beta");
+    beta.anvil.send_as(&beta.safe, &beta.pool, "pause()", &[]);
+    t.send("u");
+    let s = t
+        .wait("beta's pause", Duration::from_secs(20), |s| {
+            s.contains("paused 1/2")
+        })
+        .0;
+    assert_eq!(s.matches("paused 0/2").count(), 2, "{s}");
+
+    t.send("c");
+    let s = t.wait_for(&["beta (chain 31338)"], Duration::from_secs(10));
+    assert!(s.contains(&beta.safe), "beta's Safe on the dashboard: {s}");
+    t.send("q");
+    assert_eq!(t.exit_code(Duration::from_secs(10)), 0, "{}", t.stderr());
+}

@@ -2,4 +2,5 @@ pub mod anvil;
 pub mod bin;
 pub mod relay;
 pub mod sim;
+pub mod tmux;
 pub mod world;
