@@ -94,14 +94,9 @@ fn multichain_manifest(chains: usize, proxies: usize) -> String {
             "[contracts.pool{p}]\nproxy = \"transparent\"\nabi = [\"function pause()\", \"function unpause()\", \"function paused() view returns (bool)\"]\n\n"
         ));
     }
-    for p in 0..proxies {
-        t.push_str(&format!(
-            "[[actions]]\nid = \"pause-{p}\"\ntitle = \"Pause pool {p}\"\ncontract = \"pool{p}\"\nfunction = \"pause()\"\nvia = \"safe\"\nexpect = [\"paused() == true\"]\n\n"
-        ));
-    }
-    let ids: Vec<String> = (0..proxies).map(|p| format!("\"pause-{p}\"")).collect();
+    let ids: Vec<String> = (0..proxies).map(|p| format!("\"pool{p}\"")).collect();
     t.push_str(&format!(
-        "[[playbooks]]\nid = \"halt\"\ntitle = \"Halt everything\"\nactions = [{}]\n\n",
+        "[[actions]]\nid = \"pause\"\ntitle = \"Pause every pool\"\ncontracts = [{}]\nfunction = \"pause()\"\nvia = \"safe\"\nexpect = [\"paused() == true\"]\n\n[[playbooks]]\nid = \"halt\"\ntitle = \"Halt everything\"\nactions = [\"pause\"]\n\n",
         ids.join(", ")
     ));
     for c in 0..chains {
@@ -129,7 +124,10 @@ fn bench_manifest(c: &mut Criterion) {
     let big = multichain_manifest(12, 30);
     let m = Manifest::from_bytes(Path::new("12x30.toml"), big.as_bytes()).unwrap();
     assert_eq!(m.deployments.len(), 12);
-    assert!(m.all_chains().iter().all(|c| c.contracts.len() == 30));
+    assert!(m
+        .all_chains()
+        .iter()
+        .all(|c| c.contracts.len() == 30 && c.playbook("halt").unwrap().actions.len() == 30));
     let mut g = c.benchmark_group("manifest");
     g.bench_function("from_bytes_12_chains_30_proxies", |b| {
         b.iter(|| Manifest::from_bytes(Path::new("12x30.toml"), black_box(big.as_bytes())).unwrap())

@@ -518,3 +518,32 @@ fn ok_v2_multichain_contents() {
     assert!(v1.on_chain_id(v1.chain_id + 1).is_none());
     assert_eq!(v1.all_chains().len(), 1);
 }
+
+#[test]
+fn ok_v2_action_lists_and_shared_vars() {
+    let m = Manifest::load(&fixture("ok_v2_action_lists.toml")).unwrap();
+    // One action for a list of contracts: one action per contract on each chain, and the playbook takes
+    // those that are there.
+    let alpha = m.on_chain("alpha").unwrap();
+    assert_eq!(
+        alpha.playbook("halt").unwrap().actions,
+        ["pause@pool", "pause@vault"]
+    );
+    assert_eq!(alpha.action("pause@vault").unwrap().contract, "vault");
+    let gamma = m.on_chain("gamma").unwrap();
+    assert_eq!(gamma.playbook("halt").unwrap().actions, ["pause@pool"]);
+    assert!(gamma.action("pause@vault").is_none());
+    // A shared [vars] value reaches every chain.
+    let want: alloy::primitives::B256 =
+        "0x5f1d4a8e2b0c0d9a6f4e3b2a1908f7e6d5c4b3a2918f7e6d5c4b3a2918f7e6d5"
+            .parse()
+            .unwrap();
+    for v in m.all_chains() {
+        assert_eq!(
+            v.action("upgrade-pool").unwrap().implementation_codehash,
+            Some(want),
+            "{:?}",
+            v.chain_name
+        );
+    }
+}

@@ -71,16 +71,23 @@ pub(crate) fn build_v2(
         }
     }
     for a in &raw.actions {
-        let c = a.get_ref().contract.get_ref();
-        if !raw.contracts.contains_key(c) {
-            d.err(
-                a.get_ref().contract.span(),
-                format!(
-                    "action {:?}: contract {c:?} is not declared",
-                    a.get_ref().id.get_ref()
-                ),
-                "declare it as [contracts.<id>], or fix the id",
-            );
+        let r = a.get_ref();
+        let named = r
+            .contract
+            .iter()
+            .chain(r.contracts.iter().flat_map(|l| l.get_ref().iter()));
+        for c in named {
+            if !raw.contracts.contains_key(c.get_ref()) {
+                d.err(
+                    c.span(),
+                    format!(
+                        "action {:?}: contract {:?} is not declared",
+                        r.id.get_ref(),
+                        c.get_ref()
+                    ),
+                    "declare it as [contracts.<id>], or fix the id",
+                );
+            }
         }
     }
 
@@ -132,19 +139,39 @@ fn project(d: &mut Diags<'_>, raw: &RawManifestV2, name: &str, ch: &RawChain) ->
             ),
         );
     }
-    let here: BTreeSet<String> = raw
-        .actions
-        .iter()
-        .filter(|a| contracts.contains_key(a.get_ref().contract.get_ref()))
-        .map(|a| a.get_ref().id.get_ref().clone())
-        .collect();
-    let vars = Vars { name, ch };
-    let actions = raw
-        .actions
-        .iter()
-        .filter(|a| here.contains(a.get_ref().id.get_ref()))
-        .map(|a| Spanned::new(a.span(), vars.action(d, a.get_ref())))
-        .collect();
+    // Each action as it exists on this chain: a single-contract action when its contract is here; a
+    // list action with the listed contracts that are here (none: not on this chain).
+    let vars = Vars {
+        name,
+        ch,
+        shared: &raw.vars,
+    };
+    let mut here: BTreeSet<String> = BTreeSet::new();
+    let mut actions = Vec::new();
+    for a in &raw.actions {
+        let r = a.get_ref();
+        let mut on_chain = r.clone();
+        match (&r.contract, &r.contracts) {
+            (Some(c), None) if contracts.contains_key(c.get_ref()) => {}
+            (None, Some(list)) => {
+                let present: Vec<S<String>> = list
+                    .get_ref()
+                    .iter()
+                    .filter(|c| contracts.contains_key(c.get_ref()))
+                    .cloned()
+                    .collect();
+                if present.is_empty() {
+                    continue;
+                }
+                on_chain.contracts = Some(Spanned::new(list.span(), present));
+            }
+            // Both or neither: the validator reports it.
+            (Some(_), Some(_)) | (None, None) => {}
+            (Some(_), None) => continue,
+        }
+        here.insert(r.id.get_ref().clone());
+        actions.push(Spanned::new(a.span(), vars.action(d, &on_chain)));
+    }
     let playbooks = raw
         .playbooks
         .iter()
@@ -174,20 +201,29 @@ fn project(d: &mut Diags<'_>, raw: &RawManifestV2, name: &str, ch: &RawChain) ->
 struct Vars<'a> {
     name: &'a str,
     ch: &'a RawChain,
+    shared: &'a BTreeMap<String, S<RawLiteral>>,
 }
 
 impl Vars<'_> {
+    /// The chain's own value, else the manifest's shared one.
+    fn get(&self, var: &str) -> Option<&S<RawLiteral>> {
+        self.ch.vars.get(var).or_else(|| self.shared.get(var))
+    }
+
     fn undefined(&self, d: &mut Diags<'_>, span: std::ops::Range<usize>, var: &str) {
         d.err(
             span,
             format!("${var} is not defined for chain {}", self.name),
-            format!("add {var} = … under [chains.{}.vars]", self.name),
+            format!(
+                "add {var} = … under [chains.{}] vars (or in the top-level [vars] for every chain)",
+                self.name
+            ),
         );
     }
 
     fn literal(&self, d: &mut Diags<'_>, l: &S<RawLiteral>) -> S<RawLiteral> {
         match l.get_ref() {
-            RawLiteral::Str(s) if s.starts_with('$') => match self.ch.vars.get(&s[1..]) {
+            RawLiteral::Str(s) if s.starts_with('$') => match self.get(&s[1..]) {
                 Some(v) => v.clone(),
                 None => {
                     self.undefined(d, l.span(), &s[1..]);
@@ -213,7 +249,7 @@ impl Vars<'_> {
                 .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
                 .unwrap_or(after.len());
             let var = &after[..len];
-            match self.ch.vars.get(var) {
+            match self.get(var) {
                 Some(v) if !var.is_empty() => out.push_str(&v.get_ref().as_text()),
                 _ => {
                     self.undefined(d, t.span(), var);
@@ -253,6 +289,7 @@ impl Vars<'_> {
             id: a.id.clone(),
             title: a.title.clone(),
             contract: a.contract.clone(),
+            contracts: a.contracts.clone(),
             function: a.function.clone(),
             via: a.via.clone(),
             args: a

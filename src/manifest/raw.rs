@@ -76,7 +76,11 @@ pub(crate) struct RawContract {
 pub(crate) struct RawAction {
     pub id: S<String>,
     pub title: Option<S<String>>,
-    pub contract: S<String>,
+    /// The contract the action calls…
+    pub contract: Option<S<String>>,
+    /// …or several contracts with the same call: one action `ID@CONTRACT` each; a playbook naming `ID`
+    /// takes them all.
+    pub contracts: Option<S<Vec<S<String>>>>,
     pub function: S<String>,
     pub via: Option<S<String>>,
     #[serde(default)]
@@ -141,6 +145,10 @@ pub(crate) struct RawManifestV2 {
     pub actions: Vec<S<RawAction>>,
     #[serde(default)]
     pub playbooks: Vec<S<RawPlaybook>>,
+    /// Values the same on every chain unless a chain's own `vars` says otherwise (e.g. the code hash of
+    /// an implementation deployed everywhere).
+    #[serde(default)]
+    pub vars: BTreeMap<String, S<RawLiteral>>,
     pub chains: S<BTreeMap<String, S<RawChain>>>,
 }
 

@@ -694,6 +694,13 @@ fn toml_error(d: &mut Diags<'_>, e: &toml::de::Error) {
 /// Validates one deployment's raw manifest (a version-1 file, or one chain of a version-2 file). Problems
 /// go to `d`; the result is meaningful only when `d` stays empty.
 pub(crate) fn build(d: &mut Diags<'_>, raw: &RawManifest, path: &Path, hash: B256) -> Manifest {
+    let expanded;
+    let raw = if raw.actions.iter().any(|a| a.get_ref().contracts.is_some()) {
+        expanded = expand_action_lists(d, raw);
+        &expanded
+    } else {
+        raw
+    };
     let (name, chain_id) = header_section(d, raw);
     let safe = safe_section(d, raw);
     let timelock = timelock_section(d, raw);
@@ -717,6 +724,66 @@ pub(crate) fn build(d: &mut Diags<'_>, raw: &RawManifest, path: &Path, hash: B25
         chain_name: None,
         deployments: Default::default(),
     }
+}
+
+/// An action with `contracts = [A, B, …]` becomes one action `ID@A`, `ID@B`, … each; a playbook that names
+/// `ID` names them all, in the list's order.
+fn expand_action_lists(d: &mut Diags<'_>, raw: &RawManifest) -> RawManifest {
+    let mut out = raw.clone();
+    let mut actions = Vec::with_capacity(raw.actions.len());
+    let mut lists: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for a in &raw.actions {
+        let r = a.get_ref();
+        let Some(list) = &r.contracts else {
+            actions.push(a.clone());
+            continue;
+        };
+        if let Some(c) = &r.contract {
+            d.err(
+                c.span(),
+                format!("action {:?} has both contract and contracts", r.id.get_ref()),
+                "keep one: contract = \"ID\" for one contract, contracts = [\"A\", \"B\"] for the same call on several",
+            );
+            continue;
+        }
+        if list.get_ref().is_empty() {
+            d.err(
+                list.span(),
+                format!("action {:?}: contracts is empty", r.id.get_ref()),
+                "list the contracts the action calls",
+            );
+            continue;
+        }
+        let mut ids = Vec::new();
+        for c in list.get_ref() {
+            let mut one = r.clone();
+            let id = format!("{}@{}", r.id.get_ref(), c.get_ref());
+            one.id = toml::Spanned::new(r.id.span(), id.clone());
+            one.contract = Some(c.clone());
+            one.contracts = None;
+            actions.push(toml::Spanned::new(a.span(), one));
+            ids.push(id);
+        }
+        lists.insert(r.id.get_ref().clone(), ids);
+    }
+    out.actions = actions;
+    if !lists.is_empty() {
+        for p in &mut out.playbooks {
+            let pr = p.get_mut();
+            let span = pr.actions.span();
+            let mut names = Vec::new();
+            for n in pr.actions.get_ref() {
+                match lists.get(n.get_ref()) {
+                    Some(ids) => {
+                        names.extend(ids.iter().map(|i| toml::Spanned::new(n.span(), i.clone())))
+                    }
+                    None => names.push(n.clone()),
+                }
+            }
+            pr.actions = toml::Spanned::new(span, names);
+        }
+    }
+    out
 }
 
 /// `[contracts.*]`, in file order.
@@ -913,11 +980,19 @@ fn actions_section(
             .as_ref()
             .map(|t| t.get_ref().clone())
             .unwrap_or_else(|| id.clone());
-        let cname = a.contract.get_ref();
+        let Some(contract_field) = &a.contract else {
+            d.err(
+                a.id.span(),
+                format!("action {id:?} names no contract"),
+                "add contract = \"ID\" (or contracts = [\"A\", \"B\"] for the same call on several)",
+            );
+            continue;
+        };
+        let cname = contract_field.get_ref();
         let Some(contract) = contracts.get(cname) else {
             if !raw.contracts.contains_key(cname) {
                 let known: Vec<&String> = raw.contracts.keys().collect();
-                d.err(a.contract.span(), format!("action {id:?} names contract {cname:?}, which the manifest does not define"), format!("define [contracts.{cname}] or use one of {known:?}"));
+                d.err(contract_field.span(), format!("action {id:?} names contract {cname:?}, which the manifest does not define"), format!("define [contracts.{cname}] or use one of {known:?}"));
             }
             continue;
         };
