@@ -774,3 +774,79 @@ fn execute_timed_out_resumes_with_broadcast_and_never_signs_twice() {
         "the executor sent a second transaction"
     );
 }
+
+/// A playbook that mixes routes (issue 15): one Safe batch pauses the pool directly and schedules the
+/// timelocked pool's resumption; the pause's post-condition is checked when the batch is mined, the
+/// resumption's when the timelock executes it.
+#[test]
+fn mixed_playbook_pauses_directly_and_schedules_through_the_timelock_in_one_batch() {
+    let w = World::deploy();
+    w.write_manifest("m.toml", Pins::Right);
+    let mut text = std::fs::read_to_string(w.sb.path("m.toml")).unwrap();
+    text.push_str(
+        r#"
+[[playbooks]]
+id = "pause-and-resume-later"
+title = "Pause the pool now, schedule the timelocked pool's resumption"
+actions = ["pause-pool", "unpause-tlpool"]
+"#,
+    );
+    w.sb.write("mixed.toml", &text);
+    let h = w.sb.run(&["--manifest", "mixed.toml", "manifest", "hash"]);
+    ok(&h, "hash");
+    w.pins
+        .borrow_mut()
+        .insert("mixed.toml".into(), h.stdout.trim().to_string());
+    // Direct actions after timelock ones would not be one coherent batch: refused at load.
+    let bad = text.replace(
+        r#"actions = ["pause-pool", "unpause-tlpool"]"#,
+        r#"actions = ["unpause-tlpool", "pause-pool"]"#,
+    );
+    w.sb.write("bad.toml", bad);
+    let r = w.sb.run(&["--manifest", "bad.toml", "manifest", "check"]);
+    assert_eq!(r.code, 1, "{}", all_output(&r));
+    assert!(
+        r.stderr.contains("Safe action after a timelock action"),
+        "{}",
+        r.stderr
+    );
+
+    w.anvil.send_as(&w.timelock, &w.tl_pool, "pause()", &[]);
+    let signed = w.compose_and_sign("mixed.toml", &["pause-and-resume-later"], "mixed");
+    let b = w.bundle(&signed);
+    assert_eq!(b["actions"], json!(["pause-pool", "unpause-tlpool"]));
+    assert_eq!(b["timelock"]["step"], "schedule");
+    // The batch is MultiSendCallOnly: a direct pause, then the timelock's schedule.
+    let v = w.bg("mixed.toml", false, &["--json", "verify", &signed]);
+    ok(&v, "verify the mixed batch");
+    let report = v.json();
+    assert_eq!(report["allowed"], json!(true), "{report}");
+
+    let r = w.execute_keystore("mixed.toml", &signed, "mixed-done.json");
+    ok(&r, "execute the batch");
+    let done = w.bundle("mixed-done.json");
+    assert!(w.paused(&w.pool), "paused directly");
+    assert!(w.paused(&w.tl_pool), "the resumption is only scheduled");
+    let posts = done["postconditions"].as_array().unwrap();
+    assert!(
+        posts
+            .iter()
+            .all(|p| p["action"] == json!("pause-pool") && p["pass"] == json!(true)),
+        "only the direct action's post-conditions are checked now: {posts:?}"
+    );
+    assert!(!posts.is_empty());
+    assert_eq!(timelock_status(&w, "mixed-done.json")["state"], "pending");
+
+    w.anvil.increase_time(TIMELOCK_DELAY + 1);
+    let exec = w.compose_and_sign(
+        "mixed.toml",
+        &["--execute-scheduled", "mixed-done.json"],
+        "mixed-exec",
+    );
+    assert_eq!(w.bundle(&exec)["actions"], json!(["unpause-tlpool"]));
+    let r = w.execute_keystore("mixed.toml", &exec, "mixed-exec-done.json");
+    ok(&r, "execute the timelock operation");
+    assert_mined_and_green(&w.bundle("mixed-exec-done.json"), &["paused() == false"]);
+    assert!(!w.paused(&w.tl_pool));
+    assert!(w.paused(&w.pool));
+}

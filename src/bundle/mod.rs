@@ -488,17 +488,31 @@ impl Bundle {
             let s = self.safe_tx.as_ref().ok_or_else(|| {
                 BundleError::Inconsistent("a timelock operation needs a Safe tx".into())
             })?;
-            if s.tx.to != t.address || s.tx.operation != Operation::Call {
+            // The timelock is called by the Safe tx itself, or (a playbook that mixes routes) by the last
+            // entry of its MultiSend batch.
+            let timelock_call = if s.tx.to == t.address && s.tx.operation == Operation::Call {
+                Some(s.tx.data.clone())
+            } else if s.tx.operation == Operation::DelegateCall {
+                crate::safe::multisend_entries(&s.tx.data)
+                    .and_then(|e| e.last().cloned())
+                    .filter(|e| {
+                        e.to == t.address && e.operation == Operation::Call && e.value.is_zero()
+                    })
+                    .map(|e| e.data)
+            } else {
+                None
+            };
+            let Some(timelock_call) = timelock_call else {
                 return Err(BundleError::Inconsistent(
                     "the Safe tx does not call the timelock".into(),
                 ));
-            }
+            };
             if t.calls.is_empty() {
                 return Err(BundleError::Inconsistent(
                     "the timelock operation has no calls".into(),
                 ));
             }
-            if timelock_calldata(t) != s.tx.data {
+            if timelock_calldata(t) != timelock_call {
                 return Err(BundleError::Inconsistent(
                     "the timelock section (step, calls, predecessor, salt or delay) is not what the Safe tx's calldata schedules or executes".into(),
                 ));
@@ -558,7 +572,25 @@ fn check_labels(m: &Manifest, b: &Bundle, report: &Report) -> Result<(), BundleE
                 "it names playbook {p:?}, which the manifest does not define"
             )));
         };
-        if pb.actions != report.actions {
+        // A timelock execution carries only the playbook's timelock actions (a mixed playbook made its
+        // direct calls when it scheduled them).
+        let executing = report.tree.walk().iter().any(|n| {
+            n.timelock_operation_id.is_some()
+                && matches!(&n.decoded, crate::decode::Decoded::Function { name, .. } if name == "execute" || name == "executeBatch")
+        });
+        let expected: Vec<String> = if executing {
+            pb.actions
+                .iter()
+                .filter(|id| {
+                    m.action(id)
+                        .is_some_and(|a| a.via == crate::manifest::Via::Timelock)
+                })
+                .cloned()
+                .collect()
+        } else {
+            pb.actions.clone()
+        };
+        if expected != report.actions {
             return Err(mismatch(
                 "playbook",
                 format!("{p:?} (actions {:?})", pb.actions),

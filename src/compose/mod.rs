@@ -375,6 +375,9 @@ pub fn compose(
     })?;
     let actions: Vec<&Action> = pb.actions.iter().filter_map(|id| m.action(id)).collect();
     let via = actions.first().map(|a| a.via).unwrap_or(Via::Safe);
+    if actions.iter().any(|a| a.via != via) {
+        return compose_mixed(m, &pb.id, &actions, opts);
+    }
     let calls: Vec<PlannedCall> = actions
         .iter()
         .map(|a| plan_action(m, a, opts))
@@ -510,6 +513,93 @@ pub fn compose(
     }
 }
 
+/// A playbook whose direct (Safe) actions come first and whose timelock actions follow: one Safe batch
+/// through MultiSendCallOnly that makes the direct calls and then schedules the timelock's operation.
+fn compose_mixed(
+    m: &Manifest,
+    playbook: &str,
+    actions: &[&Action],
+    opts: &ComposeOptions,
+) -> Result<Composed, ComposeError> {
+    let cfg = m
+        .safe
+        .as_ref()
+        .ok_or_else(|| ComposeError::Missing("the manifest has no [safe]".into()))?;
+    let tl = m
+        .timelock
+        .as_ref()
+        .ok_or_else(|| ComposeError::Missing("the manifest has no [timelock]".into()))?;
+    let nonce = opts.safe_nonce.ok_or_else(|| {
+        ComposeError::Missing(
+            "the Safe nonce is needed: pass --nonce N, or --rpc-url URL to read it from the Safe"
+                .into(),
+        )
+    })?;
+    let delay = opts.delay.unwrap_or(tl.min_delay);
+    if delay < tl.min_delay {
+        return Err(ComposeError::DelayTooShort {
+            delay,
+            min_delay: tl.min_delay,
+        });
+    }
+    let mut entries = Vec::new();
+    let mut tcalls = Vec::new();
+    let mut ids = Vec::new();
+    for a in actions {
+        let c = plan_action(m, a, opts)?;
+        ids.push(c.action.clone());
+        match a.via {
+            Via::Safe => entries.push(MultiSendEntry {
+                operation: Operation::Call,
+                to: c.to,
+                value: c.value,
+                data: c.data,
+            }),
+            Via::Timelock => tcalls.push(TimelockCall {
+                target: c.to,
+                value: c.value,
+                data: c.data,
+            }),
+            Via::Eoa => {
+                return Err(ComposeError::Missing(format!(
+                    "playbook {playbook:?} mixes a guardian-EOA action into a Safe batch"
+                )))
+            }
+        }
+    }
+    let salt = opts
+        .salt
+        .unwrap_or_else(|| default_salt(m, playbook, nonce));
+    let operation_id =
+        bundle::timelock_operation_id(&tcalls, opts.predecessor, salt, tcalls.len() != 1);
+    let op = TimelockOp {
+        step: TimelockStep::Schedule,
+        address: tl.address,
+        calls: tcalls,
+        predecessor: opts.predecessor,
+        salt,
+        delay,
+        operation_id,
+    };
+    entries.push(MultiSendEntry {
+        operation: Operation::Call,
+        to: tl.address,
+        value: U256::ZERO,
+        data: timelock_calldata(&op),
+    });
+    let tx = SafeTxFields::new(
+        cfg.multisend_call_only,
+        U256::ZERO,
+        multisend_calldata(&entries),
+        Operation::DelegateCall,
+        nonce,
+    );
+    finish(
+        m,
+        safe_bundle(m, Some(playbook), ids, tx, Some(op), opts.created_at)?,
+    )
+}
+
 /// Builds the `execute`/`executeBatch` Safe tx for a bundle that scheduled a timelock operation.
 pub fn compose_execute_scheduled(
     m: &Manifest,
@@ -533,12 +623,20 @@ pub fn compose_execute_scheduled(
     let mut exec = op.clone();
     exec.step = TimelockStep::Execute;
     let tx = timelock_safe_tx(op.address, &exec, nonce);
+    // A mixed playbook's direct calls were made when it was scheduled: the execution carries the
+    // timelock's actions only.
+    let actions: Vec<String> = scheduled
+        .actions
+        .iter()
+        .filter(|id| m.action(id).is_some_and(|a| a.via == Via::Timelock))
+        .cloned()
+        .collect();
     finish(
         m,
         safe_bundle(
             m,
             scheduled.playbook.as_deref(),
-            scheduled.actions.clone(),
+            actions,
             tx,
             Some(exec),
             created_at,

@@ -1237,12 +1237,14 @@ fn playbooks_section(
             );
         }
         let mut vias = BTreeSet::new();
+        let mut order: Vec<Via> = Vec::new();
         let mut seen = BTreeSet::new();
         for a in p.actions.get_ref() {
             match action_ids.get(a.get_ref()) {
                 Some(via) => {
                     if let Some(via) = via {
                         vias.insert(via.as_str());
+                        order.push(*via);
                     }
                 }
                 None => d.err(
@@ -1265,8 +1267,22 @@ fn playbooks_section(
                 );
             }
         }
-        if vias.len() > 1 {
-            d.err(p.actions.span(), format!("playbook {id:?} mixes actions via {:?}: a playbook composes into one transaction", vias), "split it into one playbook per via");
+        // One Safe transaction may carry direct calls and a timelock schedule (direct calls first); a
+        // guardian account's transaction is its own.
+        let safe_and_timelock =
+            vias.len() == 2 && vias.contains("safe") && vias.contains("timelock");
+        if vias.len() > 1 && !safe_and_timelock {
+            d.err(p.actions.span(), format!("playbook {id:?} mixes actions via {:?}: a playbook composes into one transaction", vias), "split it into one playbook per via (only safe and timelock actions share one Safe batch)");
+        } else if safe_and_timelock
+            && order
+                .windows(2)
+                .any(|w| w[0] == Via::Timelock && w[1] == Via::Safe)
+        {
+            d.err(
+                p.actions.span(),
+                format!("playbook {id:?} lists a Safe action after a timelock action"),
+                "list the direct (via = \"safe\") actions first: the Safe batch makes those calls, then schedules the timelock's",
+            );
         }
         let title = p
             .title

@@ -246,6 +246,13 @@ pub fn multisend_calldata(entries: &[MultiSendEntry]) -> Bytes {
     .into()
 }
 
+/// The entries of `multiSend(packed)` calldata, or `None` when it is not that call or its batch is
+/// malformed.
+pub fn multisend_entries(calldata: &[u8]) -> Option<Vec<MultiSendEntry>> {
+    let call = multiSendCall::abi_decode(calldata).ok()?;
+    unpack_multisend(&call.transactions).ok()
+}
+
 /// A malformed MultiSend batch, with the byte offset (within the packed bytes) where it breaks.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("MultiSend entry {index} at byte {offset}: {reason}")]
