@@ -1,11 +1,11 @@
-//! `breakglass compose` against the real thing: a Safe 1.4.1 with MultiSendCallOnly at its canonical
-//! address, OpenZeppelin 5 transparent and UUPS proxies, and a TimelockController, all on anvil. Every
-//! hash the binary writes into a bundle is compared with what the deployed contracts compute
-//! (`getTransactionHash`, `domainSeparator`, `hashOperation`, `hashOperationBatch`) and with an
-//! independent implementation here (hand-rolled EIP-712 encoding, Foundry's `cast`); the owners'
-//! signatures are made by `cast wallet sign`, and the bundles are executed on chain, so the encoding is
-//! proven by the contracts accepting it. EIP-1559 bundles are signed with alloy's local signer and
-//! compared byte for byte with `cast mktx`.
+//! `breakglass compose` against the real thing: the incident world of `tests/support/world.rs` (a Safe
+//! 1.4.1 with MultiSendCallOnly at its canonical address, OpenZeppelin 5 transparent and UUPS proxies, a
+//! TimelockController) on anvil. Every hash the binary writes into a bundle is compared with what the
+//! deployed contracts compute (`getTransactionHash`, `domainSeparator`, `hashOperation`,
+//! `hashOperationBatch`) and with an independent implementation here (hand-rolled EIP-712 encoding,
+//! Foundry's `cast`); the owners' signatures are made by `cast wallet sign` with the owners' test keys,
+//! and the bundles are executed on chain, so the encoding is proven by the contracts accepting it.
+//! EIP-1559 bundles are signed with alloy's local signer and compared byte for byte with `cast mktx`.
 //!
 //! The tampered-bundle fixtures in tests/fixtures/bundles are checked here too; regenerate them with
 //! `cargo test --test tests compose_chain::regenerate_bundle_fixtures -- --ignored` after changing
@@ -13,10 +13,10 @@
 
 use crate::support::anvil::{
     cast_offline, checksum, Anvil, CHAIN_ID, DEFAULT_ADDRESSES, DEFAULT_KEYS,
-    EIP1967_IMPLEMENTATION_SLOT, MULTISEND_CALL_ONLY_141, PAUSABLE_POOL_V2_ARTIFACT,
-    UUPS_POOL_V2_ARTIFACT, ZERO_ADDRESS,
+    EIP1967_IMPLEMENTATION_SLOT, MULTISEND_CALL_ONLY_141,
 };
 use crate::support::bin::{repo, Run, Sandbox};
+use crate::support::world::{owner_key, owners, Pins, World};
 use alloy::consensus::{SignableTransaction, TxEip1559, TxEnvelope};
 use alloy::eips::eip2718::{Decodable2718, Encodable2718};
 use alloy::primitives::{keccak256, Address, Bytes, TxKind, B256, U256};
@@ -160,233 +160,29 @@ const GUARDIAN: usize = 4;
 /// Pays for `execTransaction` (anvil account 9, not an owner).
 const EXECUTOR: usize = 9;
 
-/// A protocol on anvil: a 2-of-3 Safe (anvil accounts 1..3) owning a transparent pool and a UUPS
-/// vault; a TimelockController (proposer and executor: the Safe) owning its own pool and vault; and a
-/// pool owned directly by the guardian EOA. Plus the V2 implementations for the patch playbook.
+/// The incident world of `tests/support/world.rs` (a 2-of-3 Safe of simulator accounts 0 and 1 and a
+/// keystore owner; transparent pool and UUPS vault; a timelock owning its own pool and vault; the
+/// guardian's pool), driven here with `cast` as the owners' signer. Owners are numbered 1..=3 as in
+/// [`owners`].
 struct Protocol {
-    anvil: Anvil,
-    safe: String,
-    pool: String,
-    pool_admin: String,
-    vault: String,
-    pool_v2: String,
-    vault_v2: String,
-    timelock: String,
-    tl_pool: String,
-    tl_vault: String,
-    g_pool: String,
-    g_pool_admin: String,
+    w: World,
+}
+
+impl std::ops::Deref for Protocol {
+    type Target = World;
+    fn deref(&self) -> &World {
+        &self.w
+    }
 }
 
 impl Protocol {
     fn deploy() -> Protocol {
-        let anvil = Anvil::start();
-        let safe = anvil.deploy_safe(&DEFAULT_ADDRESSES[1..4], 2);
-        let (pool, pool_admin, _) = anvil.deploy_pausable_transparent(&safe);
-        let (vault, _) = anvil.deploy_uups(&safe);
-        let pool_v2 = anvil.deploy_artifact(PAUSABLE_POOL_V2_ARTIFACT, "", &[]);
-        let vault_v2 = anvil.deploy_artifact(UUPS_POOL_V2_ARTIFACT, "", &[]);
-        let timelock = anvil.deploy_timelock(TIMELOCK_DELAY, &[&safe], &[&safe], ZERO_ADDRESS);
-        let (tl_pool, _, _) = anvil.deploy_pausable_transparent(&timelock);
-        let (tl_vault, _) = anvil.deploy_uups(&timelock);
-        let (g_pool, g_pool_admin, _) =
-            anvil.deploy_pausable_transparent(DEFAULT_ADDRESSES[GUARDIAN]);
-        Protocol {
-            anvil,
-            safe,
-            pool,
-            pool_admin,
-            vault,
-            pool_v2,
-            vault_v2,
-            timelock,
-            tl_pool,
-            tl_vault,
-            g_pool,
-            g_pool_admin,
-        }
+        Protocol { w: World::deploy() }
     }
 
-    fn codehash(&self, addr: &str) -> String {
-        let code = self.anvil.code(addr);
-        self.anvil.cast(&["keccak", &code])
-    }
-
-    /// The manifest of this deployment, shaped like examples/demo.toml.
+    /// The world's manifest (implementations pinned) for `chain_id`.
     fn manifest(&self, chain_id: u64) -> String {
-        let abi = r#"abi = [
-  "function pause()",
-  "function unpause()",
-  "function paused() view returns (bool)",
-  "function version() view returns (string)",
-]"#;
-        format!(
-            r#"version = 1
-name = "Acme Lending (compose_chain)"
-chain_id = {chain_id}
-
-[safe]
-address = "{safe}"
-version = "1.4.1"
-owners = ["{o1}", "{o2}", "{o3}"]
-threshold = 2
-
-[timelock]
-address = "{timelock}"
-min_delay = {delay}
-
-[contracts.pool]
-address = "{pool}"
-proxy = "transparent"
-proxy_admin = "{pool_admin}"
-{abi}
-
-[contracts.vault]
-address = "{vault}"
-proxy = "uups"
-{abi}
-
-[contracts.tlpool]
-address = "{tl_pool}"
-{abi}
-
-[contracts.tlvault]
-address = "{tl_vault}"
-{abi}
-
-[contracts.gpool]
-address = "{g_pool}"
-proxy = "transparent"
-proxy_admin = "{g_pool_admin}"
-{abi}
-
-[[actions]]
-id = "pause-pool"
-title = "Pause the lending pool"
-contract = "pool"
-function = "pause()"
-via = "safe"
-expect = ["paused() == true"]
-
-[[actions]]
-id = "pause-vault"
-title = "Pause the vault"
-contract = "vault"
-function = "pause()"
-via = "safe"
-expect = ["paused() == true"]
-
-[[actions]]
-id = "unpause-pool"
-title = "Unpause the lending pool"
-contract = "pool"
-function = "unpause()"
-via = "safe"
-expect = ["paused() == false"]
-
-[[actions]]
-id = "unpause-vault"
-title = "Unpause the vault"
-contract = "vault"
-function = "unpause()"
-via = "safe"
-expect = ["paused() == false"]
-
-[[actions]]
-id = "upgrade-pool"
-title = "Patch the pool: upgrade to the audited v2 implementation"
-contract = "pool"
-function = "upgrade"
-via = "safe"
-args = {{ implementation = {{ one_of = ["{pool_v2}"] }} }}
-implementation_codehash = "{pool_v2_codehash}"
-expect = ["implementation == {pool_v2}"]
-
-[[actions]]
-id = "upgrade-vault"
-title = "Patch the vault: upgrade to the audited v2 implementation"
-contract = "vault"
-function = "upgrade"
-via = "safe"
-args = {{ implementation = {{ eq = "{vault_v2}" }} }}
-expect = ["implementation == {vault_v2}"]
-
-[[actions]]
-id = "unpause-tlpool"
-title = "Resume the timelocked pool"
-contract = "tlpool"
-function = "unpause()"
-via = "timelock"
-expect = ["paused() == false"]
-
-[[actions]]
-id = "unpause-tlvault"
-title = "Resume the timelocked vault"
-contract = "tlvault"
-function = "unpause()"
-via = "timelock"
-expect = ["paused() == false"]
-
-[[actions]]
-id = "guardian-pause-pool"
-title = "Pause the guardian's pool from the guardian account"
-contract = "gpool"
-function = "pause()"
-via = "eoa"
-expect = ["paused() == true"]
-
-[[playbooks]]
-id = "halt"
-title = "Halt all markets"
-actions = ["pause-pool", "pause-vault"]
-
-[[playbooks]]
-id = "halt-pool"
-title = "Halt the pool only"
-actions = ["pause-pool"]
-
-[[playbooks]]
-id = "unhalt"
-title = "Resume all markets"
-actions = ["unpause-pool", "unpause-vault"]
-
-[[playbooks]]
-id = "patch"
-title = "Patch both contracts"
-actions = ["upgrade-pool", "upgrade-vault"]
-
-[[playbooks]]
-id = "resume"
-title = "Schedule the timelocked pool's resumption"
-actions = ["unpause-tlpool"]
-
-[[playbooks]]
-id = "resume-all"
-title = "Schedule the resumption of the timelocked pool and vault"
-actions = ["unpause-tlpool", "unpause-tlvault"]
-
-[[playbooks]]
-id = "guardian-halt"
-title = "Pause the guardian's pool from the guardian EOA"
-actions = ["guardian-pause-pool"]
-"#,
-            safe = self.safe,
-            o1 = DEFAULT_ADDRESSES[1],
-            o2 = DEFAULT_ADDRESSES[2],
-            o3 = DEFAULT_ADDRESSES[3],
-            timelock = self.timelock,
-            delay = TIMELOCK_DELAY,
-            pool = self.pool,
-            pool_admin = self.pool_admin,
-            vault = self.vault,
-            tl_pool = self.tl_pool,
-            tl_vault = self.tl_vault,
-            g_pool = self.g_pool,
-            g_pool_admin = self.g_pool_admin,
-            pool_v2 = self.pool_v2,
-            vault_v2 = self.vault_v2,
-            pool_v2_codehash = self.codehash(&self.pool_v2),
-        )
+        self.w.manifest_text_extended(Pins::Right, chain_id)
     }
 
     /// A sandbox with this deployment's manifest as `m.toml`.
@@ -523,24 +319,19 @@ fn safe_tx_args(s: &Value) -> Vec<String> {
     ]
 }
 
-/// `(owner address, 65-byte signature hex)` by `cast wallet sign --no-hash` over the safeTxHash.
+/// `(owner address, 65-byte signature hex)` by `cast wallet sign --no-hash` over the safeTxHash; owners
+/// numbered 1..=3.
 fn owner_signatures(b: &Value, signer_idx: [usize; 2]) -> Vec<(String, String)> {
     let hash = b["safe_tx"]["hashes"]["safe_tx_hash"].as_str().unwrap();
     signer_idx
         .iter()
         .map(|&i| {
-            let sig = cast_offline(&[
-                "wallet",
-                "sign",
-                "--no-hash",
-                "--private-key",
-                DEFAULT_KEYS[i],
-                hash,
-            ]);
+            let key = owner_key(i - 1);
+            let sig = cast_offline(&["wallet", "sign", "--no-hash", "--private-key", &key, hash]);
             assert_eq!(sig.len(), 132, "65-byte signature: {sig}");
             let v = &sig[130..];
             assert!(v == "1b" || v == "1c", "v must be 27/28: {sig}");
-            (DEFAULT_ADDRESSES[i].to_string(), sig)
+            (owners()[i - 1].clone(), sig)
         })
         .collect()
 }
@@ -813,8 +604,12 @@ fn compose_patch_upgrades_transparent_and_uups_proxies() {
 fn compose_eoa_matches_cast_mktx_and_broadcasts() {
     let p = Protocol::deploy();
     let sb = p.sandbox();
-    let guardian = DEFAULT_ADDRESSES[GUARDIAN];
-    let key = DEFAULT_KEYS[GUARDIAN];
+    // The guardian's pool is owned by simulator account 0.
+    let guardian = owners()[0].clone();
+    let guardian = guardian.as_str();
+    let key = owner_key(0);
+    let key = key.as_str();
+    p.anvil.set_balance(guardian, 100_000_000_000_000_000_000);
     let nonce = p.anvil.cast(&["nonce", guardian]);
     let (gas, max_fee, tip) = ("120000", "3000000000", "1500000000");
 

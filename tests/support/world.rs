@@ -61,6 +61,7 @@ pub(crate) struct World {
     pub(crate) vault_v2: String,
     pub(crate) timelock: String,
     pub(crate) tl_pool: String,
+    pub(crate) tl_vault: String,
     pub(crate) g_pool: String,
     pub(crate) g_pool_admin: String,
     pub(crate) pins: RefCell<HashMap<String, String>>,
@@ -86,6 +87,7 @@ impl World {
         let vault_v2 = anvil.deploy_artifact(UUPS_POOL_V2_ARTIFACT, "", &[]);
         let timelock = anvil.deploy_timelock(TIMELOCK_DELAY, &[&safe], &[&safe], ZERO_ADDRESS);
         let (tl_pool, _, _) = anvil.deploy_pausable_transparent(&timelock);
+        let (tl_vault, _) = anvil.deploy_uups(&timelock);
         let (g_pool, g_pool_admin, _) = anvil.deploy_pausable_transparent(SIM0);
         let rpc = RefCell::new(anvil.url.clone());
         World {
@@ -103,6 +105,7 @@ impl World {
             vault_v2,
             timelock,
             tl_pool,
+            tl_vault,
             g_pool,
             g_pool_admin,
             pins: RefCell::default(),
@@ -116,8 +119,73 @@ impl World {
         cast_offline(&["keccak", &code])
     }
 
-    /// The manifest of this deployment, written to `file`.
+    /// The manifest of this deployment, written to `file` (and pinned for [`World::bg`]).
     pub(crate) fn write_manifest(&self, file: &str, pins: Pins) {
+        let text = self.manifest_text(pins, 31337);
+        self.sb.write(file, text);
+        let h = self.sb.run(&["--manifest", file, "manifest", "hash"]);
+        ok(&h, "manifest hash");
+        self.pins
+            .borrow_mut()
+            .insert(file.to_string(), h.stdout.trim().to_string());
+    }
+
+    /// The manifest with more to compose: unpausing the pool and vault directly (`unhalt`), and the
+    /// timelocked vault beside the timelocked pool (`resume-all`, a two-call timelock batch).
+    pub(crate) fn manifest_text_extended(&self, pins: Pins, chain_id: u64) -> String {
+        let abi = r#"abi = [
+  "function pause()",
+  "function unpause()",
+  "function paused() view returns (bool)",
+  "function version() view returns (string)",
+]"#;
+        format!(
+            r#"{base}
+[contracts.tlvault]
+address = "{tl_vault}"
+{abi}
+
+[[actions]]
+id = "unpause-pool"
+title = "Unpause the lending pool"
+contract = "pool"
+function = "unpause()"
+via = "safe"
+expect = ["paused() == false"]
+
+[[actions]]
+id = "unpause-vault"
+title = "Unpause the vault"
+contract = "vault"
+function = "unpause()"
+via = "safe"
+expect = ["paused() == false"]
+
+[[actions]]
+id = "unpause-tlvault"
+title = "Resume the timelocked vault"
+contract = "tlvault"
+function = "unpause()"
+via = "timelock"
+expect = ["paused() == false"]
+
+[[playbooks]]
+id = "unhalt"
+title = "Resume all markets"
+actions = ["unpause-pool", "unpause-vault"]
+
+[[playbooks]]
+id = "resume-all"
+title = "Schedule the resumption of the timelocked pool and vault"
+actions = ["unpause-tlpool", "unpause-tlvault"]
+"#,
+            base = self.manifest_text(pins, chain_id),
+            tl_vault = self.tl_vault,
+        )
+    }
+
+    /// The manifest of this deployment (for `chain_id`, which a test may set to another chain's).
+    pub(crate) fn manifest_text(&self, pins: Pins, chain_id: u64) -> String {
         let (pool_hash, vault_hash) = match pins {
             Pins::Right => (self.codehash(&self.pool_v2), self.codehash(&self.vault_v2)),
             Pins::Wrong => (self.codehash(&self.pool_v1), self.codehash(&self.pool_v1)),
@@ -129,10 +197,10 @@ impl World {
   "function version() view returns (string)",
   "function owner() view returns (address)",
 ]"#;
-        let text = format!(
+        format!(
             r#"version = 1
 name = "Acme Lending (execute_chain)"
-chain_id = 31337
+chain_id = {chain_id}
 
 [safe]
 address = "{safe}"
@@ -261,13 +329,7 @@ actions = ["guardian-pause-pool"]
             g_pool_admin = self.g_pool_admin,
             pool_v2 = self.pool_v2,
             vault_v2 = self.vault_v2,
-        );
-        self.sb.write(file, text);
-        let h = self.sb.run(&["--manifest", file, "manifest", "hash"]);
-        ok(&h, "manifest hash");
-        self.pins
-            .borrow_mut()
-            .insert(file.to_string(), h.stdout.trim().to_string());
+        )
     }
 
     /// `breakglass --manifest M --pin H [--rpc-url URL] ARGS`.
@@ -416,6 +478,35 @@ actions = ["guardian-pause-pool"]
 }
 
 // ------------------------------------------------------------------ helpers
+
+/// The Safe's owners in order: simulator accounts 0 and 1, then the keystore owner.
+pub(crate) fn owners() -> [String; 3] {
+    [SIM0.to_string(), SIM1.to_string(), address_of(OWNER_KEY)]
+}
+
+/// The private key of owner `i` of [`owners`] (test keys: the simulator's are Speculos' public seed,
+/// derived by `cast wallet private-key` at m/44'/60'/i'/0/0), for signing with `cast` independently of
+/// the code under test.
+pub(crate) fn owner_key(i: usize) -> String {
+    match i {
+        0 | 1 => {
+            let path = format!("m/44'/60'/{i}'/0/0");
+            let k = cast_offline(&[
+                "wallet",
+                "private-key",
+                breakglass::signer::ledger::sim::SPECULOS_SEED,
+                &path,
+            ]);
+            assert_eq!(
+                address_of(&k).to_ascii_lowercase(),
+                owners()[i].to_ascii_lowercase()
+            );
+            k
+        }
+        2 => OWNER_KEY.to_string(),
+        _ => panic!("the Safe has three owners"),
+    }
+}
 
 /// Writes the keystores of the third owner and the executor (made by `cast wallet import`) and the
 /// password file into the sandbox; returns their addresses.
