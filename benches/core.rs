@@ -235,6 +235,7 @@ fn signed_halt(m: &Manifest) -> Bundle {
         signature: Bytes::copy_from_slice(&breakglass::signer::safe_signature_bytes(&sig)),
         kind: breakglass::safe::SignatureKind::Eip712,
         device: Some("bench key".into()),
+        mode: None,
     });
     b.recompute().unwrap();
     b

@@ -1017,6 +1017,7 @@ fn status_words_map_to_actionable_errors() {
             }
             LedgerError::ShortResponse { .. } => "ShortResponse",
             LedgerError::Malformed(_) => "Malformed",
+            LedgerError::TypedDataRefused => "TypedDataRefused",
         };
         assert_eq!(got, variant, "{sw:#06x}: {e:?}");
         let msg = e.to_string();

@@ -22,6 +22,8 @@ mod device_faults;
 mod escapes;
 /// Execute and broadcast on a real node: the whole incident, upgrades, timelock, idempotent broadcast.
 mod execute_chain;
+/// Issue 16: full EIP-712 signing of Safe transactions (the device shows the fields), against the real app's vector.
+mod full_eip712;
 /// Issue 12's smaller findings: untrusted verify exit code, timelock delay, Builder operation, signer first.
 mod hardening;
 /// The anvil harness itself: Safe 1.4.1, OZ 5 proxies and timelock deploy and behave.

@@ -140,6 +140,7 @@ fn sig(by: Address) -> SignatureEntry {
         signature: Bytes::from(vec![0x11; 65]),
         kind: SignatureKind::Eip712,
         device: Some(SIM_LABEL.into()),
+        mode: None,
     }
 }
 

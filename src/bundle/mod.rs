@@ -99,6 +99,35 @@ pub struct SignatureEntry {
     /// Which device or key store made it (informational).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device: Option<String>,
+    /// What the signer was shown and asked (informational): a Ledger in full EIP-712 mode (the device
+    /// showed the Safe transaction), in hashed mode (two hashes), or a key that signed the digest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<SignMode>,
+}
+
+/// How a Safe signature was asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SignMode {
+    /// The Ledger received the typed data and showed its fields.
+    #[serde(rename = "eip712-full")]
+    Eip712Full,
+    /// The Ledger received the domain and message hashes only.
+    #[serde(rename = "eip712-hashed")]
+    Eip712Hashed,
+    /// A key (keystore) signed the digest: nothing was shown.
+    #[serde(rename = "digest")]
+    Digest,
+}
+
+impl SignMode {
+    /// As written in bundles and the audit log.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SignMode::Eip712Full => "eip712-full",
+            SignMode::Eip712Hashed => "eip712-hashed",
+            SignMode::Digest => "digest",
+        }
+    }
 }
 
 /// A signed EIP-1559 transaction (raw bytes and hash are checked against each other and the bundle by
@@ -878,6 +907,7 @@ mod tests {
             signature: Bytes::copy_from_slice(&raw),
             kind: SignatureKind::ApprovedHash,
             device: None,
+            mode: None,
         }
     }
 
@@ -893,6 +923,7 @@ mod tests {
             signature: Bytes::copy_from_slice(&s1.as_bytes()),
             kind: SignatureKind::Eip712,
             device: None,
+            mode: None,
         };
         let owners = [k1.address(), k2.address()];
         let b = bundle_with(vec![e1.clone(), e1.clone(), approved(k2.address())]);

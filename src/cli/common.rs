@@ -92,7 +92,9 @@ pub struct SignerArgs {
 pub(crate) fn signer_error(e: SignerError) -> CliError {
     let kind = match &e {
         SignerError::Ledger(LedgerError::Rejected) => "rejected",
-        SignerError::Ledger(LedgerError::BlindSigningOrInvalid { .. }) => "blind_signing",
+        SignerError::Ledger(
+            LedgerError::BlindSigningOrInvalid { .. } | LedgerError::TypedDataRefused,
+        ) => "blind_signing",
         SignerError::Ledger(LedgerError::Locked) => "locked",
         SignerError::Ledger(LedgerError::AppNotOpen { .. }) => "app_not_open",
         SignerError::Ledger(_) => "device",

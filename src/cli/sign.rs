@@ -187,8 +187,47 @@ fn preview(ready: &crate::incident::ReadyToSign, s: &dyn Signer, address: Addres
     out!("{}", crate::policy::render_text(ready.report()));
     outln!();
     let req = ready.request();
+    if let (Some(t), true) = (req.safe_typed(), s.full_eip712()) {
+        use crate::signer::ledger::eip712::{self, DeviceSettings};
+        let raw = DeviceSettings {
+            blind_signing: false,
+            raw_messages: true,
+            transaction_hash: false,
+        };
+        outln!("The device will show (full EIP-712; the Ethereum app's \"Raw messages\" setting on), page by page:");
+        for p in eip712::device_pages(t, raw).unwrap_or_default() {
+            outln!("  | {p}");
+        }
+        let blind = DeviceSettings {
+            blind_signing: true,
+            raw_messages: false,
+            transaction_hash: false,
+        };
+        let short: Vec<String> = eip712::device_pages(t, blind)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|p| {
+                !p.starts_with("Blind") && !p.starts_with("Review") && !p.starts_with("Sign")
+            })
+            .collect();
+        outln!(
+            "With only \"Blind signing\" on, it shows {}; with neither setting on, it refuses.",
+            short.join(", ")
+        );
+        if t.tx.data.len() > eip712::DEVICE_DATA_BYTES + 1 {
+            outln!(
+                "The device shows `data` up to 188 bytes; this one is {} bytes: it shows the first {} and \"...\" (the whole is hashed and signed): compare those, and the decode above for the rest.",
+                t.tx.data.len(),
+                eip712::DEVICE_DATA_BYTES
+            );
+        }
+    }
     if let Some((d, msg, h)) = req.safe_hashes() {
-        outln!("The device will show (hashed EIP-712, blind signing):");
+        if req.safe_typed().is_some() && s.full_eip712() {
+            outln!("The hashes (an app older than 1.9 shows only these; the \"Transaction hash\" setting adds them at the end):");
+        } else {
+            outln!("The device will show (hashed EIP-712, blind signing):");
+        }
         outln!("  Domain hash   {}", crate::policy::render::grouped_hex(&d));
         outln!(
             "  Message hash  {}",
@@ -320,6 +359,9 @@ pub struct DeviceSimArgs {
     /// Milliseconds the simulated person takes to approve.
     #[arg(long, value_name = "MS", default_value = "0")]
     pub approve_delay_ms: u64,
+    /// The app's "Raw messages" setting: full EIP-712 shows every field of the Safe transaction.
+    #[arg(long)]
+    pub raw_messages: bool,
 }
 
 /// Runs `device-sim` until killed.
@@ -353,6 +395,8 @@ pub fn run_device_sim(ctx: &Ctx, a: DeviceSimArgs) -> Result<(), CliError> {
         blind_signing: blind,
         mode: a.mode,
         approve_delay: Duration::from_millis(a.approve_delay_ms),
+        raw_messages: a.raw_messages,
+        print_pages: !ctx.json,
         ..Default::default()
     };
     if ctx.json {

@@ -189,7 +189,9 @@ impl From<SignerError> for IncidentError {
     fn from(e: SignerError) -> Self {
         let code = match &e {
             SignerError::Ledger(LedgerError::Rejected) => "rejected",
-            SignerError::Ledger(LedgerError::BlindSigningOrInvalid { .. }) => "blind_signing",
+            SignerError::Ledger(
+                LedgerError::BlindSigningOrInvalid { .. } | LedgerError::TypedDataRefused,
+            ) => "blind_signing",
             SignerError::Ledger(LedgerError::Locked) => "locked",
             SignerError::Ledger(LedgerError::AppNotOpen { .. }) => "app_not_open",
             SignerError::Ledger(_) => "device",

@@ -524,8 +524,11 @@ impl Session {
     ) -> Result<(Bundle, Address), IncidentError> {
         let address = s.address()?;
         self.check_signer(ready.bundle(), address)?;
-        let sig = signer::sign_request(s, &ready.request, address)?;
+        let (sig, mode) = signer::sign_request_mode(s, &ready.request, address)?;
         let mut out = attach_signature(ready.bundle(), &ready.request, address, &sig, s.label())?;
+        if let Some(e) = out.signatures.iter_mut().find(|x| x.signer == address) {
+            e.mode = mode;
+        }
         let kind = out
             .signatures
             .iter()
@@ -538,6 +541,7 @@ impl Session {
                 "device": s.label(),
                 "digest": format!("{:#x}", ready.request.digest()),
                 "kind": kind,
+                "mode": mode.map(|m| m.as_str()),
             }),
             Some(&mut out),
         )?;
@@ -900,6 +904,7 @@ pub fn attach_signature(
         signature: bytes,
         kind,
         device: Some(device),
+        mode: None,
     });
     out.signatures.sort_by_key(|x| x.signer);
     if let Some(tx) = req.transaction() {

@@ -8,10 +8,11 @@
 pub mod keystore;
 pub mod ledger;
 
-use crate::bundle::VerifiedBundle;
+use crate::bundle::{SignMode, VerifiedBundle};
 use crate::manifest::trust::Trust;
 use alloy::consensus::{SignableTransaction, TxEip1559};
 use alloy::primitives::{Address, Signature, B256};
+use ledger::eip712::SafeTyped;
 
 /// Why signing did not happen.
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +53,7 @@ enum RequestKind {
         domain: B256,
         message: B256,
         safe_tx_hash: B256,
+        typed: Box<SafeTyped>,
     },
     Tx {
         tx: Box<TxEip1559>,
@@ -78,6 +80,12 @@ impl SigningRequest {
                     domain: s.hashes.domain_separator,
                     message: s.hashes.message_hash,
                     safe_tx_hash: s.hashes.safe_tx_hash,
+                    typed: Box::new(SafeTyped {
+                        chain_id: b.chain_id,
+                        safe: s.safe,
+                        domain: s.eip712_domain,
+                        tx: s.tx.clone(),
+                    }),
                 },
             });
         }
@@ -100,7 +108,16 @@ impl SigningRequest {
                 domain,
                 message,
                 safe_tx_hash,
+                ..
             } => Some((*domain, *message, *safe_tx_hash)),
+            RequestKind::Tx { .. } => None,
+        }
+    }
+
+    /// For a Safe tx: the typed data a Ledger streams in full EIP-712 mode.
+    pub fn safe_typed(&self) -> Option<&SafeTyped> {
+        match &self.kind {
+            RequestKind::Safe { typed, .. } => Some(typed),
             RequestKind::Tx { .. } => None,
         }
     }
@@ -150,6 +167,21 @@ pub trait Signer {
     fn label(&self) -> String;
     /// Signs a Safe tx (EIP-712 hashed: domain separator and message hash); v is 27/28.
     fn sign_safe(&mut self, domain: &B256, message: &B256) -> Result<Signature, SignerError>;
+    /// Signs a Safe tx given as typed data, saying how: a device that can show the transaction's fields
+    /// does (a Ledger in full EIP-712 mode); the default signs the hashes.
+    fn sign_safe_typed(
+        &mut self,
+        typed: &SafeTyped,
+        domain: &B256,
+        message: &B256,
+    ) -> Result<(Signature, SignMode), SignerError> {
+        let _ = typed;
+        Ok((self.sign_safe(domain, message)?, SignMode::Digest))
+    }
+    /// Whether this signer shows a Safe transaction's fields (a Ledger in full EIP-712 mode).
+    fn full_eip712(&self) -> bool {
+        false
+    }
     /// Signs an EIP-1559 transaction.
     fn sign_tx(&mut self, tx: &TxEip1559) -> Result<Signature, SignerError>;
     /// Signs a personal message (EIP-191).
@@ -162,11 +194,26 @@ pub fn sign_request(
     req: &SigningRequest,
     expected: Address,
 ) -> Result<Signature, SignerError> {
-    let sig = match &req.kind {
+    sign_request_mode(s, req, expected).map(|(sig, _)| sig)
+}
+
+/// [`sign_request`], also saying how a Safe signature was asked for.
+pub fn sign_request_mode(
+    s: &mut dyn Signer,
+    req: &SigningRequest,
+    expected: Address,
+) -> Result<(Signature, Option<SignMode>), SignerError> {
+    let (sig, mode) = match &req.kind {
         RequestKind::Safe {
-            domain, message, ..
-        } => s.sign_safe(domain, message)?,
-        RequestKind::Tx { tx } => s.sign_tx(tx)?,
+            domain,
+            message,
+            typed,
+            ..
+        } => {
+            let (sig, mode) = s.sign_safe_typed(typed, domain, message)?;
+            (sig, Some(mode))
+        }
+        RequestKind::Tx { tx } => (s.sign_tx(tx)?, None),
     };
     let got = sig
         .recover_address_from_prehash(&req.digest())
@@ -174,7 +221,7 @@ pub fn sign_request(
     if got != expected {
         return Err(SignerError::WrongSigner { expected, got });
     }
-    Ok(sig)
+    Ok((sig, mode))
 }
 
 /// Signs a manifest approval and checks the signature recovers to `expected`.

@@ -603,6 +603,7 @@ pub fn signature_entry(
             signature: Bytes::copy_from_slice(&raw),
             kind: SignatureKind::Eip712,
             device: Some(device),
+            mode: None,
         });
     }
     let signer =
@@ -626,6 +627,7 @@ pub fn signature_entry(
         signature: Bytes::copy_from_slice(&signature.as_bytes()),
         kind: SignatureKind::Transaction,
         device: Some(device),
+        mode: None,
     })
 }
 

@@ -19,7 +19,7 @@ pub const SIGNATURES_FORMAT: &str = "breakglass/signatures@1";
 
 /// The longest `device` description a signatures-only payload carries (longer ones are cut, ending in
 /// "..."): the description is informational, and with it one signature stays within two QR frames.
-pub const MAX_DEVICE_LEN: usize = 40;
+pub const MAX_DEVICE_LEN: usize = 24;
 
 fn short_device(d: &str) -> String {
     if d.chars().count() <= MAX_DEVICE_LEN {

@@ -157,6 +157,9 @@ pub enum LedgerError {
         /// What was being signed.
         what: String,
     },
+    /// 6a80 while the typed data of a full EIP-712 request streams.
+    #[error("the Ethereum app refused the typed data (0x6a80): in the Ethereum app's settings turn on \"Raw messages\" to review every field of the Safe transaction on the device (or \"Blind signing\" to see the Safe, its chain and the message hash); if one is on already, update the Ethereum app, or report this")]
+    TypedDataRefused,
     /// 5515 / 6982.
     #[error("the device is locked: unlock it with your PIN and try again")]
     Locked,

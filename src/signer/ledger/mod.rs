@@ -3,9 +3,11 @@
 //! simulator (which serves that same TCP protocol).
 
 pub mod apdu;
+pub mod eip712;
 pub mod sim;
 
 use super::{Signer, SignerError};
+use crate::bundle::SignMode;
 use alloy::consensus::TxEip1559;
 use alloy::primitives::{Address, Signature, B256};
 use apdu::{HdPath, LedgerError};
@@ -349,6 +351,40 @@ impl Signer for LedgerSigner {
             "a Safe transaction (hashed EIP-712)",
         )?;
         Ok(apdu::parse_signature(&data)?)
+    }
+
+    fn full_eip712(&self) -> bool {
+        self.app
+            .as_ref()
+            .is_some_and(|(_, c)| c.version >= (1, 9, 0))
+    }
+
+    /// Full EIP-712 when the app has it (1.9 and later): the device shows the Safe and its chain, and with
+    /// "raw messages" every SafeTx field; older apps get hashed mode.
+    fn sign_safe_typed(
+        &mut self,
+        typed: &eip712::SafeTyped,
+        domain: &B256,
+        message: &B256,
+    ) -> Result<(Signature, SignMode), SignerError> {
+        let (_, cfg) = self.check_app()?;
+        if cfg.version < (1, 9, 0) {
+            return Ok((self.sign_safe(domain, message)?, SignMode::Eip712Hashed));
+        }
+        let apdus = eip712::full_apdus(&self.path, typed);
+        let n = apdus.len();
+        let mut last = Vec::new();
+        for (i, a) in apdus.iter().enumerate() {
+            let ans = self.transport.exchange(a)?;
+            last = match apdu::check_status(&ans, "a Safe transaction (full EIP-712)") {
+                Ok(d) => d,
+                Err(LedgerError::BlindSigningOrInvalid { .. }) if i + 1 < n => {
+                    return Err(LedgerError::TypedDataRefused.into())
+                }
+                Err(e) => return Err(e.into()),
+            };
+        }
+        Ok((apdu::parse_signature(&last)?, SignMode::Eip712Full))
     }
 
     fn sign_tx(&mut self, tx: &TxEip1559) -> Result<Signature, SignerError> {

@@ -6,6 +6,7 @@
 //! byte (see the tests).
 
 use super::apdu::{self, HdPath};
+use super::eip712::{self, FieldType, StructDef};
 use alloy::consensus::transaction::RlpEcdsaDecodableTx;
 use alloy::consensus::TxEip1559;
 use alloy::primitives::{keccak256, B256};
@@ -61,6 +62,10 @@ pub struct SimConfig {
     pub version: (u8, u8, u8),
     /// Delay before answering a signing request (a person reading the screen).
     pub approve_delay: Duration,
+    /// The app's "raw messages" setting: full EIP-712 shows every field (and works with blind signing off).
+    pub raw_messages: bool,
+    /// Print the pages of each full EIP-712 request to standard output (the `device-sim` process).
+    pub print_pages: bool,
 }
 
 impl Default for SimConfig {
@@ -71,8 +76,25 @@ impl Default for SimConfig {
             mode: SimMode::Approve,
             version: (1, 22, 0),
             approve_delay: Duration::ZERO,
+            raw_messages: false,
+            print_pages: false,
         }
     }
+}
+
+/// A full EIP-712 request being streamed (the real app's rules: definitions first, the domain's values
+/// before the message's, exact value lengths).
+#[derive(Debug, Default)]
+struct Typed {
+    defs: Vec<StructDef>,
+    values_started: bool,
+    /// (struct index, next field, encoded fields so far).
+    filling: Option<(usize, usize, Vec<u8>)>,
+    /// A value spanning APDUs: (declared length, bytes so far).
+    partial: Option<(usize, Vec<u8>)>,
+    domain_hash: Option<B256>,
+    message_hash: Option<B256>,
+    pages: Vec<String>,
 }
 
 /// The simulated Ethereum app for one connection (multi-APDU requests keep state here).
@@ -80,6 +102,9 @@ pub struct SimApp {
     cfg: SimConfig,
     pending: Option<(u8, Vec<u8>)>,
     fault: Option<SimMode>,
+    typed: Typed,
+    /// The pages of the last full EIP-712 request, as the real app would show them.
+    pub last_pages: Vec<String>,
 }
 
 const OK: [u8; 2] = [0x90, 0x00];
@@ -113,6 +138,8 @@ impl SimApp {
             cfg,
             pending: None,
             fault: None,
+            typed: Typed::default(),
+            last_pages: Vec::new(),
         }
     }
 
@@ -259,6 +286,9 @@ impl SimApp {
                     self.sign_personal(&path, body)
                 }
             }
+            eip712::INS_STRUCT_DEF => self.struct_def(p1, p2, data),
+            eip712::INS_STRUCT_IMPL => self.struct_impl(p1, p2, data),
+            apdu::INS_SIGN_EIP712 if p1 == 0 && p2 == 1 => self.sign_full(data),
             apdu::INS_SIGN_EIP712 => {
                 if p1 != 0 || p2 != 0 {
                     return sw(0x6b00);
@@ -286,6 +316,198 @@ impl SimApp {
                 }
             }
             _ => sw(0x6d00),
+        }
+    }
+
+    fn typed_fail(&mut self) -> Vec<u8> {
+        self.typed = Typed::default();
+        sw(0x6a80)
+    }
+
+    fn struct_def(&mut self, p1: u8, p2: u8, data: &[u8]) -> Vec<u8> {
+        if p1 != 0 {
+            return sw(0x6b00);
+        }
+        if self.typed.values_started {
+            // Definitions come before every value.
+            return self.typed_fail();
+        }
+        match p2 {
+            0x00 => match std::str::from_utf8(data) {
+                Ok(name) if !name.is_empty() => {
+                    self.typed.defs.push(StructDef {
+                        name: name.to_string(),
+                        fields: Vec::new(),
+                    });
+                    OK.to_vec()
+                }
+                _ => self.typed_fail(),
+            },
+            0xFF => {
+                let Some((t, rest)) = FieldType::parse(data) else {
+                    return self.typed_fail();
+                };
+                let Some((&n, key)) = rest.split_first() else {
+                    return self.typed_fail();
+                };
+                let Ok(key) = std::str::from_utf8(key) else {
+                    return self.typed_fail();
+                };
+                match (self.typed.defs.last_mut(), key.len() == n as usize && n > 0) {
+                    (Some(d), true) => {
+                        d.fields.push((key.to_string(), t));
+                        OK.to_vec()
+                    }
+                    _ => self.typed_fail(),
+                }
+            }
+            _ => sw(0x6b00),
+        }
+    }
+
+    fn struct_impl(&mut self, p1: u8, p2: u8, data: &[u8]) -> Vec<u8> {
+        match p2 {
+            0x00 => {
+                // A root struct: the domain first, and the previous struct complete.
+                let Ok(name) = std::str::from_utf8(data) else {
+                    return self.typed_fail();
+                };
+                let Some(i) = self.typed.defs.iter().position(|d| d.name == name) else {
+                    return self.typed_fail();
+                };
+                let domain_first = self.typed.domain_hash.is_some() || name == "EIP712Domain";
+                if self.typed.filling.is_some() || !domain_first || p1 != 0 {
+                    return self.typed_fail();
+                }
+                self.typed.values_started = true;
+                self.typed.filling = Some((i, 0, Vec::new()));
+                if self.cfg.raw_messages {
+                    self.typed.pages.push(format!("Review struct {name}"));
+                } else if name == "EIP712Domain" {
+                    self.typed.pages.push("Blind signing ahead".into());
+                    self.typed.pages.push("Review typed message".into());
+                }
+                OK.to_vec()
+            }
+            0xFF => {
+                if !self.cfg.blind_signing && !self.cfg.raw_messages {
+                    // "Blind signing must be enabled in settings", at the first value.
+                    return self.typed_fail();
+                }
+                if p1 > 1 {
+                    return sw(0x6b00);
+                }
+                let (want, mut buf, piece) = match self.typed.partial.take() {
+                    Some((want, buf)) => (want, buf, data),
+                    None => {
+                        if data.len() < 2 {
+                            return self.typed_fail();
+                        }
+                        let want = u16::from_be_bytes([data[0], data[1]]) as usize;
+                        (want, Vec::new(), &data[2..])
+                    }
+                };
+                buf.extend_from_slice(piece);
+                if p1 == 1 {
+                    if buf.len() >= want {
+                        return self.typed_fail();
+                    }
+                    self.typed.partial = Some((want, buf));
+                    return OK.to_vec();
+                }
+                if buf.len() != want {
+                    return self.typed_fail();
+                }
+                self.typed_value(&buf)
+            }
+            _ => sw(0x6b00),
+        }
+    }
+
+    fn typed_value(&mut self, v: &[u8]) -> Vec<u8> {
+        let Some((si, fi, mut enc)) = self.typed.filling.take() else {
+            return self.typed_fail();
+        };
+        let def = self.typed.defs[si].clone();
+        let Some((name, t)) = def.fields.get(fi).cloned() else {
+            return self.typed_fail();
+        };
+        let ok_len = match t {
+            FieldType::Address => v.len() == 20,
+            FieldType::Uint(n) | FieldType::Int(n) => !v.is_empty() && v.len() <= n as usize,
+            FieldType::Bool => v.len() == 1 && v[0] <= 1,
+            FieldType::FixedBytes(n) => v.len() == n as usize,
+            FieldType::Bytes | FieldType::String => true,
+        };
+        if !ok_len {
+            return self.typed_fail();
+        }
+        let mut word = [0u8; 32];
+        match t {
+            FieldType::Bytes | FieldType::String => word = keccak256(v).0,
+            FieldType::FixedBytes(_) => word[..v.len()].copy_from_slice(v),
+            FieldType::Int(_) if v[0] & 0x80 != 0 => {
+                word = [0xFF; 32];
+                word[32 - v.len()..].copy_from_slice(v);
+            }
+            _ => word[32 - v.len()..].copy_from_slice(v),
+        }
+        enc.extend_from_slice(&word);
+        let text = eip712::device_text(t, v);
+        if self.cfg.raw_messages || def.name == "EIP712Domain" {
+            self.typed.pages.push(format!("{name} {text}"));
+        }
+        if fi + 1 < def.fields.len() {
+            self.typed.filling = Some((si, fi + 1, enc));
+            return OK.to_vec();
+        }
+        let mut pre = keccak256(def.encode_type().as_bytes()).to_vec();
+        pre.extend_from_slice(&enc);
+        let h = keccak256(&pre);
+        if def.name == "EIP712Domain" {
+            self.typed.domain_hash = Some(h);
+        } else {
+            self.typed.message_hash = Some(h);
+            if !self.cfg.raw_messages {
+                self.typed.pages.push(format!("Message hash {h:#x}"));
+            }
+        }
+        OK.to_vec()
+    }
+
+    fn sign_full(&mut self, data: &[u8]) -> Vec<u8> {
+        let typed = std::mem::take(&mut self.typed);
+        let (Some(d), Some(m), None) = (typed.domain_hash, typed.message_hash, &typed.filling)
+        else {
+            return sw(0x6a80);
+        };
+        let Some((path, rest)) = parse_path(data) else {
+            return sw(0x6a80);
+        };
+        if !rest.is_empty() {
+            return sw(0x6a80);
+        }
+        let Some(key) = self.key(&path) else {
+            return sw(0x6a80);
+        };
+        let mut pages = typed.pages;
+        pages.push("Sign message".into());
+        if self.cfg.print_pages {
+            println!("DEVICE (simulated Ethereum app 1.22.0, full EIP-712) shows:");
+            for p in &pages {
+                println!("  | {}", crate::text::sanitize_line(p));
+            }
+        }
+        self.last_pages = pages;
+        if let Some(r) = self.user_decision() {
+            return r;
+        }
+        let mut buf = vec![0x19, 0x01];
+        buf.extend_from_slice(d.as_slice());
+        buf.extend_from_slice(m.as_slice());
+        match key.sign_hash_sync(&keccak256(&buf)) {
+            Ok(sig) => self.signature_answer(sig, false),
+            Err(_) => sw(0x6f00),
         }
     }
 
