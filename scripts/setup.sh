@@ -4,6 +4,7 @@
 #   2. pinned npm test tools (anvil, cast, Safe and OpenZeppelin artifacts, solc-js, Ledger JS)
 #      into the git-ignored .tools/npm, from scripts/npm/package-lock.json;
 #   3. the test contracts in tests/contracts/*.sol, compiled into .tools/contracts/<Name>.json;
+#   4. when Ledger's real Ethereum app is at hand (../shared/ledger-app), Speculos and qemu-user-static;
 # Steps 2 and 3 are skipped when their inputs have not changed (sha256 stamp files).
 set -euo pipefail
 
@@ -121,6 +122,42 @@ else
         echo "$sol_want" >"$sol_stamp"
         done_step
     fi
+fi
+
+# ---------------------------------------------------------------- 4. the real Ledger app (optional)
+# Ledger's Ethereum app 1.22.0 (Nano S Plus build) is not in the repository: it is used when the folder
+# ../shared/ledger-app (or $BREAKGLASS_LEDGER_APP) holds it, under Speculos (PyPI, pinned) and Debian's
+# qemu-user-static. Without it the real-app tests do not run, and the test command says so.
+SPECULOS_VERSION=0.27.1
+SPECULOS_DIR="$TOOLS/speculos"
+LEDGER_APP_DIR="${BREAKGLASS_LEDGER_APP:-$ROOT/../shared/ledger-app}"
+LEDGER_APP_ELF="$LEDGER_APP_DIR/app-ethereum-1.22.0-nanosp.elf"
+if [[ -f "$LEDGER_APP_ELF" ]]; then
+    LEDGER_APP_DIR="$(cd "$LEDGER_APP_DIR" && pwd)"
+    if ! dpkg-query -W -f='${Status}' qemu-user-static 2>/dev/null | grep -q 'install ok installed'; then
+        step "real Ledger app: installing qemu-user-static"
+        if [[ $(id -u) -eq 0 ]]; then SUDO=(); else SUDO=(sudo); fi
+        "${SUDO[@]}" apt-get update -qq >/dev/null
+        "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive \
+            apt-get install -y -qq --no-install-recommends qemu-user-static >/dev/null
+        done_step
+    fi
+    spec_stamp="$SPECULOS_DIR/.installed-version"
+    if [[ -x "$SPECULOS_DIR/bin/speculos" && -f "$spec_stamp" && "$(cat "$spec_stamp")" == "$SPECULOS_VERSION" ]]; then
+        step "real Ledger app: speculos $SPECULOS_VERSION (cached)"
+    else
+        step "real Ledger app: installing speculos==$SPECULOS_VERSION into .tools/speculos"
+        rm -rf "$SPECULOS_DIR"
+        python3 -m venv "$SPECULOS_DIR"
+        "$SPECULOS_DIR/bin/pip" install -q --disable-pip-version-check "speculos==$SPECULOS_VERSION" >/dev/null
+        echo "$SPECULOS_VERSION" >"$spec_stamp"
+        done_step
+    fi
+    export BREAKGLASS_LEDGER_APP="$LEDGER_APP_DIR"
+    export BREAKGLASS_SPECULOS="$SPECULOS_DIR/bin/speculos"
+else
+    step "real Ledger app: NOT FOUND at $LEDGER_APP_DIR: the real-app tests will not run"
+    unset BREAKGLASS_LEDGER_APP BREAKGLASS_SPECULOS
 fi
 
 export BREAKGLASS_TOOLS="$TOOLS"

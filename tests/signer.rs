@@ -1018,6 +1018,7 @@ fn status_words_map_to_actionable_errors() {
             LedgerError::ShortResponse { .. } => "ShortResponse",
             LedgerError::Malformed(_) => "Malformed",
             LedgerError::TypedDataRefused => "TypedDataRefused",
+            LedgerError::NoFullEip712 { .. } => "NoFullEip712",
         };
         assert_eq!(got, variant, "{sw:#06x}: {e:?}");
         let msg = e.to_string();

@@ -87,6 +87,11 @@ pub struct SignerArgs {
     /// Seconds to wait for the person to confirm on the device.
     #[arg(long, value_name = "SECONDS", default_value = "180")]
     pub device_timeout: u64,
+    /// How a Ledger signs a Safe transaction: `full` streams the typed data so the device shows the Safe,
+    /// its chain and (with the app's "Raw messages" setting) every field; `hashed` sends two hashes
+    /// (apps older than 1.9); `auto` is full when the app has it.
+    #[arg(long, value_name = "auto|full|hashed", default_value = "auto")]
+    pub eip712: crate::signer::ledger::Eip712Mode,
 }
 
 pub(crate) fn signer_error(e: SignerError) -> CliError {
@@ -154,7 +159,9 @@ impl SignerArgs {
             )
             .code(ExitCode::Usage));
         };
-        Ok(Box::new(LedgerSigner::new(transport, self.path()?)))
+        Ok(Box::new(
+            LedgerSigner::new(transport, self.path()?).with_eip712(self.eip712),
+        ))
     }
 
     /// Opens a Ledger (USB or Speculos) for the `ledger` subcommands.
@@ -166,7 +173,7 @@ impl SignerArgs {
             ),
             None => Box::new(HidTransport::open().map_err(|e| signer_error(e.into()))?),
         };
-        Ok(LedgerSigner::new(transport, self.path()?))
+        Ok(LedgerSigner::new(transport, self.path()?).with_eip712(self.eip712))
     }
 }
 

@@ -186,65 +186,14 @@ pub fn run_sign(ctx: &Ctx, a: SignArgs) -> Result<(), CliError> {
 fn preview(ready: &crate::incident::ReadyToSign, s: &dyn Signer, address: Address) {
     out!("{}", crate::policy::render_text(ready.report()));
     outln!();
-    let req = ready.request();
-    if let (Some(t), true) = (req.safe_typed(), s.full_eip712()) {
-        use crate::signer::ledger::eip712::{self, DeviceSettings};
-        let raw = DeviceSettings {
-            blind_signing: false,
-            raw_messages: true,
-            transaction_hash: false,
-        };
-        outln!("The device will show (full EIP-712; the Ethereum app's \"Raw messages\" setting on), page by page:");
-        for p in eip712::device_pages(t, raw).unwrap_or_default() {
-            outln!("  | {p}");
-        }
-        let blind = DeviceSettings {
-            blind_signing: true,
-            raw_messages: false,
-            transaction_hash: false,
-        };
-        let short: Vec<String> = eip712::device_pages(t, blind)
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|p| {
-                !p.starts_with("Blind") && !p.starts_with("Review") && !p.starts_with("Sign")
-            })
-            .collect();
-        outln!(
-            "With only \"Blind signing\" on, it shows {}; with neither setting on, it refuses.",
-            short.join(", ")
-        );
-        if t.tx.data.len() > eip712::DEVICE_DATA_BYTES + 1 {
-            outln!(
-                "The device shows `data` up to 188 bytes; this one is {} bytes: it shows the first {} and \"...\" (the whole is hashed and signed): compare those, and the decode above for the rest.",
-                t.tx.data.len(),
-                eip712::DEVICE_DATA_BYTES
-            );
-        }
+    let preview = crate::signer::preview::device_preview(
+        ready.request(),
+        s.full_eip712(),
+        s.blind_signing_setting(),
+    );
+    for l in preview.lines() {
+        outln!("{l}");
     }
-    if let Some((d, msg, h)) = req.safe_hashes() {
-        if req.safe_typed().is_some() && s.full_eip712() {
-            outln!("The hashes (an app older than 1.9 shows only these; the \"Transaction hash\" setting adds them at the end):");
-        } else {
-            outln!("The device will show (hashed EIP-712, blind signing):");
-        }
-        outln!("  Domain hash   {}", crate::policy::render::grouped_hex(&d));
-        outln!(
-            "  Message hash  {}",
-            crate::policy::render::grouped_hex(&msg)
-        );
-        outln!(
-            "  (safeTxHash   {}: what Safe{{Wallet}} shows)",
-            crate::policy::render::grouped_hex(&h)
-        );
-    } else if let Some(tx) = req.transaction() {
-        outln!("The device will show: to {}, amount {} wei, max fees {} wei ({}), and \"Blind signing ahead\" (calldata)",
-            alloy::primitives::TxKind::to(&tx.to).map(|t| t.to_checksum(None)).unwrap_or_default(),
-            tx.value,
-            u128::from(tx.gas_limit) * tx.max_fee_per_gas,
-            crate::manifest::format_eth(u128::from(tx.gas_limit).saturating_mul(tx.max_fee_per_gas)));
-    }
-    outln!("Compare every character on the device with the lines above before you approve.");
     outln!(
         "\nConfirm on {} ({})…",
         s.label(),

@@ -7,6 +7,7 @@
 
 pub mod keystore;
 pub mod ledger;
+pub mod preview;
 
 use crate::bundle::{SignMode, VerifiedBundle};
 use crate::manifest::trust::Trust;
@@ -60,6 +61,28 @@ enum RequestKind {
     },
 }
 
+impl RequestKind {
+    /// What a bundle asks to sign (unchecked: [`SigningRequest::new`] checks).
+    fn of_bundle(b: &crate::bundle::Bundle) -> Option<Self> {
+        if let Some(s) = &b.safe_tx {
+            return Some(RequestKind::Safe {
+                domain: s.hashes.domain_separator,
+                message: s.hashes.message_hash,
+                safe_tx_hash: s.hashes.safe_tx_hash,
+                typed: Box::new(SafeTyped {
+                    chain_id: b.chain_id,
+                    safe: s.safe,
+                    domain: s.eip712_domain,
+                    tx: s.tx.clone(),
+                }),
+            });
+        }
+        b.eoa_tx.as_ref().map(|e| RequestKind::Tx {
+            tx: Box::new(e.unsigned(b.chain_id)),
+        })
+    }
+}
+
 impl SigningRequest {
     /// The request for a verified bundle; refuses what verification refused and untrusted manifests.
     pub fn new(v: &VerifiedBundle, trust: &Trust) -> Result<Self, SignerError> {
@@ -73,32 +96,9 @@ impl SigningRequest {
                 "verification refused this transaction: breakglass never signs it".into(),
             ));
         }
-        let b = v.bundle();
-        if let Some(s) = &b.safe_tx {
-            return Ok(Self {
-                kind: RequestKind::Safe {
-                    domain: s.hashes.domain_separator,
-                    message: s.hashes.message_hash,
-                    safe_tx_hash: s.hashes.safe_tx_hash,
-                    typed: Box::new(SafeTyped {
-                        chain_id: b.chain_id,
-                        safe: s.safe,
-                        domain: s.eip712_domain,
-                        tx: s.tx.clone(),
-                    }),
-                },
-            });
-        }
-        if let Some(e) = &b.eoa_tx {
-            return Ok(Self {
-                kind: RequestKind::Tx {
-                    tx: Box::new(e.unsigned(b.chain_id)),
-                },
-            });
-        }
-        Err(SignerError::NotSignable(
-            "the bundle holds no transaction".into(),
-        ))
+        let kind = RequestKind::of_bundle(v.bundle())
+            .ok_or_else(|| SignerError::NotSignable("the bundle holds no transaction".into()))?;
+        Ok(Self { kind })
     }
 
     /// For a Safe tx: (domain separator, message hash, safeTxHash).
@@ -181,6 +181,11 @@ pub trait Signer {
     /// Whether this signer shows a Safe transaction's fields (a Ledger in full EIP-712 mode).
     fn full_eip712(&self) -> bool {
         false
+    }
+    /// The device's "Blind signing" setting, as its app reported it (`None`: not a device, or not asked
+    /// yet).
+    fn blind_signing_setting(&self) -> Option<bool> {
+        None
     }
     /// Signs an EIP-1559 transaction.
     fn sign_tx(&mut self, tx: &TxEip1559) -> Result<Signature, SignerError>;

@@ -160,6 +160,12 @@ pub enum LedgerError {
     /// 6a80 while the typed data of a full EIP-712 request streams.
     #[error("the Ethereum app refused the typed data (0x6a80): in the Ethereum app's settings turn on \"Raw messages\" to review every field of the Safe transaction on the device (or \"Blind signing\" to see the Safe, its chain and the message hash); if one is on already, update the Ethereum app, or report this")]
     TypedDataRefused,
+    /// Full EIP-712 was asked for and the app is older than 1.9.
+    #[error("the Ethereum app {version} has no full EIP-712 mode (it came in 1.9): update the Ethereum app in Ledger Live, or sign in hashed mode (the device then shows only two hashes)")]
+    NoFullEip712 {
+        /// The app's version.
+        version: String,
+    },
     /// 5515 / 6982.
     #[error("the device is locked: unlock it with your PIN and try again")]
     Locked,

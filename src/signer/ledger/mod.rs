@@ -250,6 +250,31 @@ pub struct LedgerSigner {
     transport: Box<dyn Transport>,
     path: HdPath,
     app: Option<(String, apdu::AppConfig)>,
+    eip712: Eip712Mode,
+}
+
+/// How a Ledger is asked to sign a Safe transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Eip712Mode {
+    /// Full EIP-712 when the app has it (1.9 and later), else hashed.
+    #[default]
+    Auto,
+    /// Full EIP-712 or an error (the device shows the Safe transaction, or nothing is signed).
+    Full,
+    /// Hashed EIP-712 (the device shows the domain and message hashes).
+    Hashed,
+}
+
+impl std::str::FromStr for Eip712Mode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "auto" => Ok(Self::Auto),
+            "full" => Ok(Self::Full),
+            "hashed" => Ok(Self::Hashed),
+            _ => Err(format!("{s:?}: expected auto, full or hashed")),
+        }
+    }
 }
 
 impl LedgerSigner {
@@ -259,7 +284,14 @@ impl LedgerSigner {
             transport,
             path,
             app: None,
+            eip712: Eip712Mode::Auto,
         }
+    }
+
+    /// Chooses how Safe transactions are signed (default [`Eip712Mode::Auto`]).
+    pub fn with_eip712(mut self, mode: Eip712Mode) -> Self {
+        self.eip712 = mode;
+        self
     }
 
     /// The derivation path.
@@ -354,9 +386,15 @@ impl Signer for LedgerSigner {
     }
 
     fn full_eip712(&self) -> bool {
-        self.app
-            .as_ref()
-            .is_some_and(|(_, c)| c.version >= (1, 9, 0))
+        self.eip712 != Eip712Mode::Hashed
+            && self
+                .app
+                .as_ref()
+                .is_some_and(|(_, c)| c.version >= (1, 9, 0))
+    }
+
+    fn blind_signing_setting(&self) -> Option<bool> {
+        self.app.as_ref().map(|(_, c)| c.blind_signing())
     }
 
     /// Full EIP-712 when the app has it (1.9 and later): the device shows the Safe and its chain, and with
@@ -368,7 +406,14 @@ impl Signer for LedgerSigner {
         message: &B256,
     ) -> Result<(Signature, SignMode), SignerError> {
         let (_, cfg) = self.check_app()?;
-        if cfg.version < (1, 9, 0) {
+        let has_full = cfg.version >= (1, 9, 0);
+        if self.eip712 == Eip712Mode::Full && !has_full {
+            return Err(LedgerError::NoFullEip712 {
+                version: cfg.version_string(),
+            }
+            .into());
+        }
+        if self.eip712 == Eip712Mode::Hashed || !has_full {
             return Ok((self.sign_safe(domain, message)?, SignMode::Eip712Hashed));
         }
         let apdus = eip712::full_apdus(&self.path, typed);
