@@ -207,8 +207,11 @@ impl Drill {
             .to_string();
         let stop = Arc::new(AtomicBool::new(false));
         let stop2 = stop.clone();
+        // The recommended settings: "Raw messages" on, so the simulated device shows every field of the
+        // Safe transaction, as the console's Sign screen previews it.
         let cfg = SimConfig {
             approve_delay: Duration::from_millis(400),
+            raw_messages: true,
             ..Default::default()
         };
         std::thread::spawn(move || sim::serve(listener, cfg, stop2));

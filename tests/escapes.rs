@@ -185,6 +185,7 @@ fn console_renders_hostile_text_visibly() {
     a.device = DeviceStatus {
         label: "Ledger \u{1b}[2J\u{202E}lanigiro\u{200B}".into(),
         blind_signing: Some(true),
+        full_eip712: false,
         accounts: Vec::new(),
         error: None,
     };

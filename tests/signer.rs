@@ -614,8 +614,15 @@ fn ledger_cli_reads_addresses_and_config() {
         assert_eq!(j["blind_signing"], blind);
         assert_eq!(j["app_version"], "1.22.0");
         assert_eq!(j["flags"], flags);
+        assert_eq!(j["full_eip712"], true);
         let r = sb.run(&["ledger", "config", "--speculos", &sim.addr]);
         ok(&r, "ledger config (text)");
+        // Issue 16: which settings give which review, in words.
+        assert!(
+            r.stdout.contains("Raw messages ON") && r.stdout.contains("every SafeTx field"),
+            "{}",
+            r.stdout
+        );
         if !blind {
             assert!(r.stdout.contains("Blind signing"), "{}", r.stdout);
         }

@@ -111,6 +111,7 @@ fn simulator() -> DeviceStatus {
     DeviceStatus {
         label: SIM_LABEL.into(),
         blind_signing: Some(true),
+        full_eip712: false,
         accounts: accounts(&OWNERS),
         error: None,
     }
@@ -633,7 +634,7 @@ fn sign_with_zero_one_and_two_signatures() {
             let b = render(&a, w, hgt);
             assert_chrome(&b, &a, &footer(&["↑↓ account", "Enter sign"]));
             has(&b, "Signer: SIMULATED LEDGER");
-            has(&b, "The device will show (hashed EIP-712):");
+            has(&b, "The device will show (hashed EIP-712, blind signing):");
             has(&b, &grouped_hex(&h.domain_separator));
             has(&b, &grouped_hex(&h.message_hash));
             let count = format!("Signatures: {n} of 2");
@@ -676,6 +677,61 @@ fn sign_with_zero_one_and_two_signatures() {
             "Nothing to sign yet: compose a playbook first (p).",
         );
     }
+}
+
+/// Issue 16: with a Ledger app that signs in full EIP-712 mode, the Sign screen shows the device's pages
+/// (the same text `breakglass sign` prints), scrolled with PgDn/PgUp at 80×24, whole at 160×48.
+#[test]
+fn sign_screen_previews_the_devices_pages_in_full_mode() {
+    let mut a = app_with_halt(true);
+    a.device.full_eip712 = true;
+    press(&mut a, "s");
+    let b = render(&a, 160, 48);
+    assert_chrome(
+        &b,
+        &a,
+        &footer(&["↑↓ account", "Enter sign", "PgDn/PgUp device pages"]),
+    );
+    let bundle = a.bundle.clone().unwrap();
+    let want = breakglass::signer::preview::bundle_preview(&bundle, true, Some(true));
+    let full = want.full.clone().expect("full-mode pages");
+    has(&b, "The device will show (full EIP-712");
+    for page in [
+        "Review struct SafeTx",
+        "operation 1   (breakglass: = DELEGATECALL)",
+        "nonce ",
+        "verifyingContract ",
+    ] {
+        assert!(
+            full.pages.iter().any(|p| p.starts_with(page)),
+            "{page}: {:?}",
+            full.pages
+        );
+    }
+    let to = format!(
+        "| to {}",
+        bundle.safe_tx.as_ref().unwrap().tx.to.to_checksum(None)
+    );
+    has(&b, &to);
+    has(&b, "| operation 1");
+    has(&b, "Message hash");
+    has(&b, "Sign with (↑↓, Enter):");
+    // At 80×24 the pages run past the screen; PgDn brings the later ones into view.
+    let small = render(&a, 80, 24);
+    has(&small, "Sign with (↑↓, Enter):");
+    lacks(&small, "| nonce ");
+    for _ in 0..6 {
+        update(&mut a, code(KeyCode::PageDown));
+    }
+    let small = render(&a, 80, 24);
+    assert!(
+        find(&small, "| nonce ").is_some() || find(&small, "Message hash").is_some(),
+        "{}",
+        dump(&small)
+    );
+    // ↑↓ still choose the account.
+    update(&mut a, code(KeyCode::Down));
+    assert_eq!(a.account_idx, 1);
 }
 
 /// While the device is asked, the screen says to confirm on the device, in full, at 80 columns.

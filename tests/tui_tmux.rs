@@ -105,9 +105,26 @@ fn drill_in_tmux_from_playbook_to_green_postconditions() {
         "three whole grouped hashes on Review:\n{s}"
     );
 
-    // Sign: Enter opens the dialog; y signs; the simulator approves.
+    // Sign: the screen previews the simulated device's pages (full EIP-712, "Raw messages" on, as the
+    // drill's device is set); PgDn shows the later fields. Enter opens the dialog; y signs; the
+    // simulator approves.
     t.send("s");
-    t.wait_for(&["[Sign]", "Signatures: 0 of 2", "▶ account 0"], step);
+    t.wait_for(
+        &[
+            "[Sign]",
+            "Signatures: 0 of 2",
+            "▶ account 0",
+            "The device will show (full EIP-712",
+            "| Review struct EIP712Domain",
+            "| chainId 31337",
+        ],
+        step,
+    );
+    for _ in 0..3 {
+        t.send("NPage");
+    }
+    t.wait_for(&["| operation 1", "= DELEGATECALL"], step);
+    t.wait_for(&["| nonce 0"], step);
     t.send("Enter");
     t.wait_for(
         &["Confirm", "Sign with account 0", "y = sign", "y confirm"],

@@ -215,7 +215,7 @@ pub enum LedgerCmd {
         #[arg(long)]
         show: bool,
     },
-    /// Show the Ethereum app's version and blind-signing setting.
+    /// Show the Ethereum app's version and blind-signing setting, and which settings give which review.
     Config(SignerArgs),
 }
 
@@ -271,19 +271,23 @@ pub fn run_ledger(ctx: &Ctx, cmd: LedgerCmd) -> Result<(), CliError> {
         LedgerCmd::Config(s) => {
             let mut l = s.open_ledger()?;
             let (label, cfg) = l.check_app().map_err(signer_error)?;
+            let full = cfg.version >= (1, 9, 0);
             if ctx.json {
-                print_json(
-                    json!({ "device": label, "app_version": cfg.version_string(), "blind_signing": cfg.blind_signing(), "flags": cfg.flags }),
-                );
+                print_json(json!({
+                    "device": label,
+                    "app_version": cfg.version_string(),
+                    "blind_signing": cfg.blind_signing(),
+                    "full_eip712": full,
+                    "flags": cfg.flags,
+                    "not_reported": ["raw_messages", "transaction_hash"],
+                }));
             } else {
-                outln!(
-                    "{label}\n  blind signing: {}",
-                    if cfg.blind_signing() {
-                        "ON"
-                    } else {
-                        "OFF — Safe transactions and calls with data need it: Ethereum app → Settings → Blind signing"
-                    }
-                );
+                outln!("{label}");
+                for line in
+                    crate::signer::preview::settings_report(cfg.version, cfg.blind_signing())
+                {
+                    outln!("{line}");
+                }
             }
             Ok(())
         }

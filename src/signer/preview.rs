@@ -180,3 +180,43 @@ fn preview(kind: &RequestKind, full: bool, blind_signing: Option<bool>) -> Devic
         }
     }
 }
+
+/// What a Ledger's Ethereum app settings give a guardian reviewing a Safe transaction, in words, for the
+/// version and "Blind signing" setting the app reports (GET_APP_CONFIGURATION reports nothing else of its
+/// settings: "Raw messages" and "Transaction hash" are the person's to check in the app).
+pub fn settings_report(version: (u8, u8, u8), blind_signing: bool) -> Vec<String> {
+    let full = version >= (1, 9, 0);
+    let mut out = vec![
+        format!(
+            "  full EIP-712:  {}",
+            if full {
+                "yes (1.9 or later): breakglass streams the Safe transaction and the device shows it"
+            } else {
+                "NO (this app is older than 1.9): the device can show only two hashes; update the Ethereum app in Ledger Live"
+            }
+        ),
+        format!(
+            "  blind signing: {}",
+            if blind_signing { "ON" } else { "OFF" }
+        ),
+        "  raw messages, transaction hash: not reported by the app; see Ethereum app → Settings on the device".to_string(),
+        String::new(),
+        "Which settings give which review of a Safe transaction:".to_string(),
+        "  Raw messages ON           every SafeTx field on the device, one page each: to, value, data, operation,".to_string(),
+        "                            the gas fields, gasToken, refundReceiver, nonce (the review breakglass recommends)".to_string(),
+        "  Blind signing ON only     the Safe's chainId and address, then the message hash".to_string(),
+        "  Transaction hash ON       adds the domain hash and message hash pages at the end".to_string(),
+        "  Both OFF                  the app refuses Safe transactions (0x6a80)".to_string(),
+        "  hashed mode (--eip712 hashed, apps before 1.9) needs blind signing and shows the two hashes only".to_string(),
+        "  a transaction with calldata (a guardian's own pause) needs blind signing".to_string(),
+        String::new(),
+    ];
+    out.push(if !full {
+        "With this device: only hashed mode, and only with blind signing on.".to_string()
+    } else if blind_signing {
+        "With this device: Safe transactions sign; turn \"Raw messages\" on to see every field, not only the hash.".to_string()
+    } else {
+        "With this device: Safe transactions sign only if \"Raw messages\" is on (then every field is shown); calls with calldata need blind signing.".to_string()
+    });
+    out
+}

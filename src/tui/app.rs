@@ -61,6 +61,9 @@ pub struct DeviceStatus {
     pub label: String,
     /// Blind signing, for a Ledger.
     pub blind_signing: Option<bool>,
+    /// Whether it signs Safe transactions in full EIP-712 mode (a Ledger app 1.9 or later: the device
+    /// shows the Safe transaction's fields).
+    pub full_eip712: bool,
     /// Accounts found.
     pub accounts: Vec<Account>,
     /// The last error, in words.
@@ -425,6 +428,11 @@ impl App {
         let mut k = match self.screen {
             Screen::Playbooks => vec![("↑↓", "choose"), ("Enter", "compose")],
             Screen::Review => vec![("↑↓", "scroll"), ("s", "sign")],
+            Screen::Sign if self.device.full_eip712 => vec![
+                ("↑↓", "account"),
+                ("Enter", "sign"),
+                ("PgDn/PgUp", "device pages"),
+            ],
             Screen::Sign => vec![("↑↓", "account"), ("Enter", "sign")],
             Screen::Execute if self.busy.is_none() && !self.exec.done => vec![("Enter", "execute")],
             Screen::Execute => vec![],
@@ -755,6 +763,14 @@ fn on_key(app: &mut App, k: KeyEvent) -> Vec<Effect> {
         }
         KeyCode::Down | KeyCode::Char('j') => {
             move_sel(app, 1);
+            Vec::new()
+        }
+        KeyCode::PageDown => {
+            app.scroll = app.scroll.saturating_add(5);
+            Vec::new()
+        }
+        KeyCode::PageUp => {
+            app.scroll = app.scroll.saturating_sub(5);
             Vec::new()
         }
         KeyCode::Enter => enter(app),

@@ -122,6 +122,7 @@ fn device_status(env: &Env) -> DeviceStatus {
                 };
                 let mut l = LedgerSigner::new(t, ledger_live_path(0));
                 let (label, cfg) = l.check_app().map_err(|e| e.to_string())?;
+                let full_eip712 = l.full_eip712();
                 let mut accounts = Vec::new();
                 for i in 0..env.accounts {
                     let mut li = open_signer(spec, i)?;
@@ -133,6 +134,7 @@ fn device_status(env: &Env) -> DeviceStatus {
                 Ok(DeviceStatus {
                     label,
                     blind_signing: Some(cfg.blind_signing()),
+                    full_eip712,
                     accounts,
                     error: None,
                 })

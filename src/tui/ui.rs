@@ -463,27 +463,6 @@ fn sign(f: &mut Frame, app: &App, area: Rect) {
                     fg(app, Color::Yellow).add_modifier(Modifier::BOLD),
                 )));
             }
-            if let Some(h) = b.safe_hashes() {
-                lines.push(Line::from("The device will show (hashed EIP-712):"));
-                lines.extend(hash_lines(
-                    "Domain hash",
-                    &h.domain_separator,
-                    area.width,
-                    Style::default(),
-                ));
-                lines.extend(hash_lines(
-                    "Message hash",
-                    &h.message_hash,
-                    area.width,
-                    Style::default(),
-                ));
-            } else if let Some(e) = &b.eoa_tx {
-                lines.push(Line::from(format!(
-                    "The device will show: to {}, {} wei, then \"Blind signing ahead\"",
-                    e.to.to_checksum(None),
-                    e.value
-                )));
-            }
             lines.push(Line::from(Span::styled(
                 format!("Signatures: {have} of {need}"),
                 if have >= need {
@@ -518,14 +497,59 @@ fn sign(f: &mut Frame, app: &App, area: Rect) {
         }
     }
     let n = lines.len() as u16;
+    let accounts = (app.device.accounts.len() as u16).max(1);
     let chunks = Layout::default()
         .direction(Direction::Vertical)
         .constraints([
             Constraint::Length(n.min(area.height.saturating_sub(2))),
-            Constraint::Min(1),
+            Constraint::Length(accounts),
+            Constraint::Min(0),
         ])
         .split(area);
     f.render_widget(Paragraph::new(lines), chunks[0]);
+    if let Some(b) = &app.bundle {
+        // What the device will show, from the same library text `breakglass sign` prints; PgDn/PgUp scroll.
+        let p = crate::signer::preview::bundle_preview(
+            b,
+            app.device.full_eip712,
+            app.device.blind_signing,
+        );
+        let mut pl: Vec<Line> = vec![Line::from("")];
+        if let Some(full) = &p.full {
+            pl.push(Line::from(Span::styled(t(&full.heading), bold())));
+            for page in &full.pages {
+                pl.push(Line::from(format!("  | {}", t(page))));
+            }
+            for note in &full.notes {
+                pl.push(Line::from(t(note)));
+            }
+        }
+        if let Some(h) = &p.hashes {
+            pl.push(Line::from(Span::styled(t(&h.heading), bold())));
+            pl.extend(hash_lines(
+                "Domain hash",
+                &h.domain,
+                chunks[2].width,
+                Style::default(),
+            ));
+            pl.extend(hash_lines(
+                "Message hash",
+                &h.message,
+                chunks[2].width,
+                Style::default(),
+            ));
+        }
+        if let Some(tx) = &p.tx {
+            pl.push(Line::from(t(tx)));
+        }
+        pl.push(Line::from(crate::signer::preview::COMPARE));
+        f.render_widget(
+            Paragraph::new(pl)
+                .wrap(Wrap { trim: false })
+                .scroll((app.scroll, 0)),
+            chunks[2],
+        );
+    }
     if app.bundle.is_some() {
         let items: Vec<ListItem> = app
             .device
