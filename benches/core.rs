@@ -2,7 +2,8 @@
 //! manifest load + hash, decode + verify of a 1-call Safe tx and of a 100-call MultiSendCallOnly batch,
 //! compose of the `halt` playbook, Safe EIP-712 hashing, bundle read + recompute, and the transfer path:
 //! UR export + import of a 10-part bundle, and QR encode/decode (PNG through rqrr) of a signature and a
-//! request.
+//! request; and the Ledger path: streaming a Safe tx with 1 KB of `data` in full EIP-712 mode over TCP to
+//! the built-in simulator (host time, the person excluded: the simulator approves at once).
 //!
 //! Run: `cargo bench --bench core -- --warm-up-time 1 --measurement-time 3`
 //! (`cargo test --all-targets` runs each benchmark once, as a smoke test.)
@@ -302,8 +303,62 @@ fn bench_transfer(c: &mut Criterion) {
     g.finish();
 }
 
+/// Full EIP-712 over TCP: 14 definition APDUs, the domain and SafeTx values (1 KB of `data` is five
+/// 255-byte pieces), the sign APDU, to the simulator on a loopback socket. Issue 16's target: < 50 ms.
+fn bench_ledger(c: &mut Criterion) {
+    use breakglass::safe::SafeDomain;
+    use breakglass::signer::ledger::apdu::ledger_live_path;
+    use breakglass::signer::ledger::eip712::SafeTyped;
+    use breakglass::signer::ledger::sim::{self, SimConfig};
+    use breakglass::signer::ledger::{LedgerSigner, TcpTransport};
+    use breakglass::signer::Signer;
+    use std::sync::atomic::AtomicBool;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let stop = Arc::new(AtomicBool::new(false));
+    let stop2 = stop.clone();
+    let cfg = SimConfig {
+        raw_messages: true,
+        ..Default::default()
+    };
+    let server = std::thread::spawn(move || sim::serve(listener, cfg, stop2));
+    let t = TcpTransport::connect(&addr, Duration::from_secs(10)).unwrap();
+    let mut signer = LedgerSigner::new(Box::new(t), ledger_live_path(0));
+    assert!(signer.address().is_ok());
+    let data: Vec<u8> = (0..1024u32).map(|i| (i * 7 + 3) as u8).collect();
+    let typed = SafeTyped {
+        chain_id: 1,
+        safe: Address::repeat_byte(0x5a),
+        domain: SafeDomain::ChainId,
+        tx: SafeTxFields::new(
+            Address::repeat_byte(0x11),
+            U256::ZERO,
+            Bytes::from(data),
+            Operation::DelegateCall,
+            U256::from(7),
+        ),
+    };
+    let h = typed.tx.hashes_in(typed.domain, typed.chain_id, typed.safe);
+    let mut g = c.benchmark_group("ledger");
+    g.bench_function("full_eip712_1kb_data_tcp_sim", |b| {
+        b.iter(|| {
+            signer
+                .sign_safe_typed(black_box(&typed), &h.domain_separator, &h.message_hash)
+                .unwrap()
+        })
+    });
+    g.finish();
+    drop(signer);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let _ = server.join();
+}
+
 criterion_group!(
     benches,
+    bench_ledger,
     bench_transfer,
     bench_manifest,
     bench_verify,
