@@ -20,4 +20,9 @@ step "cargo test --locked --all-targets${*:+ $*}"
 rc=0
 cargo test --locked --all-targets "$@" || rc=$?
 printf '==> cargo test exited %d [%ds total]\n' "$rc" "$((SECONDS - T0))"
+if [[ -n "${BREAKGLASS_LEDGER_APP:-}" ]]; then
+    printf '==> real Ledger app tests ran: Ethereum app 1.22.0 under Speculos %s (%s)\n' "$SPECULOS_VERSION" "$BREAKGLASS_LEDGER_APP"
+else
+    printf '==> real Ledger app tests DID NOT RUN: no app at %s (set BREAKGLASS_LEDGER_APP to its folder)\n' "$LEDGER_APP_DIR"
+fi
 exit "$rc"
