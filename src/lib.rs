@@ -20,6 +20,7 @@ pub mod manifest;
 pub mod policy;
 pub mod safe;
 pub mod signer;
+pub mod simulate;
 pub mod text;
 pub mod timelock;
 pub mod transfer;

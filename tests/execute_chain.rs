@@ -622,7 +622,23 @@ fn reverting_safe_tx_is_explained_and_not_sent() {
     w.write_manifest("m.toml", Pins::Right);
     // Someone paused the pool already: the Safe's pause() would revert inside execTransaction.
     w.anvil.send_as(&w.safe, &w.pool, "pause()", &[]);
-    let signed = w.compose_and_sign("m.toml", &["halt-pool"], "halt");
+    // Issue 17: compose simulates first and refuses, naming the call that fails; nothing is written.
+    let r = w.bg(
+        "m.toml",
+        true,
+        &["compose", "halt-pool", "-o", "refused.json"],
+    );
+    let out = all_output(&r);
+    assert_eq!(r.code, 3, "{out}");
+    assert!(
+        out.contains("the simulation refuses this transaction"),
+        "{out}"
+    );
+    assert!(out.contains("REVERTS") && out.contains("GS013"), "{out}");
+    assert!(out.contains("pool.pause()"), "{out}");
+    assert!(!w.sb.path("refused.json").exists());
+    // Execute's own check still holds for a bundle composed without the simulation.
+    let signed = w.compose_and_sign("m.toml", &["halt-pool", "--no-simulate"], "halt");
     let nonce = w.safe_nonce();
     let executor_nonce = w.nonce(&w.executor);
     let r = w.execute_keystore("m.toml", &signed, "halt-done.json");

@@ -114,7 +114,11 @@ fn halt_pauses_three_chains_and_a_rerun_finishes_only_the_chain_that_was_down() 
         assert_eq!(l.paused.len(), 2, "{id}");
         assert!(l.paused.iter().all(|(_, p)| *p), "{id}: {:?}", l.paused);
     }
-    let (b, report) = breakglass::tui::compose_job_on(&env, 31339, "halt", None).unwrap();
+    // Halting gamma again would revert (it is paused): the console's compose simulates and refuses it,
+    // naming the failing call (issue 17).
+    let e = breakglass::tui::compose_job_on(&env, 31339, "halt", None).unwrap_err();
+    assert!(e.contains("the simulation refuses") && e.contains("pool.pause()"), "{e}");
+    let (b, report) = breakglass::tui::compose_job_on(&env, 31339, "patch", None).unwrap();
     assert_eq!(b.chain_id, 31339);
     assert!(report.allowed);
     let s = b.safe_tx.as_ref().unwrap();
@@ -141,7 +145,7 @@ fn halt_pauses_three_chains_and_a_rerun_finishes_only_the_chain_that_was_down() 
         let gamma = &app.chains[2];
         assert_eq!(
             gamma.stage(gamma.bundle.as_ref(), &gamma.exec),
-            "halt: 0 of 2 signatures"
+            "patch: 0 of 2 signatures"
         );
         let alpha = &app.chains[0];
         assert_eq!(alpha.stage(app.bundle.as_ref(), &app.exec), "—");
@@ -255,7 +259,19 @@ fn a_phased_patch_stops_at_the_first_chain_whose_postcondition_fails() {
     let w = Incident::deploy();
     // The patch's post-condition on alpha expects a version the new implementation does not report.
     w.write_manifest("bad.toml", ["3", "2", "2"]);
-    let files = w.compose_and_sign("bad.toml", "patch");
+    // Issue 17: compose simulates each chain first and refuses alpha's patch before anyone signs.
+    let r = w.bg(
+        "bad.toml",
+        &["compose", "patch", "--chains", "all", "-o", "refused.json"],
+    );
+    assert_eq!(r.code, 3, "{}", all_output(&r));
+    assert!(
+        all_output(&r).contains("POST-CONDITION FAILS: version() == \"3\""),
+        "{}",
+        all_output(&r)
+    );
+    // The execution's own check, on bundles composed without the simulation.
+    let files = w.compose_and_sign_with("bad.toml", "patch", &["--no-simulate"]);
     let before: Vec<String> = w.chains.iter().map(|c| c.implementation()).collect();
     let r = w.execute("bad.toml", &files, &["--phased"]);
     assert_ne!(r.code, 0, "{}", all_output(&r));

@@ -27,6 +27,7 @@ fn session(w: &World, manifest: &str, online: bool, front_end: FrontEnd) -> Sess
         rpc_urls: Default::default(),
         audit: AuditLog::new(w.sb.path("audit.jsonl")),
         front_end,
+        simulate: Default::default(),
     }
 }
 

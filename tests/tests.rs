@@ -44,6 +44,10 @@ mod session;
 /// Signers: Ledger APDUs against Ledger's own JS client, the simulator against PROTOCOLS.md's vectors,
 /// keystores from cast, and signatures the real Safe accepts.
 mod signer;
+/// Issue 17: shadow simulation in revm, checked against anvil's own execution; refusals before signing.
+mod simulate;
+/// Issue 17: offline snapshots of the real Safe and OZ proxies: proofs verify, values equal the node's, tampering refused.
+mod snapshot;
 /// Moving bundles between machines: combine, UR/QR export and import, ERC-4527 with Keystone's library.
 mod transfer;
 /// The console: every screen rendered with TestBackend (80×24 and larger), the state machine by keys.

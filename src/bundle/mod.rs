@@ -3,6 +3,8 @@
 //! recomputed and every signer recovered, and a field that does not match is an error naming the field.
 //! Writes are atomic (temp file, fsync, rename) and never replace a file without `force`.
 
+pub mod simulation;
+
 use crate::decode::DecodeError;
 use crate::manifest::Manifest;
 use crate::policy::{self, Report};
@@ -220,6 +222,10 @@ pub struct Bundle {
     /// online one can be matched after the fact.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub audit: Vec<AuditRef>,
+    /// The last simulation of its transaction (informational: as recorded by whoever wrote the bundle;
+    /// `sign` and `simulate` run their own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub simulation: Option<Box<simulation::Simulation>>,
 }
 
 /// A step's audit-log entry.
@@ -363,6 +369,25 @@ pub fn recover_safe_signature(
 }
 
 impl Bundle {
+    /// The actions whose effects this transaction makes now, so whose post-conditions hold after it: all
+    /// of them, except a timelock schedule's (they run at the execute step; only the direct calls of a
+    /// mixed playbook run now).
+    pub fn actions_run_now(&self, m: &Manifest) -> Vec<String> {
+        let scheduling = self
+            .timelock
+            .as_ref()
+            .is_some_and(|t| t.step == TimelockStep::Schedule);
+        self.actions
+            .iter()
+            .filter(|id| {
+                !scheduling
+                    || m.action(id)
+                        .is_some_and(|a| a.via != crate::manifest::Via::Timelock)
+            })
+            .cloned()
+            .collect()
+    }
+
     /// Parses bundle bytes, checking the format tag first so another version gets a clear message.
     pub fn from_slice(path: &str, bytes: &[u8]) -> Result<Self, BundleError> {
         let v: serde_json::Value =
@@ -895,6 +920,7 @@ mod tests {
             receipt: None,
             postconditions: None,
             audit: Vec::new(),
+            simulation: None,
         }
     }
 

@@ -5,13 +5,34 @@ use super::{Chain, ChainError};
 use crate::manifest::{show_value, ActionCall, ExpectLhs, ExpectOp, Manifest};
 use crate::policy::{Report, Verdict};
 use alloy::dyn_abi::{DynSolValue, FunctionExt, JsonAbiExt};
-use alloy::primitives::{Address, B256};
+use alloy::primitives::{Address, Bytes, B256};
 use serde::Serialize;
 
 pub use crate::bundle::PostCondition;
 
 /// Evaluates every `expect` of the given actions against the chain's current state.
 pub fn evaluate(chain: &Chain, m: &Manifest, actions: &[String]) -> Vec<PostCondition> {
+    evaluate_with(
+        m,
+        actions,
+        &mut |to, data| chain.call(to, data).map_err(|x| x.to_string()),
+        &mut |a, slot| chain.storage(a, slot).map_err(|x| x.to_string()),
+    )
+}
+
+/// A read-only call: target, calldata → return data.
+pub type CallFn<'a> = dyn FnMut(Address, Bytes) -> Result<Bytes, String> + 'a;
+/// A storage read: contract, slot → word.
+pub type StorageFn<'a> = dyn FnMut(Address, B256) -> Result<B256, String> + 'a;
+
+/// Evaluates every `expect` of the given actions against any state: the chain's, or a simulation's
+/// post-state.
+pub fn evaluate_with(
+    m: &Manifest,
+    actions: &[String],
+    call: &mut CallFn<'_>,
+    storage: &mut StorageFn<'_>,
+) -> Vec<PostCondition> {
     let mut out = Vec::new();
     for id in actions {
         let Some(a) = m.action(id) else { continue };
@@ -23,11 +44,7 @@ pub fn evaluate(chain: &Chain, m: &Manifest, actions: &[String]) -> Vec<PostCond
                 ExpectLhs::Call { function, args } => function
                     .abi_encode_input(args)
                     .map_err(|x| x.to_string())
-                    .and_then(|data| {
-                        chain
-                            .call(c.address, data.into())
-                            .map_err(|x| x.to_string())
-                    })
+                    .and_then(|data| call(c.address, data.into()))
                     .and_then(|ret| {
                         function
                             .abi_decode_output(&ret)
@@ -40,10 +57,8 @@ pub fn evaluate(chain: &Chain, m: &Manifest, actions: &[String]) -> Vec<PostCond
                             Ok(v.remove(0))
                         }
                     }),
-                ExpectLhs::Slot(slot) => chain
-                    .storage(c.address, slot.slot())
-                    .map(|w| DynSolValue::Address(Address::from_slice(&w[12..])))
-                    .map_err(|x| x.to_string()),
+                ExpectLhs::Slot(slot) => storage(c.address, slot.slot())
+                    .map(|w| DynSolValue::Address(Address::from_slice(&w[12..]))),
             };
             let (shown, pass) = match actual {
                 Ok(v) => {

@@ -60,6 +60,9 @@ pub struct ComposeArgs {
     /// name (without it, `-CHAIN` goes before the extension).
     #[arg(short = 'o', long = "out", value_name = "BUNDLE")]
     pub out: PathBuf,
+    /// Do not simulate the transaction on the node before writing it (recorded in the audit log).
+    #[arg(long)]
+    pub no_simulate: bool,
     /// Replace an existing output file.
     #[arg(long)]
     pub force: bool,
@@ -96,9 +99,11 @@ fn write_and_report(
         let mut v = serde_json::to_value(&c.report).unwrap_or_default();
         v["bundle"] = json!(out.display().to_string());
         v["trust"] = serde_json::to_value(trust_state).unwrap_or_default();
+        v["simulation"] = serde_json::to_value(&c.bundle.simulation).unwrap_or_default();
         print_json(v);
     } else {
         out!("{}", crate::policy::render_text(&c.report));
+        print_simulation(session, c.bundle.simulation.as_deref());
         if let Some(t) = &c.bundle.timelock {
             outln!(
                 "\nTimelock operation {:#x}: executable {} s after the schedule is mined (predecessor {:#x}, salt {:#x})",
@@ -129,7 +134,8 @@ fn write_and_report(
 
 /// Runs `compose`.
 pub fn run_compose(ctx: &Ctx, a: ComposeArgs) -> Result<(), CliError> {
-    let session = ctx.session()?;
+    let mut session = ctx.session()?;
+    session.simulate.skip = a.no_simulate;
     let nonce = a
         .nonce
         .as_deref()
@@ -299,9 +305,11 @@ fn write_chain(
     c.bundle.write(out, force).map_err(bundle_error)?;
     if !ctx.json {
         out!("{}", crate::policy::render_text(&c.report));
+        print_simulation(session, c.bundle.simulation.as_deref());
         outln!("wrote {}\n", out.display());
     }
     Ok(json!({
+        "simulation": c.bundle.simulation.as_ref().map(|s| s.verdict()),
         "chain": session.manifest.chain_name,
         "chain_id": session.manifest.chain_id,
         "bundle": out.display().to_string(),
@@ -309,6 +317,25 @@ fn write_chain(
         "safe_tx_hash": c.bundle.safe_hashes().map(|h| format!("{:#x}", h.safe_tx_hash)),
         "nonce": c.bundle.safe_tx.as_ref().map(|t| t.tx.nonce.to_string()),
     }))
+}
+
+/// The simulation's report, or why there was none.
+pub(crate) fn print_simulation(
+    session: &Session,
+    sim: Option<&crate::bundle::simulation::Simulation>,
+) {
+    match sim {
+        Some(s) => {
+            outln!();
+            for l in s.lines() {
+                outln!("{l}");
+            }
+        }
+        None if session.simulate.skip => {
+            outln!("\nSimulation: skipped (--no-simulate); recorded in the audit log")
+        }
+        None => outln!("\nSimulation: not run (no node; offline, use `simulate --snapshot`)"),
+    }
 }
 
 fn compose_error(e: crate::incident::IncidentError) -> CliError {

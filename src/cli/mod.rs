@@ -54,6 +54,7 @@ mod execute_chains;
 mod manifest;
 mod output;
 pub(crate) mod sign;
+mod simulate;
 mod transfer;
 mod tui;
 mod verify;
@@ -121,6 +122,10 @@ pub enum Command {
     /// Re-verify a bundle against the local pinned manifest and add a signature (Ledger, Speculos or
     /// keystore). Exit 4 when the device refuses or is unavailable; nothing is written then.
     Sign(sign::SignArgs),
+    /// Run a bundle's transaction in-process against the node's state at a pinned block (or offline
+    /// against a snapshot): revert reason and failing call, events, storage and balance changes, and the
+    /// manifest's post-conditions. Exit 0 when it does what the playbook expects, 3 when not.
+    Simulate(simulate::SimulateArgs),
     /// Talk to a Ledger: list devices, show an address, read the Ethereum app's settings.
     #[command(subcommand)]
     Ledger(sign::LedgerCmd),
@@ -187,6 +192,7 @@ impl Ctx {
             trust,
             audit: self.audit.clone(),
             front_end: crate::incident::FrontEnd::Cli,
+            simulate: Default::default(),
         })
     }
 
@@ -292,6 +298,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Verify(_) => Some("verify"),
         Command::Compose(_) => Some("compose"),
         Command::Sign(_) => Some("sign"),
+        Command::Simulate(_) => Some("simulate"),
         Command::Execute(_) => Some("execute"),
         Command::Broadcast(_) => Some("broadcast"),
         Command::Combine(_) => Some("combine"),
@@ -311,6 +318,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Compose(a) => compose::run_compose(&ctx, a),
         Command::Inspect(a) => compose::run_inspect(&ctx, a),
         Command::Sign(a) => sign::run_sign(&ctx, a),
+        Command::Simulate(a) => simulate::run_simulate(&ctx, a),
         Command::Ledger(c) => sign::run_ledger(&ctx, c),
         Command::DeviceSim(a) => sign::run_device_sim(&ctx, a),
         Command::Execute(a) => execute::run_execute(&ctx, a),

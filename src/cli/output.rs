@@ -37,10 +37,13 @@ pub struct CliError {
     pub diagnostics: Vec<Diagnostic>,
     /// The file the error is about.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub file: Option<String>,
+    pub file: Option<Box<str>>,
     /// With `--json`, print nothing more (the command already printed its report).
     #[serde(skip)]
     pub quiet_json: bool,
+    /// The simulation that refused, when one did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub simulation: Option<Box<crate::bundle::simulation::Simulation>>,
 }
 
 impl CliError {
@@ -54,6 +57,7 @@ impl CliError {
             diagnostics: Vec::new(),
             file: None,
             quiet_json: false,
+            simulation: None,
         }
     }
 
@@ -85,6 +89,11 @@ impl CliError {
                 serde_json::json!({ "ok": false, "exit_code": self.code as i32, "error": self });
             print_json_raw(&v);
         } else {
+            if let Some(sim) = &self.simulation {
+                for l in sim.lines() {
+                    errln!("{l}");
+                }
+            }
             errln!("error: {}", self.message);
             if let Some(h) = &self.hint {
                 errln!("  next: {h}");
@@ -113,8 +122,9 @@ impl From<ManifestError> for CliError {
                 ),
                 hint: Some("fix each problem at the line and column shown, then run `breakglass manifest check` again".into()),
                 diagnostics: diagnostics.clone(),
-                file: Some(path.display().to_string()),
+                file: Some(path.display().to_string().into()),
                 quiet_json: false,
+                simulation: None,
             },
         }
     }
@@ -188,6 +198,7 @@ impl From<crate::incident::IncidentError> for CliError {
             diagnostics: Vec::new(),
             file: None,
             quiet_json: false,
+            simulation: e.simulation,
         }
     }
 }

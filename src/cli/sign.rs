@@ -37,6 +37,12 @@ pub struct SignArgs {
     /// Write each signed bundle back to its own file (the signature is added; nothing else changes).
     #[arg(long, conflicts_with = "out")]
     pub in_place: bool,
+    /// Do not simulate before signing (recorded in the audit log and the signature's audit entry).
+    #[arg(long)]
+    pub no_simulate: bool,
+    /// Offline: simulate against this snapshot (from `simulate --snapshot-out` online) before signing.
+    #[arg(long, value_name = "SNAP", conflicts_with = "no_simulate")]
+    pub snapshot: Option<PathBuf>,
     /// Replace an existing output file (e.g. sign in place).
     #[arg(long)]
     pub force: bool,
@@ -68,7 +74,9 @@ pub fn run_sign(ctx: &Ctx, a: SignArgs) -> Result<(), CliError> {
             .code(ExitCode::Usage));
         }
     }
-    let base = ctx.session()?;
+    let mut base = ctx.session()?;
+    base.simulate.skip = a.no_simulate;
+    base.simulate.snapshot = a.snapshot.clone();
     // Everything is checked before the device is asked anything: each bundle verified, allowed, trusted,
     // not executed, and this signer an owner who has not signed it yet.
     let mut sittings = Vec::with_capacity(a.bundles.len());
@@ -136,7 +144,7 @@ pub fn run_sign(ctx: &Ctx, a: SignArgs) -> Result<(), CliError> {
                     st.out.display()
                 );
             }
-            preview(&st.ready, s.as_ref(), address);
+            preview(&st.ready, s.as_ref(), address, &st.session);
         }
         let (out, _) = st.session.sign(&st.ready, s.as_mut())?;
         let (bytes, kind) = out
@@ -159,6 +167,7 @@ pub fn run_sign(ctx: &Ctx, a: SignArgs) -> Result<(), CliError> {
             "threshold": threshold,
             "chain": st.session.manifest.chain_name,
             "chain_id": st.session.manifest.chain_id,
+            "simulation": st.ready.simulation.as_ref().map(|x| x.verdict()),
         });
         if !ctx.json {
             outln!(
@@ -183,8 +192,14 @@ pub fn run_sign(ctx: &Ctx, a: SignArgs) -> Result<(), CliError> {
 }
 
 /// Before touching the device: what it will show, so the guardian compares screen to screen.
-fn preview(ready: &crate::incident::ReadyToSign, s: &dyn Signer, address: Address) {
+fn preview(
+    ready: &crate::incident::ReadyToSign,
+    s: &dyn Signer,
+    address: Address,
+    session: &crate::incident::Session,
+) {
     out!("{}", crate::policy::render_text(ready.report()));
+    super::compose::print_simulation(session, ready.simulation.as_ref());
     outln!();
     let preview = crate::signer::preview::device_preview(
         ready.request(),

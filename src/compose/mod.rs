@@ -354,6 +354,7 @@ fn safe_bundle(
         receipt: None,
         postconditions: None,
         audit: Vec::new(),
+        simulation: None,
     })
 }
 
@@ -507,6 +508,7 @@ pub fn compose(
                 receipt: None,
                 postconditions: None,
                 audit: Vec::new(),
+                simulation: None,
             };
             finish(m, b)
         }

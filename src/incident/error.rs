@@ -41,6 +41,9 @@ pub struct IncidentError {
     /// The verification report, when verification refused.
     #[serde(skip)]
     pub report: Option<Box<Report>>,
+    /// The simulation, when the simulation refused.
+    #[serde(skip)]
+    pub simulation: Option<Box<crate::bundle::simulation::Simulation>>,
 }
 
 impl IncidentError {
@@ -52,6 +55,7 @@ impl IncidentError {
             message: message.into(),
             recommendation: None,
             report: None,
+            simulation: None,
         }
     }
 
@@ -78,6 +82,12 @@ impl IncidentError {
     /// Adds the recommendation.
     pub fn recommend(mut self, r: impl Into<String>) -> Self {
         self.recommendation = Some(r.into());
+        self
+    }
+
+    /// Attaches the refusing simulation.
+    pub fn with_simulation(mut self, s: crate::bundle::simulation::Simulation) -> Self {
+        self.simulation = Some(Box::new(s));
         self
     }
 
@@ -229,5 +239,31 @@ impl From<crate::manifest::trust::TrustError> for IncidentError {
             _ => "trust_store",
         };
         IncidentError::failed(code, e.to_string())
+    }
+}
+
+impl From<crate::simulate::SimError> for IncidentError {
+    fn from(e: crate::simulate::SimError) -> Self {
+        use crate::simulate::SimError;
+        let (kind, code, rec) = match &e {
+            SimError::Node(_) => (
+                ErrorKind::Failed,
+                "simulation_node",
+                "use a node that serves the block and eth_getProof (an archive node for old blocks), or skip the simulation and say so",
+            ),
+            SimError::Snapshot(_) => (
+                ErrorKind::Refused,
+                "snapshot_refused",
+                "do not rely on this snapshot: take a new one online and move it again",
+            ),
+            SimError::MissingState(_) => (
+                ErrorKind::Refused,
+                "snapshot_incomplete",
+                "take the snapshot again online from the same bundle",
+            ),
+            SimError::Evm(_) => (ErrorKind::Failed, "simulation_failed", "report this"),
+            SimError::Input(_) => (ErrorKind::BadInput, "simulation_input", "check the bundle and the chain"),
+        };
+        IncidentError::new(kind, code, e.to_string()).recommend(rec)
     }
 }

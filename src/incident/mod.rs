@@ -21,7 +21,6 @@ use crate::manifest::{Manifest, Via};
 use crate::policy::Report;
 use crate::safe::{pack_signatures, SignatureKind};
 use crate::signer::{self, Signer, SigningRequest};
-use crate::timelock::TimelockStep;
 use alloy::consensus::{SignableTransaction, TxEnvelope};
 use alloy::eips::eip2718::Encodable2718;
 use alloy::primitives::{Address, Bytes, Signature, B256, U256};
@@ -56,6 +55,19 @@ pub struct Session {
     pub audit: AuditLog,
     /// Who drives it.
     pub front_end: FrontEnd,
+    /// Whether and how compose and sign simulate the transaction first.
+    pub simulate: SimulateOptions,
+}
+
+/// Whether and how the workflow simulates a transaction before it is signed.
+#[derive(Debug, Clone, Default)]
+pub struct SimulateOptions {
+    /// Do not simulate (recorded in the audit log).
+    pub skip: bool,
+    /// Simulate offline against this snapshot (a `breakglass/snapshot@1` file).
+    pub snapshot: Option<std::path::PathBuf>,
+    /// The block to simulate on (default: the node's latest, pinned when the simulation starts).
+    pub block: Option<u64>,
 }
 
 /// What a composition needs beyond the playbook; missing nonces and fees are read from the node.
@@ -91,6 +103,8 @@ pub struct ReadyToSign {
     request: SigningRequest,
     /// The code-hash checks that ran (empty offline or without pinned upgrades).
     pub codehashes: Vec<CodeHashCheck>,
+    /// The simulation that ran (none offline without a snapshot, or when turned off).
+    pub simulation: Option<crate::bundle::simulation::Simulation>,
 }
 
 impl ReadyToSign {
@@ -301,6 +315,99 @@ impl Session {
         }
     }
 
+    /// Simulates a bundle's transaction: against the snapshot when the session names one (offline, every
+    /// value proven), else against the node at a pinned block; `None` when there is neither or the
+    /// simulation is turned off. The result does not judge: see [`Self::simulate_gate`].
+    pub fn simulate(
+        &self,
+        b: &Bundle,
+    ) -> Result<Option<crate::simulate::report::SimRun>, IncidentError> {
+        use crate::simulate::{report, snapshot, state};
+        if self.simulate.skip {
+            return Ok(None);
+        }
+        if let Some(path) = &self.simulate.snapshot {
+            let bytes = std::fs::read(path).map_err(|e| {
+                IncidentError::failed(
+                    "snapshot_unreadable",
+                    format!("cannot read the snapshot {}: {e}", path.display()),
+                )
+            })?;
+            let snap = snapshot::Snapshot::from_slice(&bytes)?;
+            let src = snap.verify(b.chain_id)?;
+            return Ok(Some(report::simulate_bundle(
+                &src,
+                "snapshot",
+                &self.manifest,
+                b,
+            )?));
+        }
+        let Some(chain) = self.node()? else {
+            return Ok(None);
+        };
+        let src = state::RpcSource::at(&chain, b.chain_id, self.simulate.block)?;
+        Ok(Some(report::simulate_bundle(
+            &src,
+            "node",
+            &self.manifest,
+            b,
+        )?))
+    }
+
+    /// Simulates on the node and records a snapshot of every account and slot the run read, with proofs,
+    /// for an offline machine to replay (`simulate` there checks each proof against the block header).
+    pub fn simulate_with_snapshot(
+        &self,
+        b: &Bundle,
+    ) -> Result<(crate::simulate::report::SimRun, Vec<u8>), IncidentError> {
+        use crate::simulate::{report, snapshot, state};
+        let chain = self.require_node("taking a snapshot")?;
+        let src = state::RpcSource::at(&chain, b.chain_id, self.simulate.block)?;
+        let run = report::simulate_bundle(&src, "node", &self.manifest, b)?;
+        let snap = snapshot::record(&chain, state::StateSource::block(&src), &run.touched)?;
+        Ok((run, snap.to_vec()))
+    }
+
+    /// Simulates (when it can) and refuses a transaction that reverts, fails a post-condition or changes
+    /// state it should not: nothing is signed. Returns the simulation for the bundle and the audit log.
+    pub fn simulate_gate(
+        &self,
+        b: &Bundle,
+    ) -> Result<Option<crate::bundle::simulation::Simulation>, IncidentError> {
+        let Some(run) = self.simulate(b)? else {
+            return Ok(None);
+        };
+        let sim = run.simulation;
+        if !sim.allowed() {
+            return Err(IncidentError::refused(
+                "simulation",
+                format!(
+                    "the simulation refuses this transaction: {}; nothing was signed",
+                    sim.verdict()
+                ),
+            )
+            .recommend(
+                "stop and investigate: the transaction would not do what the playbook expects",
+            )
+            .with_simulation(sim));
+        }
+        Ok(Some(sim))
+    }
+
+    /// What the audit log says of the simulation.
+    pub fn simulation_note(&self, sim: Option<&crate::bundle::simulation::Simulation>) -> Value {
+        match sim {
+            Some(s) => json!({
+                "verdict": s.verdict(),
+                "block": s.block.number,
+                "block_hash": format!("{:#x}", s.block.hash),
+                "source": s.source,
+            }),
+            None if self.simulate.skip => json!("skipped (turned off by the person)"),
+            None => json!("not run (no node and no snapshot)"),
+        }
+    }
+
     /// Composes a playbook: nonces and fees not given are read from the node; the result is verified and,
     /// with a node, its upgrade implementations' code is checked. Recorded in the audit log.
     pub fn compose(&self, req: &ComposeRequest) -> Result<Composed, IncidentError> {
@@ -388,9 +495,12 @@ impl Session {
                 };
             }
         }
-        let c = compose::compose(m, &req.playbook, &opts)?;
+        let mut c = compose::compose(m, &req.playbook, &opts)?;
         if let Some(ch) = &chain {
             check_codehashes_on(ch, m, &c.report)?;
+        }
+        if c.report.allowed {
+            c.bundle.simulation = self.simulate_gate(&c.bundle)?.map(Box::new);
         }
         Ok(c)
     }
@@ -413,9 +523,12 @@ impl Session {
                 ))
             }
         };
-        let c = compose::compose_execute_scheduled(m, scheduled, nonce, now_unix())?;
+        let mut c = compose::compose_execute_scheduled(m, scheduled, nonce, now_unix())?;
         if let Some(ch) = &chain {
             check_codehashes_on(ch, m, &c.report)?;
+        }
+        if c.report.allowed {
+            c.bundle.simulation = self.simulate_gate(&c.bundle)?.map(Box::new);
         }
         Ok(c)
     }
@@ -429,6 +542,7 @@ impl Session {
             "signing_hash": c.bundle.eoa_tx.as_ref().map(|e| format!("{:#x}", e.signing_hash)),
             "timelock_operation": c.bundle.timelock.as_ref().map(|t| format!("{:#x}", t.operation_id)),
             "out": out,
+            "simulation": self.simulation_note(c.bundle.simulation.as_deref()),
         });
         self.record("compose", details, Some(&mut c.bundle))?;
         Ok(())
@@ -455,10 +569,12 @@ impl Session {
         }
         let request = SigningRequest::new(&v, &self.trust)?;
         let codehashes = self.check_codehashes(v.report())?;
+        let simulation = self.simulate_gate(b)?;
         Ok(ReadyToSign {
             verified: v,
             request,
             codehashes,
+            simulation,
         })
     }
 
@@ -529,6 +645,9 @@ impl Session {
         if let Some(e) = out.signatures.iter_mut().find(|x| x.signer == address) {
             e.mode = mode;
         }
+        if let Some(sim) = &ready.simulation {
+            out.simulation = Some(Box::new(sim.clone()));
+        }
         let kind = out
             .signatures
             .iter()
@@ -542,6 +661,7 @@ impl Session {
                 "digest": format!("{:#x}", ready.request.digest()),
                 "kind": kind,
                 "mode": mode.map(|m| m.as_str()),
+                "simulation": self.simulation_note(ready.simulation.as_ref()),
             }),
             Some(&mut out),
         )?;
@@ -1002,19 +1122,7 @@ pub fn land_on(
         gas_used: receipt.gas_used,
         seconds,
     });
-    // A timelock schedule changes nothing yet: its actions' post-conditions belong to the execute step.
-    let scheduling = b
-        .timelock
-        .as_ref()
-        .is_some_and(|t| t.step == TimelockStep::Schedule);
-    // When scheduling, the timelock's actions have not run yet: only the direct calls of a mixed
-    // playbook are checked now (the execution checks the rest).
-    let now: Vec<String> = b
-        .actions
-        .iter()
-        .filter(|id| !scheduling || m.action(id).is_some_and(|a| a.via != Via::Timelock))
-        .cloned()
-        .collect();
+    let now = b.actions_run_now(m);
     let posts: Vec<PostCondition> = if ok {
         postcond::evaluate(chain, m, &now)
     } else {

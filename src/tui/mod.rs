@@ -69,6 +69,7 @@ impl Env {
             } else {
                 FrontEnd::Console
             },
+            simulate: Default::default(),
         }
     }
 }

@@ -213,17 +213,20 @@ vars = {{ pool_v2 = "{pool_v2}", pool_v2_codehash = "{codehash}", patched_versio
 
     /// compose on every chain, then two owners sign all three bundles in one sitting each.
     pub(crate) fn compose_and_sign(&self, m: &str, playbook: &str) -> Vec<String> {
-        let r = self.bg(
-            m,
-            &[
-                "compose",
-                playbook,
-                "--chains",
-                "all",
-                "-o",
-                &format!("{playbook}.json"),
-            ],
-        );
+        self.compose_and_sign_with(m, playbook, &[])
+    }
+
+    /// [`Self::compose_and_sign`] with extra `compose` arguments (e.g. `--no-simulate`).
+    pub(crate) fn compose_and_sign_with(
+        &self,
+        m: &str,
+        playbook: &str,
+        extra: &[&str],
+    ) -> Vec<String> {
+        let out = format!("{playbook}.json");
+        let mut args = vec!["compose", playbook, "--chains", "all", "-o", &out];
+        args.extend_from_slice(extra);
+        let r = self.bg(m, &args);
         ok(&r, "compose on three chains");
         let files: Vec<String> = CHAINS
             .iter()
@@ -237,6 +240,9 @@ vars = {{ pool_v2 = "{pool_v2}", pool_v2_codehash = "{codehash}", patched_versio
             );
         }
         let mut sign = vec!["sign"];
+        if extra.contains(&"--no-simulate") {
+            sign.push("--no-simulate");
+        }
         sign.extend(files.iter().map(String::as_str));
         let mut sim = sign.clone();
         sim.extend_from_slice(&["--speculos", &self.sim.addr, "--account", "0", "--in-place"]);
