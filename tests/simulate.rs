@@ -176,3 +176,260 @@ fn the_halt_batch_simulates_as_the_node_executes_it() {
         );
     }
 }
+
+fn console_env(w: &World, m: &str) -> breakglass::tui::Env {
+    breakglass::tui::Env {
+        manifest: breakglass::manifest::Manifest::load(&w.sb.path(m)).unwrap(),
+        trust: breakglass::manifest::trust::Trust::Pinned {
+            source: "test".into(),
+        },
+        rpc: Some(w.anvil.url.clone()),
+        signer: None,
+        drill: false,
+        out_dir: w.sb.path("."),
+        accounts: 1,
+        audit: breakglass::audit::AuditLog::new(w.sb.path("console-audit.jsonl")),
+        rpc_urls: Default::default(),
+    }
+}
+
+/// An upgrade whose initializer reverts, and a pause after the Safe lost its pauser role: `compose`,
+/// `sign` and the console's compose refuse them before anything is signed, naming the failing call.
+#[test]
+fn reverting_upgrades_and_lost_roles_are_refused_before_signing() {
+    let w = World::deploy();
+    let role_pool = w.anvil.deploy_artifact(
+        "contracts/RolePool.json",
+        "constructor(address,address)",
+        &[&w.safe, &w.safe],
+    );
+    let base = w.manifest_text(Pins::Right, 31337);
+    // The vault's upgrade carries an init call the new implementation does not have.
+    let bad_init = base.replace(
+        &format!(
+            "args = {{ implementation = {{ eq = \"{}\" }} }}",
+            w.vault_v2
+        ),
+        &format!(
+            "args = {{ implementation = {{ eq = \"{}\" }}, data = {{ eq = \"0xdeadbeef\" }} }}",
+            w.vault_v2
+        ),
+    );
+    assert_ne!(bad_init, base, "the upgrade-vault action was found");
+    let text = format!(
+        r#"{bad_init}
+[contracts.rpool]
+address = "{role_pool}"
+abi = ["function pause()", "function paused() view returns (bool)"]
+
+[[actions]]
+id = "pause-rpool"
+title = "Pause the role pool"
+contract = "rpool"
+function = "pause()"
+expect = ["paused() == true"]
+
+[[playbooks]]
+id = "halt-rpool"
+title = "Halt the role pool"
+actions = ["pause-rpool"]
+
+[[playbooks]]
+id = "patch-vault"
+title = "Patch the vault"
+actions = ["upgrade-vault"]
+"#
+    );
+    w.write_manifest_text("m.toml", &text);
+
+    // The upgrade: refused at compose, the failing call named.
+    let r = w.bg("m.toml", true, &["compose", "patch-vault", "-o", "p.json"]);
+    let out = all_output(&r);
+    assert_eq!(r.code, 3, "{out}");
+    assert!(out.contains("REVERTS"), "{out}");
+    assert!(out.contains("vault.upgradeToAndCall("), "{out}");
+    assert!(!w.sb.path("p.json").exists());
+
+    // The pause works while the Safe holds the role…
+    let r = w.bg(
+        "m.toml",
+        true,
+        &["--json", "compose", "halt-rpool", "-o", "h.json"],
+    );
+    ok(&r, "compose while the Safe is pauser");
+    // …and after the role is revoked, the same playbook is refused at compose; a bundle composed before
+    // the revocation is refused at sign (with a node), before the device is asked; the console too.
+    let role = w.anvil.call(&role_pool, "PAUSER_ROLE()(bytes32)", &[]);
+    w.anvil.send_as(
+        &w.safe,
+        &role_pool,
+        "revokeRole(bytes32,address)",
+        &[&role, &w.safe],
+    );
+    let r = w.bg("m.toml", true, &["compose", "halt-rpool", "-o", "h2.json"]);
+    let out = all_output(&r);
+    assert_eq!(r.code, 3, "{out}");
+    assert!(out.contains("rpool.pause()"), "{out}");
+    assert!(!w.sb.path("h2.json").exists());
+    let r = w.bg(
+        "m.toml",
+        true,
+        &[
+            "sign",
+            "h.json",
+            "--speculos",
+            &w.sim.addr,
+            "--account",
+            "0",
+            "-o",
+            "s.json",
+        ],
+    );
+    let out = all_output(&r);
+    assert_eq!(r.code, 3, "{out}");
+    assert!(
+        out.contains("the simulation refuses") && out.contains("rpool.pause()"),
+        "{out}"
+    );
+    assert!(
+        !out.contains("Confirm on"),
+        "the device was not asked: {out}"
+    );
+    assert!(!w.sb.path("s.json").exists());
+    // --no-simulate signs, and says so in the audit log.
+    let r = w.bg(
+        "m.toml",
+        true,
+        &[
+            "sign",
+            "h.json",
+            "--speculos",
+            &w.sim.addr,
+            "--account",
+            "0",
+            "-o",
+            "s.json",
+            "--no-simulate",
+        ],
+    );
+    ok(&r, "sign --no-simulate");
+    assert!(r.stdout.contains("Simulation: skipped"), "{}", r.stdout);
+    let log = std::fs::read_to_string(w.sb.path("data/audit.jsonl")).unwrap_or_default();
+    assert!(log.contains("skipped (turned off by the person)"), "{log}");
+
+    let env = console_env(&w, "m.toml");
+    let e = breakglass::tui::compose_job(&env, "halt-rpool", None).unwrap_err();
+    assert!(
+        e.contains("the simulation refuses") && e.contains("rpool.pause()"),
+        "{e}"
+    );
+}
+
+/// Offline: a snapshot taken online replays on a machine with no node into the same report; a changed
+/// byte is refused; a dropped proof is refused as missing state; `sign --snapshot` simulates before signing.
+#[test]
+fn a_snapshot_replays_offline_and_refuses_tampering() {
+    let w = World::deploy();
+    w.write_manifest("m.toml", Pins::Right);
+    let r = w.bg("m.toml", true, &["compose", "halt", "-o", "halt.json"]);
+    ok(&r, "compose");
+    let r = w.bg(
+        "m.toml",
+        true,
+        &[
+            "--json",
+            "simulate",
+            "halt.json",
+            "--snapshot-out",
+            "halt.snap",
+        ],
+    );
+    ok(&r, "simulate --snapshot-out");
+    let online: Value = serde_json::from_str(&r.stdout).unwrap();
+    let size = online["snapshot"]["bytes"].as_u64().unwrap();
+    assert!(size > 1000, "{}", r.stdout);
+    eprintln!(
+        "halt snapshot: {size} bytes, {} QR frames",
+        online["snapshot"]["qr_frames"]
+    );
+
+    // Offline: no --rpc-url, and nothing listening.
+    let r = w.bg(
+        "m.toml",
+        false,
+        &["--json", "simulate", "halt.json", "--snapshot", "halt.snap"],
+    );
+    ok(&r, "simulate offline");
+    let offline: Value = serde_json::from_str(&r.stdout).unwrap();
+    let strip = |v: &Value| {
+        let mut v = v["simulation"].clone();
+        v["source"] = json!("");
+        v
+    };
+    assert_eq!(strip(&offline), strip(&online), "the same report offline");
+    assert_eq!(offline["simulation"]["source"], "snapshot");
+    // sign --snapshot simulates before signing.
+    let r = w.bg(
+        "m.toml",
+        false,
+        &[
+            "sign",
+            "halt.json",
+            "--speculos",
+            &w.sim.addr,
+            "--account",
+            "0",
+            "-o",
+            "s.json",
+            "--snapshot",
+            "halt.snap",
+        ],
+    );
+    ok(&r, "sign --snapshot");
+    assert!(r.stdout.contains("from the snapshot"), "{}", r.stdout);
+
+    // A changed byte in a proof: refused.
+    let snap: Value =
+        serde_json::from_slice(&std::fs::read(w.sb.path("halt.snap")).unwrap()).unwrap();
+    let mut bad = snap.clone();
+    let node = bad["accounts"][0]["account_proof"][0]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let flipped = format!(
+        "{}{}",
+        &node[..node.len() - 1],
+        if node.ends_with('0') { "1" } else { "0" }
+    );
+    bad["accounts"][0]["account_proof"][0] = json!(flipped);
+    w.sb.write("bad.snap", serde_json::to_string(&bad).unwrap());
+    let r = w.bg(
+        "m.toml",
+        false,
+        &["simulate", "halt.json", "--snapshot", "bad.snap"],
+    );
+    assert_eq!(r.code, 3, "{}", all_output(&r));
+    assert!(
+        all_output(&r).contains("snapshot is refused"),
+        "{}",
+        all_output(&r)
+    );
+    // A dropped storage proof: the execution reads state the snapshot lacks.
+    let mut short = snap.clone();
+    let accounts = short["accounts"].as_array_mut().unwrap();
+    let with_slots = accounts
+        .iter_mut()
+        .find(|a| !a["storage"].as_array().unwrap().is_empty())
+        .unwrap();
+    with_slots["storage"].as_array_mut().unwrap().remove(0);
+    w.sb.write("short.snap", serde_json::to_string(&short).unwrap());
+    let r = w.bg(
+        "m.toml",
+        false,
+        &["simulate", "halt.json", "--snapshot", "short.snap"],
+    );
+    assert_eq!(r.code, 3, "{}", all_output(&r));
+    assert!(all_output(&r).contains("lacks state"), "{}", all_output(&r));
+    // Another chain's bundle: the snapshot is for chain 31337 only.
+    assert!(!w.sb.path("s-bad.json").exists());
+}

@@ -236,14 +236,87 @@ fn decode_event(m: &Manifest, log: &alloy::primitives::Log) -> String {
     )
 }
 
+/// Functions every report can name, besides the manifest's ABIs.
+const KNOWN_FUNCTIONS: &[&str] = &[
+    "function upgradeToAndCall(address newImplementation, bytes data)",
+    "function upgradeTo(address newImplementation)",
+    "function upgradeAndCall(address proxy, address implementation, bytes data)",
+    "function upgrade(address proxy, address implementation)",
+    "function pause()",
+    "function unpause()",
+    "function multiSend(bytes transactions)",
+    "function grantRole(bytes32 role, address account)",
+    "function revokeRole(bytes32 role, address account)",
+    "function schedule(address target, uint256 value, bytes data, bytes32 predecessor, bytes32 salt, uint256 delay)",
+    "function execute(address target, uint256 value, bytes payload, bytes32 predecessor, bytes32 salt)",
+];
+
+/// Errors every report can name, besides the manifest's ABIs (OpenZeppelin 5's).
+const KNOWN_ERRORS: &[&str] = &[
+    "error FailedCall()",
+    "error EnforcedPause()",
+    "error ExpectedPause()",
+    "error AccessControlUnauthorizedAccount(address account, bytes32 neededRole)",
+    "error OwnableUnauthorizedAccount(address account)",
+    "error ERC1967InvalidImplementation(address implementation)",
+    "error ERC1967NonPayable()",
+    "error UUPSUnauthorizedCallContext()",
+    "error UUPSUnsupportedProxiableUUID(bytes32 slot)",
+    "error InvalidInitialization()",
+    "error NotInitializing()",
+    "error AddressEmptyCode(address target)",
+    "error TimelockUnexpectedOperationState(bytes32 operationId, bytes32 expectedStates)",
+    "error TimelockUnexecutedPredecessor(bytes32 predecessorId)",
+    "error TimelockInsufficientDelay(uint256 delay, uint256 minDelay)",
+    "error TimelockUnauthorizedCaller(address caller)",
+];
+
+/// Revert data in words: `Error(string)` (Safe's GS codes explained), `Panic`, or a custom error known
+/// to the manifest's ABIs or OpenZeppelin 5.
+pub fn explain_revert(m: &Manifest, data: &[u8]) -> String {
+    if data.len() >= 4
+        && !data.starts_with(&[0x08, 0xc3, 0x79, 0xa0])
+        && !data.starts_with(&[0x4e, 0x48, 0x7b, 0x71])
+    {
+        let mut errors: Vec<alloy::json_abi::Error> = Vec::new();
+        for c in m.contracts.values() {
+            errors.extend(c.abi.errors().cloned());
+        }
+        errors.extend(
+            KNOWN_ERRORS
+                .iter()
+                .filter_map(|e| alloy::json_abi::Error::parse(e).ok()),
+        );
+        for e in errors {
+            if e.selector().as_slice() == &data[..4] {
+                let args = e
+                    .abi_decode_input(&data[4..])
+                    .map(|v| v.iter().map(show).collect::<Vec<_>>().join(", "))
+                    .unwrap_or_else(|_| "undecodable arguments".into());
+                return format!("reverted with {}({args})", e.name);
+            }
+        }
+    }
+    crate::chain::decode_revert(data)
+}
+
 fn describe_call(m: &Manifest, to: Address, input: &[u8]) -> String {
     let who = m
         .contract_at(&to)
         .map(|c| c.id.clone())
         .unwrap_or_else(|| to.to_checksum(None));
     if input.len() >= 4 {
-        if let Some(c) = m.contract_at(&to) {
-            for f in c.abi.functions() {
+        let mut fns: Vec<Function> = m
+            .contract_at(&to)
+            .map(|c| c.abi.functions().cloned().collect())
+            .unwrap_or_default();
+        fns.extend(
+            KNOWN_FUNCTIONS
+                .iter()
+                .filter_map(|f| Function::parse(f).ok()),
+        );
+        {
+            for f in &fns {
                 if f.selector().as_slice() == &input[..4] {
                     let args = f
                         .abi_decode_input(&input[4..])
@@ -265,7 +338,7 @@ fn failing_call(m: &Manifest, frames: &[Frame], batch: &[(Address, Bytes)]) -> O
         .find(|f| !f.ok && f.depth >= 1 && !f.delegate && !f.is_static)
         .or_else(|| frames.iter().find(|f| !f.ok && f.depth >= 1))?;
     let what = describe_call(m, f.target, &f.input);
-    let reason = crate::chain::decode_revert(&f.output);
+    let reason = explain_revert(m, &f.output);
     let pos = batch
         .iter()
         .position(|(to, data)| *to == f.target && *data == f.input);
@@ -296,8 +369,12 @@ pub fn simulate_bundle(
         )));
     }
     let gas_cap = block.gas_limit.clamp(1, 16_777_216);
+    // Reads made here, outside the EVM: they belong in a snapshot too.
+    let mut extra_reads: Vec<(Address, U256)> = Vec::new();
     let (plan, method, safe, batch) = if let Some(s) = &b.safe_tx {
-        let owner_word = src.storage(s.safe, U256::from_be_bytes(mapping_slot(SENTINEL, 2).0))?;
+        let first_owner_slot = U256::from_be_bytes(mapping_slot(SENTINEL, 2).0);
+        extra_reads.push((s.safe, first_owner_slot));
+        let owner_word = src.storage(s.safe, first_owner_slot)?;
         let owner = Address::from_slice(&owner_word.to_be_bytes::<32>()[12..]);
         if owner.is_zero() || owner == SENTINEL {
             return Err(SimError::Input(format!(
@@ -364,7 +441,9 @@ pub fn simulate_bundle(
         let mut key = [0u8; 64];
         key[..32].copy_from_slice(t.operation_id.as_slice());
         key[63] = 1;
-        let ready = src.storage(t.address, U256::from_be_bytes(keccak256(key).0))?;
+        let ready_slot = U256::from_be_bytes(keccak256(key).0);
+        extra_reads.push((t.address, ready_slot));
+        let ready = src.storage(t.address, ready_slot)?;
         if let Ok(ready) = u64::try_from(ready) {
             if ready > block.timestamp + 12 {
                 plan.timestamp = Some(ready);
@@ -517,7 +596,7 @@ pub fn simulate_bundle(
     let revert = (!raw.success).then(|| SimRevert {
         reason: match &raw.halt {
             Some(h) => format!("halted: {h}"),
-            None => crate::chain::decode_revert(&raw.output),
+            None => explain_revert(m, &raw.output),
         },
         failing_call: failing_call(m, &raw.frames, &batch),
     });
@@ -539,6 +618,12 @@ pub fn simulate_bundle(
             postconditions: if raw.success { post } else { Vec::new() },
             critical,
         },
-        touched: raw.touched,
+        touched: {
+            let mut t = raw.touched;
+            for (a, slot) in extra_reads {
+                t.entry(a).or_default().insert(slot);
+            }
+            t
+        },
     })
 }

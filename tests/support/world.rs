@@ -130,6 +130,16 @@ impl World {
             .insert(file.to_string(), h.stdout.trim().to_string());
     }
 
+    /// A manifest of the caller's own text, written to `file` and pinned for [`World::bg`].
+    pub(crate) fn write_manifest_text(&self, file: &str, text: &str) {
+        self.sb.write(file, text);
+        let h = self.sb.run(&["--manifest", file, "manifest", "hash"]);
+        ok(&h, "manifest hash");
+        self.pins
+            .borrow_mut()
+            .insert(file.to_string(), h.stdout.trim().to_string());
+    }
+
     /// The manifest with more to compose: unpausing the pool and vault directly (`unhalt`), and the
     /// timelocked vault beside the timelocked pool (`resume-all`, a two-call timelock batch).
     pub(crate) fn manifest_text_extended(&self, pins: Pins, chain_id: u64) -> String {
