@@ -88,6 +88,8 @@ fn drill_in_tmux_from_playbook_to_green_postconditions() {
             "Message hash",
             "safeTxHash",
             "ALLOWED: pause-pool, pause-vault",
+            "Simulation (block",
+            "succeeds: 3 event(s)",
             "s sign",
         ],
         step,

@@ -402,6 +402,21 @@ fn review_lines(app: &App, width: u16) -> Vec<Line<'static>> {
         }
         out.push(Line::from(Span::styled(l.to_string(), style_of(l))));
     }
+    // … what the simulation says it does (issue 17), one line here and in full after the decode …
+    let sim = app.bundle.as_ref().and_then(|b| b.simulation.as_deref());
+    match sim {
+        Some(s) => out.push(Line::from(Span::styled(
+            t(&format!("Simulation (block {}): {}", s.block.number, s.verdict())),
+            if s.allowed() {
+                fg(app, Color::Green)
+            } else {
+                fg(app, Color::Red).add_modifier(Modifier::BOLD)
+            },
+        ))),
+        None => out.push(Line::from(
+            "Simulation: not run (no node connected)",
+        )),
+    }
     out.push(Line::from(""));
     // … then the hashes to compare with the device, large …
     if let Some(h) = r.safe_hashes() {
@@ -432,6 +447,17 @@ fn review_lines(app: &App, width: u16) -> Vec<Line<'static>> {
             continue;
         }
         out.push(Line::from(Span::styled(l.to_string(), style_of(l))));
+    }
+    if let Some(s) = sim {
+        out.push(Line::from(""));
+        for l in s.lines() {
+            let style = if l.starts_with("  CRITICAL") || l.ends_with("FAILS") {
+                fg(app, Color::Red).add_modifier(Modifier::BOLD)
+            } else {
+                Style::default()
+            };
+            out.push(Line::from(Span::styled(t(&l), style)));
+        }
     }
     out
 }
