@@ -356,8 +356,65 @@ fn bench_ledger(c: &mut Criterion) {
     let _ = server.join();
 }
 
+/// Issue 17: the halt batch simulated in revm against a local anvil (the drill's deployment: Safe 1.4.1,
+/// OZ 5 proxies), wall time including every JSON-RPC read; and the offline replay from a snapshot (parse,
+/// verify every proof against the header, run). Targets: < 50 ms and < 10 ms. Needs the pinned anvil
+/// (`scripts/setup.sh`); without it these two are not run, and say so.
+fn bench_simulate(c: &mut Criterion) {
+    use breakglass::incident::{ComposeRequest, FrontEnd, Session};
+    use breakglass::manifest::trust::Trust;
+    use breakglass::simulate::{report, snapshot};
+    let drill = match breakglass::drill::Drill::start(&mut |_| {}) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("simulate benchmarks NOT RUN: the drill's anvil world did not start: {e}");
+            return;
+        }
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let session = Session {
+        manifest: Manifest::load(&drill.manifest_path).unwrap(),
+        trust: Trust::Pinned {
+            source: "bench".into(),
+        },
+        rpc_url: Some(drill.rpc_url.clone()),
+        rpc_urls: Default::default(),
+        audit: breakglass::audit::AuditLog::new(dir.path().join("audit.jsonl")),
+        front_end: FrontEnd::Cli,
+        simulate: Default::default(),
+    };
+    let composed = session
+        .compose(&ComposeRequest {
+            playbook: "halt".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    let b = composed.bundle;
+    let (run, snap) = session.simulate_with_snapshot(&b).unwrap();
+    assert!(run.simulation.allowed(), "{:?}", run.simulation.verdict());
+    eprintln!(
+        "halt snapshot: {} bytes, {} accounts, {} slots",
+        snap.len(),
+        run.touched.len(),
+        run.touched.values().map(|s| s.len()).sum::<usize>()
+    );
+    let mut g = c.benchmark_group("simulate");
+    g.bench_function("halt_online_anvil", |bch| {
+        bch.iter(|| session.simulate(black_box(&b)).unwrap().unwrap())
+    });
+    g.bench_function("halt_offline_snapshot", |bch| {
+        bch.iter(|| {
+            let s = snapshot::Snapshot::from_slice(black_box(&snap)).unwrap();
+            let src = s.verify(b.chain_id).unwrap();
+            report::simulate_bundle(&src, "snapshot", &session.manifest, &b).unwrap()
+        })
+    });
+    g.finish();
+}
+
 criterion_group!(
     benches,
+    bench_simulate,
     bench_ledger,
     bench_transfer,
     bench_manifest,
