@@ -433,3 +433,39 @@ fn a_snapshot_replays_offline_and_refuses_tampering() {
     // Another chain's bundle: the snapshot is for chain 31337 only.
     assert!(!w.sb.path("s-bad.json").exists());
 }
+
+/// A guardian's own transaction (EOA playbook) simulates as it is: from the guardian, no override.
+#[test]
+fn a_guardian_transaction_simulates_as_signed() {
+    let w = World::deploy();
+    w.write_manifest("m.toml", Pins::Right);
+    let r = w.bg(
+        "m.toml",
+        true,
+        &[
+            "compose",
+            "guardian-halt",
+            "--from",
+            crate::support::world::SIM0,
+            "-o",
+            "g.json",
+        ],
+    );
+    ok(&r, "compose a guardian playbook");
+    let r = w.bg("m.toml", true, &["--json", "simulate", "g.json"]);
+    ok(&r, "simulate");
+    let j: Value = serde_json::from_str(&r.stdout).unwrap();
+    let sim = &j["simulation"];
+    assert!(
+        sim["method"]
+            .as_str()
+            .unwrap()
+            .contains("the guardian's transaction"),
+        "{sim}"
+    );
+    assert!(sim["views"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|v| v["contract"] == "gpool" && v["after"] == "true"));
+}

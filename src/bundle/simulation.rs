@@ -70,6 +70,17 @@ pub struct SimBalanceChange {
     pub after: U256,
 }
 
+/// An ERC-20 balance that changed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SimTokenChange {
+    /// The token.
+    pub token: Address,
+    /// The holder.
+    pub holder: Address,
+    /// Net change, in the token's base units (`+` received, `-` sent).
+    pub delta: String,
+}
+
 /// A view of a manifest contract whose answer changed (e.g. `paused()`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SimViewChange {
@@ -107,6 +118,9 @@ pub struct Simulation {
     /// ETH balance changes.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub balances: Vec<SimBalanceChange>,
+    /// ERC-20 balance changes (from the `Transfer` events), net per token and holder.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tokens: Vec<SimTokenChange>,
     /// Views of the manifest's contracts that changed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub views: Vec<SimViewChange>,
@@ -204,6 +218,14 @@ impl Simulation {
                 label(b.contract.as_deref(), b.address),
                 b.before,
                 b.after
+            ));
+        }
+        for t in &self.tokens {
+            out.push(format!(
+                "    token {} held by {}: {}",
+                t.token.to_checksum(None),
+                t.holder.to_checksum(None),
+                t.delta
             ));
         }
         for p in &self.postconditions {

@@ -584,6 +584,34 @@ pub fn simulate_bundle(
             }
         }
     }
+    // ERC-20 balance changes, from the Transfer events (3 topics: an ERC-721 Transfer has 4).
+    let transfer = keccak256("Transfer(address,address,uint256)");
+    let mut net: std::collections::BTreeMap<(Address, Address), (U256, U256)> = Default::default();
+    for l in &raw.logs {
+        let t = l.data.topics();
+        if t.len() == 3 && t[0] == transfer && l.data.data.len() == 32 {
+            let v = U256::from_be_slice(&l.data.data);
+            let from = Address::from_word(t[1]);
+            let to = Address::from_word(t[2]);
+            let e = net.entry((l.address, from)).or_default();
+            e.1 = e.1.saturating_add(v);
+            let e = net.entry((l.address, to)).or_default();
+            e.0 = e.0.saturating_add(v);
+        }
+    }
+    let tokens = net
+        .into_iter()
+        .filter(|(_, (i, o))| i != o)
+        .map(|((token, holder), (i, o))| SimTokenChange {
+            token,
+            holder,
+            delta: if i > o {
+                format!("+{}", i - o)
+            } else {
+                format!("-{}", o - i)
+            },
+        })
+        .collect();
     let events = raw
         .logs
         .iter()
@@ -614,6 +642,7 @@ pub fn simulate_bundle(
             events,
             storage,
             balances,
+            tokens,
             views: view_changes,
             postconditions: if raw.success { post } else { Vec::new() },
             critical,
