@@ -183,7 +183,7 @@ fn the_simulator_keeps_the_apps_rules_and_shows_what_breakglass_previews() {
             );
         } else {
             assert!(app.last_pages.contains(
-                &"Message hash 0x69672b883906b21a9b54aad1cda995c5af95049e4cb21f25314022b340fa35ed"
+                &"Message hash 0x69672B883906B21A9B54AAD1CDA995C5AF95049E4CB21F25314022B340FA35ED"
                     .to_string()
             ));
         }

@@ -117,7 +117,10 @@ fn halt_pauses_three_chains_and_a_rerun_finishes_only_the_chain_that_was_down() 
     // Halting gamma again would revert (it is paused): the console's compose simulates and refuses it,
     // naming the failing call (issue 17).
     let e = breakglass::tui::compose_job_on(&env, 31339, "halt", None).unwrap_err();
-    assert!(e.contains("the simulation refuses") && e.contains("pool.pause()"), "{e}");
+    assert!(
+        e.contains("the simulation refuses") && e.contains("pool.pause()"),
+        "{e}"
+    );
     let (b, report) = breakglass::tui::compose_job_on(&env, 31339, "patch", None).unwrap();
     assert_eq!(b.chain_id, 31339);
     assert!(report.allowed);

@@ -634,7 +634,10 @@ fn sign_with_zero_one_and_two_signatures() {
             let b = render(&a, w, hgt);
             assert_chrome(&b, &a, &footer(&["↑↓ account", "Enter sign"]));
             has(&b, "Signer: SIMULATED LEDGER");
-            has(&b, "The device will show (hashed EIP-712, blind signing):");
+            has(
+                &b,
+                "The device will show (hashed EIP-712; in capitals, without spaces):",
+            );
             has(&b, &grouped_hex(&h.domain_separator));
             has(&b, &grouped_hex(&h.message_hash));
             let count = format!("Signatures: {n} of 2");

@@ -46,6 +46,8 @@ pub enum SignerError {
 #[derive(Debug, Clone)]
 pub struct SigningRequest {
     kind: RequestKind,
+    /// For an EOA tx: its sender (what the device shows as From).
+    from: Option<Address>,
 }
 
 #[derive(Debug, Clone)]
@@ -98,7 +100,10 @@ impl SigningRequest {
         }
         let kind = RequestKind::of_bundle(v.bundle())
             .ok_or_else(|| SignerError::NotSignable("the bundle holds no transaction".into()))?;
-        Ok(Self { kind })
+        Ok(Self {
+            kind,
+            from: v.bundle().eoa_tx.as_ref().map(|e| e.from),
+        })
     }
 
     /// For a Safe tx: (domain separator, message hash, safeTxHash).

@@ -78,13 +78,18 @@ pub fn device_preview(
     full: bool,
     blind_signing: Option<bool>,
 ) -> DevicePreview {
-    preview(&req.kind, full, blind_signing)
+    preview(&req.kind, full, blind_signing, req.from)
 }
 
 /// The same for a bundle on screen (the console's Sign screen), before it is verified again for signing.
 pub fn bundle_preview(b: &Bundle, full: bool, blind_signing: Option<bool>) -> DevicePreview {
     match RequestKind::of_bundle(b) {
-        Some(kind) => preview(&kind, full, blind_signing),
+        Some(kind) => preview(
+            &kind,
+            full,
+            blind_signing,
+            b.eoa_tx.as_ref().map(|e| e.from),
+        ),
         None => DevicePreview {
             full: None,
             hashes: None,
@@ -136,7 +141,12 @@ fn pages(t: &eip712::SafeTyped, blind_signing: Option<bool>) -> PagesPreview {
     }
 }
 
-fn preview(kind: &RequestKind, full: bool, blind_signing: Option<bool>) -> DevicePreview {
+fn preview(
+    kind: &RequestKind,
+    full: bool,
+    blind_signing: Option<bool>,
+    from: Option<alloy::primitives::Address>,
+) -> DevicePreview {
     match kind {
         RequestKind::Safe {
             domain,
@@ -144,12 +154,28 @@ fn preview(kind: &RequestKind, full: bool, blind_signing: Option<bool>) -> Devic
             safe_tx_hash,
             typed,
         } => DevicePreview {
-            full: full.then(|| pages(typed, blind_signing)),
+            full: Some(if full {
+                pages(typed, blind_signing)
+            } else {
+                PagesPreview {
+                    heading:
+                        "The device will show (hashed EIP-712; needs blind signing), page by page:"
+                            .to_string(),
+                    pages: vec![
+                        "Blind signing ahead".to_string(),
+                        "Review typed message".to_string(),
+                        format!("Domain hash {}", eip712::device_hash(domain)),
+                        format!("Message hash {}", eip712::device_hash(message)),
+                        "Sign message".to_string(),
+                    ],
+                    notes: Vec::new(),
+                }
+            }),
             hashes: Some(HashesPreview {
                 heading: if full {
                     "The hashes:".to_string()
                 } else {
-                    "The device will show (hashed EIP-712, blind signing):".to_string()
+                    "The same hashes, grouped for reading:".to_string()
                 },
                 domain: *domain,
                 message: *message,
@@ -158,24 +184,56 @@ fn preview(kind: &RequestKind, full: bool, blind_signing: Option<bool>) -> Devic
             tx: None,
         },
         RequestKind::Tx { tx } => {
+            // As the Ethereum app 1.22.0 shows an EIP-1559 transaction (firmware-notes/
+            // ledger-eth-1.22.0-screens.md): no Amount page for 0, fees in ether with the chain's ticker
+            // ("???" for a chain it does not know), the chain id, and the signing hash in lowercase.
             let fee = u128::from(tx.gas_limit).saturating_mul(tx.max_fee_per_gas);
+            let ticker = if tx.chain_id == 1 { "ETH" } else { "???" };
+            let ether = |wei: u128| {
+                crate::manifest::format_eth(wei)
+                    .trim_end_matches(" ETH")
+                    .to_string()
+            };
+            let mut pages = Vec::new();
+            if !tx.input.is_empty() {
+                pages.push("Blind signing ahead".to_string());
+            }
+            pages.push("Review transaction".to_string());
+            if let Some(from) = from {
+                pages.push(format!("From {}", from.to_checksum(None)));
+            }
+            pages.push(format!(
+                "To {}",
+                alloy::primitives::TxKind::to(&tx.to)
+                    .map(|t| t.to_checksum(None))
+                    .unwrap_or_default()
+            ));
+            if !tx.value.is_zero() {
+                let v = u128::try_from(tx.value).unwrap_or(u128::MAX);
+                pages.push(format!("Amount {} {ticker}", ether(v)));
+            }
+            pages.push(format!("Max fees {} {ticker}", ether(fee)));
+            pages.push(format!("Network {}", tx.chain_id));
+            {
+                use alloy::consensus::SignableTransaction;
+                pages.push(format!("Tx hash {:#x}", tx.signature_hash()));
+            }
+            pages.push(if tx.input.is_empty() {
+                "Sign transaction".to_string()
+            } else {
+                "Accept risk and sign transaction".to_string()
+            });
             DevicePreview {
-                full: None,
+                full: Some(PagesPreview {
+                    heading: "The device will show, page by page:".to_string(),
+                    pages,
+                    notes: vec![format!(
+                        "  (max fees = gas limit {} × max fee {} wei = {} wei)",
+                        tx.gas_limit, tx.max_fee_per_gas, fee
+                    )],
+                }),
                 hashes: None,
-                tx: Some(format!(
-                    "The device will show: to {}, amount {} wei, max fees {} wei ({}){}",
-                    alloy::primitives::TxKind::to(&tx.to)
-                        .map(|t| t.to_checksum(None))
-                        .unwrap_or_default(),
-                    tx.value,
-                    fee,
-                    crate::manifest::format_eth(fee),
-                    if tx.input.is_empty() {
-                        ""
-                    } else {
-                        ", and \"Blind signing ahead\" (calldata)"
-                    }
-                )),
+                tx: None,
             }
         }
     }

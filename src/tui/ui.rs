@@ -406,16 +406,18 @@ fn review_lines(app: &App, width: u16) -> Vec<Line<'static>> {
     let sim = app.bundle.as_ref().and_then(|b| b.simulation.as_deref());
     match sim {
         Some(s) => out.push(Line::from(Span::styled(
-            t(&format!("Simulation (block {}): {}", s.block.number, s.verdict())),
+            t(&format!(
+                "Simulation (block {}): {}",
+                s.block.number,
+                s.verdict()
+            )),
             if s.allowed() {
                 fg(app, Color::Green)
             } else {
                 fg(app, Color::Red).add_modifier(Modifier::BOLD)
             },
         ))),
-        None => out.push(Line::from(
-            "Simulation: not run (no node connected)",
-        )),
+        None => out.push(Line::from("Simulation: not run (no node connected)")),
     }
     out.push(Line::from(""));
     // … then the hashes to compare with the device, large …
@@ -541,7 +543,9 @@ fn sign(f: &mut Frame, app: &App, area: Rect) {
             app.device.blind_signing,
         );
         let mut pl: Vec<Line> = vec![Line::from("")];
-        if let Some(full) = &p.full {
+        // Hashed mode: the two hashes, grouped for reading, are the review (the pages add nothing).
+        let hashed_safe = p.hashes.is_some() && !app.device.full_eip712;
+        if let Some(full) = p.full.as_ref().filter(|_| !hashed_safe) {
             pl.push(Line::from(Span::styled(t(&full.heading), bold())));
             for page in &full.pages {
                 pl.push(Line::from(format!("  | {}", t(page))));
@@ -551,7 +555,12 @@ fn sign(f: &mut Frame, app: &App, area: Rect) {
             }
         }
         if let Some(h) = &p.hashes {
-            pl.push(Line::from(Span::styled(t(&h.heading), bold())));
+            let heading = if hashed_safe {
+                "The device will show (hashed EIP-712; in capitals, without spaces):".to_string()
+            } else {
+                h.heading.clone()
+            };
+            pl.push(Line::from(Span::styled(t(&heading), bold())));
             pl.extend(hash_lines(
                 "Domain hash",
                 &h.domain,

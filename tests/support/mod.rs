@@ -3,5 +3,6 @@ pub mod bin;
 pub mod chains;
 pub mod relay;
 pub mod sim;
+pub mod speculos;
 pub mod tmux;
 pub mod world;

@@ -305,14 +305,25 @@ pub struct DeviceSettings {
     pub transaction_hash: bool,
 }
 
+/// A hash as the device shows it on a page: `0x` and 64 uppercase hex digits.
+pub fn device_hash(h: &alloy::primitives::B256) -> String {
+    format!("0x{}", alloy::hex::encode_upper(h))
+}
+
 /// The pages of a full-mode Safe signature, as the Ethereum app 1.22.0 on a Nano S Plus shows them
-/// (PROTOCOLS.md §2b), or `None` when these settings refuse it (blind signing and raw messages both off).
+/// (recorded from the real app under Speculos: tests/real_ledger.rs, firmware-notes/), or `None` when
+/// these settings refuse it (blind signing and raw messages both off). Typed data without Ledger-signed
+/// filters is not clear-signed, so every review opens with "Blind signing ahead" (both buttons accept the
+/// risk; with "Raw messages" on even when the "Blind signing" setting is off) and "Review typed message".
+/// Hashes are shown as `0x` + uppercase hex.
 pub fn device_pages(t: &SafeTyped, s: DeviceSettings) -> Option<Vec<String>> {
     let (dd, sd) = (t.domain_def(), t.safe_tx_def());
     let dv = t.domain_values();
     let sv = t.safe_tx_values();
     let mut pages = Vec::new();
     if s.raw_messages {
+        pages.push("Blind signing ahead".to_string());
+        pages.push("Review typed message".to_string());
         pages.push("Review struct EIP712Domain".to_string());
         for ((n, ty), v) in dd.fields.iter().zip(&dv) {
             pages.push(format!("{n} {}", device_text(*ty, &v.wire())));
@@ -332,14 +343,14 @@ pub fn device_pages(t: &SafeTyped, s: DeviceSettings) -> Option<Vec<String>> {
             pages.push(format!("{n} {}", device_text(*ty, &v.wire())));
         }
         let h = t.tx.hashes_in(t.domain, t.chain_id, t.safe);
-        pages.push(format!("Message hash {:#x}", h.message_hash));
+        pages.push(format!("Message hash {}", device_hash(&h.message_hash)));
     } else {
         return None;
     }
     if s.transaction_hash {
         let h = t.tx.hashes_in(t.domain, t.chain_id, t.safe);
-        pages.push(format!("Domain hash {:#x}", h.domain_separator));
-        pages.push(format!("Message hash {:#x}", h.message_hash));
+        pages.push(format!("Domain hash {}", device_hash(&h.domain_separator)));
+        pages.push(format!("Message hash {}", device_hash(&h.message_hash)));
     }
     pages.push("Sign message".to_string());
     Some(pages)

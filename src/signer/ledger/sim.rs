@@ -381,11 +381,14 @@ impl SimApp {
                 }
                 self.typed.values_started = true;
                 self.typed.filling = Some((i, 0, Vec::new()));
-                if self.cfg.raw_messages {
-                    self.typed.pages.push(format!("Review struct {name}"));
-                } else if name == "EIP712Domain" {
+                // As the real app 1.22.0: typed data without Ledger-signed filters opens with the
+                // blind-signing warning, with "Raw messages" on too.
+                if name == "EIP712Domain" {
                     self.typed.pages.push("Blind signing ahead".into());
                     self.typed.pages.push("Review typed message".into());
+                }
+                if self.cfg.raw_messages {
+                    self.typed.pages.push(format!("Review struct {name}"));
                 }
                 OK.to_vec()
             }
@@ -469,7 +472,9 @@ impl SimApp {
         } else {
             self.typed.message_hash = Some(h);
             if !self.cfg.raw_messages {
-                self.typed.pages.push(format!("Message hash {h:#x}"));
+                self.typed
+                    .pages
+                    .push(format!("Message hash {}", eip712::device_hash(&h)));
             }
         }
         OK.to_vec()
