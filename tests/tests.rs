@@ -28,6 +28,9 @@ mod full_eip712;
 mod hardening;
 /// The anvil harness itself: Safe 1.4.1, OZ 5 proxies and timelock deploy and behave.
 mod it_harness;
+/// Issue 18: storage-layout checks of upgrades; breakglass's verdict equals OpenZeppelin upgrades-core's on
+/// every fixture pair compiled with solc-js.
+mod layout;
 /// Manifest loading: valid fixtures load, every `fail_*` fixture gives its error at its position.
 mod manifest_fixtures;
 /// Manifest trust: pin store and owner approvals with real signatures, via the real binary.
