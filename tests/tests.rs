@@ -31,6 +31,9 @@ mod it_harness;
 /// Issue 18: storage-layout checks of upgrades; breakglass's verdict equals OpenZeppelin upgrades-core's on
 /// every fixture pair compiled with solc-js.
 mod layout;
+/// Issue 18 on anvil: the demo patch passes; a middle insert, a live-storage collision and a stale current
+/// implementation are refused before signing.
+mod layout_chain;
 /// Manifest loading: valid fixtures load, every `fail_*` fixture gives its error at its position.
 mod manifest_fixtures;
 /// Manifest trust: pin store and owner approvals with real signatures, via the real binary.

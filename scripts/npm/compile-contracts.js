@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Compiles the project's test contracts with solc-js (standard JSON) into Hardhat-style
-// artifacts: <out>/<ContractName>.json = {contractName, sourceName, abi, bytecode, deployedBytecode}.
+// artifacts: <out>/<ContractName>.json = {contractName, sourceName, abi, bytecode, deployedBytecode,
+// storageLayout}.
 // Usage: node compile-contracts.js <node_modules dir> <out dir> <file.sol>...
 // Sources are named by their path relative to the current directory (the repo root);
 // imports resolve against the current directory first, then <node_modules dir>.
@@ -36,7 +37,7 @@ const input = {
     // Pinned so the bytecode does not depend on the compiler's or anvil's default hardfork.
     evmVersion: 'cancun',
     optimizer: { enabled: true, runs: 200 },
-    outputSelection: { '*': { '*': ['abi', 'evm.bytecode.object', 'evm.deployedBytecode.object'] } },
+    outputSelection: { '*': { '*': ['abi', 'evm.bytecode.object', 'evm.deployedBytecode.object', 'storageLayout'] } },
   },
 };
 
@@ -64,6 +65,8 @@ for (const sourceName of Object.keys(sources)) {
       deployedBytecode: '0x' + c.evm.deployedBytecode.object,
       linkReferences: {},
       deployedLinkReferences: {},
+      // solc's storage layout (issue 18: upgrades carry the layouts of both implementations).
+      storageLayout: c.storageLayout,
     };
     fs.writeFileSync(path.join(outDir, `${contractName}.json`), JSON.stringify(artifact, null, 2) + '\n');
     n++;

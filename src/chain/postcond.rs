@@ -124,6 +124,88 @@ pub fn check_codehashes(
     Ok(out)
 }
 
+/// A live check of an upgrade's storage layouts: the proxy points at the layout's current implementation,
+/// and the slots the new layout appends hold nothing yet.
+#[derive(Debug, Clone, Serialize)]
+pub struct LayoutLiveCheck {
+    /// Action id.
+    pub action: String,
+    /// The proxy whose storage it is.
+    pub proxy: Address,
+    /// What is wrong, if anything (`None`: it holds).
+    pub problem: Option<String>,
+}
+
+/// For every allowed upgrade whose action has `storage_layout`: when the manifest pins the current
+/// implementation's code hash, the proxy must point at that code now; and every slot the new layout
+/// appends must read zero at the proxy (a non-zero value is data the new variable would take over).
+pub fn check_layouts(
+    chain: &Chain,
+    m: &Manifest,
+    report: &Report,
+) -> Result<Vec<LayoutLiveCheck>, ChainError> {
+    let mut out = Vec::new();
+    for n in report.tree.walk() {
+        let Some(Verdict::Allowed { action, .. }) = report.verdicts.get(&n.path) else {
+            continue;
+        };
+        let Some(a) = m.action(action) else { continue };
+        let (ActionCall::Upgrade, Some(l)) = (&a.call, &a.storage_layout) else {
+            continue;
+        };
+        let Some(c) = m.contract(&a.contract) else {
+            continue;
+        };
+        let proxy = c.address;
+        let mut problem = None;
+        if let Some(pinned) = l.current_codehash {
+            let imp = match &c.proxy {
+                crate::manifest::ProxyKind::Beacon { beacon } => {
+                    let ret = chain.call(
+                        *beacon,
+                        alloy::primitives::Bytes::from_static(&[0x5c, 0x60, 0xda, 0x1b]),
+                    )?;
+                    Address::from_slice(ret.get(12..32).unwrap_or(&[0u8; 20]))
+                }
+                _ => {
+                    let w =
+                        chain.storage(proxy, crate::manifest::ProxySlot::Implementation.slot())?;
+                    Address::from_slice(&w[12..])
+                }
+            };
+            let actual = chain.code_hash(imp)?;
+            if actual != Some(pinned) {
+                problem = Some(format!(
+                    "the proxy {} points at {} whose code hash is {}, not the current implementation the layout {} describes ({pinned:#x})",
+                    proxy.to_checksum(None),
+                    imp.to_checksum(None),
+                    actual.map(|h| format!("{h:#x}")).unwrap_or_else(|| "none (no code)".into()),
+                    l.current_file
+                ));
+            }
+        }
+        if problem.is_none() {
+            for slot in crate::layout::appended_slots(&l.current, &l.new) {
+                let w = chain.storage(proxy, B256::from(slot.to_be_bytes::<32>()))?;
+                if !w.is_zero() {
+                    problem = Some(format!(
+                        "slot {slot:#x} of the proxy {} holds {w:#x}, but the new layout {} appends a variable there: a storage collision with data already there",
+                        proxy.to_checksum(None),
+                        l.new_file
+                    ));
+                    break;
+                }
+            }
+        }
+        out.push(LayoutLiveCheck {
+            action: action.clone(),
+            proxy,
+            problem,
+        });
+    }
+    Ok(out)
+}
+
 /// One `requires_role` check: whether the sender holds the role on the contract now.
 #[derive(Debug, Clone, Serialize)]
 pub struct RoleCheck {

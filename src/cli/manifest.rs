@@ -52,14 +52,44 @@ pub fn run(ctx: &Ctx, cmd: ManifestCmd) -> Result<(), CliError> {
         }
         ManifestCmd::Check => {
             let t = trust::evaluate(&m, ctx.explicit_pin()?.as_ref())?;
+            // Each upgrade's storage layouts, compared (issue 18): what verify/compose/sign will say.
+            let layouts: Vec<(String, String, Vec<String>)> = m
+                .actions
+                .iter()
+                .filter_map(|a| {
+                    a.storage_layout.as_ref().map(|l| {
+                        (
+                            a.id.clone(),
+                            format!("{} → {}", l.current_file, l.new_file),
+                            l.findings().into_iter().map(|f| f.message).collect(),
+                        )
+                    })
+                })
+                .collect();
             if ctx.json {
                 let mut v = summary_json(&m);
                 v["trust"] = serde_json::to_value(&t).unwrap_or(Value::Null);
                 v["valid"] = Value::Bool(true);
+                v["storage_layouts"] = serde_json::json!(layouts
+                    .iter()
+                    .map(|(id, files, f)| serde_json::json!({"action": id, "files": files, "safe": f.is_empty(), "findings": f}))
+                    .collect::<Vec<_>>());
                 print_json(v);
             } else {
                 out!("{}", summary_text(&m));
                 outln!("  {:<10}{}", "trust", trust_text(&t));
+                for (id, files, f) in &layouts {
+                    if f.is_empty() {
+                        outln!("  layout    {id}: {files}: keeps every variable in place");
+                    } else {
+                        outln!(
+                            "  layout    {id}: {files}: UNSAFE, every upgrade with it is refused:"
+                        );
+                        for x in f {
+                            outln!("              {x}");
+                        }
+                    }
+                }
             }
             Ok(())
         }

@@ -177,12 +177,19 @@ impl From<DecodeError> for IncidentError {
 impl From<ComposeError> for IncidentError {
     fn from(e: ComposeError) -> Self {
         match e {
-            ComposeError::Refused(msg, report) => IncidentError::refused(
-                "compose_refused",
-                format!("composition refused by verification: {msg}"),
-            )
-            .with_report(*report)
-            .recommend("the manifest's action and its constraints disagree: fix the manifest and pin it again"),
+            ComposeError::Refused(msg, report) => {
+                let layout = report.findings.iter().any(|f| f.code == "storage_layout");
+                IncidentError::refused(
+                    "compose_refused",
+                    format!("composition refused by verification: {msg}"),
+                )
+                .with_report(*report)
+                .recommend(if layout {
+                    "do not upgrade to this implementation: its storage layout would corrupt the proxy's state; fix the implementation (append, do not insert) and its layout file"
+                } else {
+                    "the manifest's action and its constraints disagree: fix the manifest and pin it again"
+                })
+            }
             ComposeError::Bundle(b) => b.into(),
             ComposeError::Decode(d) => d.into(),
             ComposeError::DelayTooShort { .. } => IncidentError::refused("timelock_delay", e.to_string())

@@ -927,6 +927,20 @@ pub fn check_codehashes_on(
         )
         .recommend("do not sign: the implementation at that address is not the audited code"));
     }
+    if let Some(bad) = postcond::check_layouts(chain, m, report)?
+        .into_iter()
+        .find(|c| c.problem.is_some())
+    {
+        return Err(IncidentError::refused(
+            "storage_layout",
+            format!(
+                "action {}: {}",
+                bad.action,
+                bad.problem.unwrap_or_default()
+            ),
+        )
+        .recommend("do not sign: the upgrade would corrupt the proxy's storage; check the layouts and the live state"));
+    }
     Ok(checks)
 }
 

@@ -302,6 +302,22 @@ impl Vars<'_> {
             allow_safe_tx_gas: a.allow_safe_tx_gas.clone(),
             requires_role: a.requires_role.as_ref().map(|t| self.text(d, t)),
             expect: a.expect.iter().map(|t| self.text(d, t)).collect(),
+            storage_layout: a.storage_layout.as_ref().map(|l| {
+                let r = l.get_ref();
+                let span = l.span();
+                toml::Spanned::new(
+                    span,
+                    super::raw::RawStorageLayout {
+                        current: self.text(d, &r.current),
+                        current_hash: r.current_hash.as_ref().map(|t| self.text(d, t)),
+                        new: self.text(d, &r.new),
+                        new_hash: r.new_hash.as_ref().map(|t| self.text(d, t)),
+                        current_codehash: r.current_codehash.as_ref().map(|t| self.text(d, t)),
+                        renamed: r.renamed.clone(),
+                        retyped: r.retyped.clone(),
+                    },
+                )
+            }),
         }
     }
 }

@@ -231,6 +231,42 @@ pub struct Action {
     pub requires_role: Option<(String, B256)>,
     /// Post-conditions.
     pub expect: Vec<Expectation>,
+    /// For upgrades: the storage layouts to compare before signing.
+    pub storage_layout: Option<LayoutCheck>,
+}
+
+/// An upgrade's storage layouts (`storage_layout = { … }`), read and pinned at load.
+#[derive(Clone)]
+pub struct LayoutCheck {
+    /// The current implementation's layout file, as named.
+    pub current_file: String,
+    /// The new implementation's layout file, as named.
+    pub new_file: String,
+    /// The current layout.
+    pub current: std::sync::Arc<crate::layout::StorageLayout>,
+    /// The new layout.
+    pub new: std::sync::Arc<crate::layout::StorageLayout>,
+    /// keccak256 of the code the proxy must point at now (checked on chain), when pinned.
+    pub current_codehash: Option<B256>,
+    /// Declared renames and retypes.
+    pub declared: std::sync::Arc<crate::layout::Declared>,
+}
+
+impl std::fmt::Debug for LayoutCheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LayoutCheck")
+            .field("current_file", &self.current_file)
+            .field("new_file", &self.new_file)
+            .field("current_codehash", &self.current_codehash)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LayoutCheck {
+    /// The layout findings (empty: the upgrade keeps every variable in place).
+    pub fn findings(&self) -> Vec<crate::layout::Finding> {
+        crate::layout::compare(&self.current, &self.new, &self.declared)
+    }
 }
 
 impl Action {
@@ -316,12 +352,15 @@ pub const DEFAULT_MAX_TX_FEE_WEI: u128 = 500_000_000_000_000_000;
 pub struct Policy {
     /// The most one EIP-1559 transaction may cost (`gas_limit × max_fee_per_gas`, wei). Default 0.5 ETH.
     pub max_tx_fee_wei: u128,
+    /// Every upgrade action must carry `storage_layout`.
+    pub require_storage_layout: bool,
 }
 
 impl Default for Policy {
     fn default() -> Self {
         Self {
             max_tx_fee_wei: DEFAULT_MAX_TX_FEE_WEI,
+            require_storage_layout: false,
         }
     }
 }

@@ -50,6 +50,8 @@ pub(crate) struct RawTimelock {
 pub(crate) struct RawPolicy {
     /// The most a guardian-EOA (or executor) transaction may cost: `"0.5 ether"`, `"20000000 gwei"`.
     pub max_tx_fee: Option<S<String>>,
+    /// Every upgrade action must carry `storage_layout`.
+    pub require_storage_layout: Option<S<bool>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -93,6 +95,27 @@ pub(crate) struct RawAction {
     pub requires_role: Option<S<String>>,
     #[serde(default)]
     pub expect: Vec<S<String>>,
+    /// For upgrades: the storage layouts of the current and the new implementation.
+    pub storage_layout: Option<S<RawStorageLayout>>,
+}
+
+/// `storage_layout = { current = "PATH", current_hash = "0x…", new = "PATH", new_hash = "0x…" }`: solc's
+/// `storageLayout` output of each implementation, each file pinned by its keccak256.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawStorageLayout {
+    pub current: S<String>,
+    pub current_hash: Option<S<String>>,
+    pub new: S<String>,
+    pub new_hash: Option<S<String>>,
+    /// keccak256 of the runtime code of the implementation the proxy points at now (checked on chain).
+    pub current_codehash: Option<S<String>>,
+    /// Declared renames: `{ newName = "oldName" }` (as OpenZeppelin's `@custom:oz-renamed-from`).
+    #[serde(default)]
+    pub renamed: BTreeMap<String, S<String>>,
+    /// Declared retypes: `{ variable = "old type" }` (as OpenZeppelin's `@custom:oz-retyped-from`).
+    #[serde(default)]
+    pub retyped: BTreeMap<String, S<String>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -387,21 +387,110 @@ fn contract_abi(d: &mut Diags<'_>, id: &str, c: &super::raw::RawContract) -> Opt
     parsed
 }
 
+/// The most a storage-layout file may hold.
+const MAX_LAYOUT_FILE: u64 = 8 << 20;
+
+/// An upgrade's `storage_layout`: both files read, pinned and parsed.
+fn layout_check(
+    d: &mut Diags<'_>,
+    id: &str,
+    l: &super::raw::RawStorageLayout,
+) -> Option<super::LayoutCheck> {
+    let what = format!("action {id:?}: storage_layout");
+    let cur = read_pinned_file(
+        d,
+        &what,
+        "current layout",
+        "current_hash",
+        &l.current,
+        l.current_hash.as_ref(),
+        MAX_LAYOUT_FILE,
+    );
+    let new = read_pinned_file(
+        d,
+        &what,
+        "new layout",
+        "new_hash",
+        &l.new,
+        l.new_hash.as_ref(),
+        MAX_LAYOUT_FILE,
+    );
+    let mut parse = |bytes: Option<Vec<u8>>, f: &S<String>| {
+        let bytes = bytes?;
+        match crate::layout::StorageLayout::from_json(&bytes) {
+            Ok(x) => Some(std::sync::Arc::new(x)),
+            Err(e) => {
+                d.err(
+                    f.span(),
+                    format!("{what}: {} is not a storage layout: {e}", f.get_ref()),
+                    "write solc's storageLayout output ({ \"storage\": [...], \"types\": {...} }), e.g. from forge inspect CONTRACT storageLayout --json",
+                );
+                None
+            }
+        }
+    };
+    let current = parse(cur, &l.current);
+    let new = parse(new, &l.new);
+    let current_codehash = match &l.current_codehash {
+        Some(h) => match parse_b256(h.get_ref()) {
+            Some(b) => Some(b),
+            None => {
+                d.err(
+                    h.span(),
+                    format!(
+                        "{what}: current_codehash {:?} is not a 32-byte hash",
+                        h.get_ref()
+                    ),
+                    "write keccak256 of the current implementation's runtime code",
+                );
+                None
+            }
+        },
+        None => None,
+    };
+    let declared = crate::layout::Declared {
+        renames: l
+            .renamed
+            .iter()
+            .map(|(new, old)| (old.get_ref().clone(), new.clone()))
+            .collect(),
+        retypes: l
+            .retyped
+            .iter()
+            .map(|(var, old)| (var.clone(), old.get_ref().clone()))
+            .collect(),
+    };
+    Some(super::LayoutCheck {
+        current_file: l.current.get_ref().clone(),
+        new_file: l.new.get_ref().clone(),
+        current: current?,
+        new: new?,
+        current_codehash,
+        declared: std::sync::Arc::new(declared),
+    })
+}
+
 /// The most an ABI file may hold (a large protocol's ABI is a few hundred KiB).
 const MAX_ABI_FILE: u64 = 4 << 20;
 
-fn abi_from_file(
+/// A file named in the manifest (relative to it, inside its folder) whose keccak256 the manifest pins,
+/// so the manifest's hash covers its bytes. `what` names the table (e.g. `contracts.pool`), `key` and
+/// `hash_key` the fields.
+pub(crate) fn read_pinned_file(
     d: &mut Diags<'_>,
-    id: &str,
+    what: &str,
+    key: &str,
+    hash_key: &str,
     f: &S<String>,
     hash: Option<&S<String>>,
-) -> Option<JsonAbi> {
+    max: u64,
+) -> Option<Vec<u8>> {
     let rel = Path::new(f.get_ref());
     let Some(hash) = hash else {
         d.err(
             f.span(),
-            format!("contracts.{id}: abi_file needs abi_hash, the keccak256 of the file, so the manifest's hash covers it"),
-            format!("add abi_hash = \"0x…\" (cast keccak \"$(cat {})\" prints it)", f.get_ref()),
+            format!("{what}: {key} needs {hash_key}, the keccak256 of the file, so the manifest's hash covers it"),
+            format!("add {hash_key} = \"0x…\" (cast keccak \"$(cat {})\" prints it)", f.get_ref()),
         );
         return None;
     };
@@ -412,8 +501,8 @@ fn abi_from_file(
     {
         d.err(
             f.span(),
-            format!("contracts.{id}: abi_file {:?} must be a plain relative path inside the manifest's folder", f.get_ref()),
-            "put the ABI beside the manifest (or in a subfolder) and name it relative to the manifest, without ..",
+            format!("{what}: {key} {:?} must be a plain relative path inside the manifest's folder", f.get_ref()),
+            "put the file beside the manifest (or in a subfolder) and name it relative to the manifest, without ..",
         );
         return None;
     }
@@ -421,7 +510,7 @@ fn abi_from_file(
         d.err(
             hash.span(),
             format!(
-                "contracts.{id}: abi_hash {:?} is not a 32-byte hash",
+                "{what}: {hash_key} {:?} is not a 32-byte hash",
                 hash.get_ref()
             ),
             "write 0x followed by 64 hex digits: keccak256 of the file's bytes",
@@ -430,15 +519,15 @@ fn abi_from_file(
     };
     let path = d.base_dir.join(rel);
     let bytes = match std::fs::metadata(&path) {
-        Ok(md) if md.len() > MAX_ABI_FILE => {
+        Ok(md) if md.len() > max => {
             d.err(
                 f.span(),
                 format!(
-                    "contracts.{id}: {} is {} bytes, more than an ABI file may be ({MAX_ABI_FILE})",
+                    "{what}: {} is {} bytes, more than a {key} may be ({max})",
                     path.display(),
                     md.len()
                 ),
-                "point abi_file at the ABI itself",
+                "point it at the file itself",
             );
             return None;
         }
@@ -447,7 +536,7 @@ fn abi_from_file(
             Err(e) => {
                 d.err(
                     f.span(),
-                    format!("contracts.{id}: cannot read {}: {e}", path.display()),
+                    format!("{what}: cannot read {}: {e}", path.display()),
                     "put the file beside the manifest, as pinned",
                 );
                 return None;
@@ -456,7 +545,7 @@ fn abi_from_file(
         Err(e) => {
             d.err(
                 f.span(),
-                format!("contracts.{id}: cannot read {}: {e}", path.display()),
+                format!("{what}: cannot read {}: {e}", path.display()),
                 "put the file beside the manifest, as pinned",
             );
             return None;
@@ -466,11 +555,29 @@ fn abi_from_file(
     if actual != pinned {
         d.err(
             hash.span(),
-            format!("contracts.{id}: {} has keccak256 {actual:#x}, the manifest pins {pinned:#x}: the ABI file changed", f.get_ref()),
+            format!("{what}: {} has keccak256 {actual:#x}, the manifest pins {pinned:#x}: the {key} changed", f.get_ref()),
             "do not use it: get the reviewed file back, or review the new one and pin its hash in a new manifest",
         );
         return None;
     }
+    Some(bytes)
+}
+
+fn abi_from_file(
+    d: &mut Diags<'_>,
+    id: &str,
+    f: &S<String>,
+    hash: Option<&S<String>>,
+) -> Option<JsonAbi> {
+    let bytes = read_pinned_file(
+        d,
+        &format!("contracts.{id}"),
+        "abi_file",
+        "abi_hash",
+        f,
+        hash,
+        MAX_ABI_FILE,
+    )?;
     let v: serde_json::Value = match serde_json::from_slice(&bytes) {
         Ok(v) => v,
         Err(e) => {
@@ -1167,6 +1274,32 @@ fn actions_section(
                 "remove it, or send the action through the Safe",
             );
         }
+        let require_layout = raw
+            .policy
+            .as_ref()
+            .and_then(|p| p.get_ref().require_storage_layout.as_ref())
+            .is_some_and(|b| *b.get_ref());
+        let storage_layout = match &a.storage_layout {
+            Some(l) if fname != "upgrade" => {
+                d.err(
+                    l.span(),
+                    format!("action {id:?}: storage_layout only applies to upgrades"),
+                    "remove it, or write function = \"upgrade\"",
+                );
+                None
+            }
+            Some(l) => layout_check(d, &id, l.get_ref()),
+            None => {
+                if require_layout && fname == "upgrade" {
+                    d.err(
+                        a.id.span(),
+                        format!("action {id:?} is an upgrade without storage_layout, and [policy] require_storage_layout = true"),
+                        "add storage_layout = { current = \"PATH\", current_hash = \"0x…\", new = \"PATH\", new_hash = \"0x…\" } with solc's storageLayout output of each implementation",
+                    );
+                }
+                None
+            }
+        };
         let mut expect = Vec::new();
         for e in &a.expect {
             match parse_expectation(
@@ -1191,6 +1324,7 @@ fn actions_section(
                 allow_safe_tx_gas,
                 requires_role,
                 expect,
+                storage_layout,
             });
         }
     }
@@ -1477,5 +1611,10 @@ fn policy_section(d: &mut Diags<'_>, raw: &RawManifest) -> super::Policy {
         }
     }
 
+    policy.require_storage_layout = raw
+        .policy
+        .as_ref()
+        .and_then(|p| p.get_ref().require_storage_layout.as_ref())
+        .is_some_and(|b| *b.get_ref());
     policy
 }

@@ -575,6 +575,27 @@ impl<'m> Checker<'m> {
                             format!("action {} pins no implementation_codehash: the new implementation's code is not checked, only its address", a.id),
                         );
                     }
+                    let mut checks = checks;
+                    if let Some(l) = &a.storage_layout {
+                        let findings = l.findings();
+                        if findings.is_empty() {
+                            checks.push(format!(
+                                "storage layout {} → {} keeps every variable in place",
+                                l.current_file, l.new_file
+                            ));
+                        }
+                        for f in findings {
+                            self.finding(
+                                Severity::Refused,
+                                "storage_layout",
+                                Some(&node.path),
+                                format!(
+                                    "action {}: the upgrade's storage layout is unsafe ({} → {}): {}",
+                                    a.id, l.current_file, l.new_file, f.message
+                                ),
+                            );
+                        }
+                    }
                     self.actions.push(a.id.clone());
                     self.verdicts.insert(
                         node.path.clone(),
