@@ -118,6 +118,28 @@ fn artifact(tools: &Path, rel: &str) -> Result<(Bytes, Bytes), DrillError> {
     Ok((get("bytecode")?, get("deployedBytecode")?))
 }
 
+/// A project contract's storage layout (solc's `storageLayout`, kept in its artifact), written to
+/// `dir/layouts/NAME.json`; returns the manifest's `storage_layout` half for it: (path, keccak256).
+fn write_layout(tools: &Path, dir: &Path, name: &str) -> Result<(String, B256), DrillError> {
+    let rel = format!("{name}.json");
+    let path = tools.join("contracts").join(&rel);
+    let v: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(&path).map_err(|e| DrillError::Artifact(rel.clone(), e.to_string()))?,
+    )
+    .map_err(|e| DrillError::Artifact(rel.clone(), e.to_string()))?;
+    let layout = v.get("storageLayout").ok_or_else(|| {
+        DrillError::Artifact(
+            rel.clone(),
+            "no storageLayout (run scripts/setup.sh again)".into(),
+        )
+    })?;
+    let bytes = serde_json::to_vec_pretty(layout).map_err(|e| DrillError::Io(e.to_string()))?;
+    let out = format!("layouts/{name}.json");
+    std::fs::create_dir_all(dir.join("layouts")).map_err(|e| DrillError::Io(e.to_string()))?;
+    std::fs::write(dir.join(&out), &bytes).map_err(|e| DrillError::Io(e.to_string()))?;
+    Ok((out, keccak256(&bytes)))
+}
+
 fn free_port() -> Result<u16, DrillError> {
     let l =
         std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| DrillError::Anvil(e.to_string()))?;
@@ -329,14 +351,24 @@ impl Drill {
 
         progress("DRILL: writing the drill manifest…");
         let c = |a: Address| a.to_checksum(None);
+        // The patch carries the storage layouts of both implementations (issue 18): the console's Review
+        // shows the check, and the proxies must point at the current implementations.
+        let layout = |cur: &str, new: &str, current: Address| -> Result<String, DrillError> {
+            let (cf, ch) = write_layout(tools, dir, cur)?;
+            let (nf, nh) = write_layout(tools, dir, new)?;
+            let code = chain.code_hash(current)?.unwrap_or_default();
+            Ok(format!("storage_layout = {{ current = \"{cf}\", current_hash = \"{ch:#x}\", new = \"{nf}\", new_hash = \"{nh:#x}\", current_codehash = \"{code:#x}\" }}"))
+        };
+        let pool_layout = layout("PausablePool", "PausablePoolV2", pool_impl)?;
+        let vault_layout = layout("UUPSPool", "UUPSPoolV2", uups_impl)?;
         let mut text = DEMO_MANIFEST.to_string();
         text = text.replace(
             "expect = [\"implementation == 0x1A1b000000000000000000000000000000000003\"]",
-            &format!("implementation_codehash = \"{pool_v2_hash:#x}\"\nexpect = [\"implementation == 0x1A1b000000000000000000000000000000000003\"]"),
+            &format!("implementation_codehash = \"{pool_v2_hash:#x}\"\n{pool_layout}\nexpect = [\"implementation == 0x1A1b000000000000000000000000000000000003\"]"),
         );
         text = text.replace(
             "expect = [\"implementation == 0x1a1B000000000000000000000000000000000004\"]",
-            &format!("implementation_codehash = \"{vault_v2_hash:#x}\"\nexpect = [\"implementation == 0x1a1B000000000000000000000000000000000004\"]"),
+            &format!("implementation_codehash = \"{vault_v2_hash:#x}\"\n{vault_layout}\nexpect = [\"implementation == 0x1a1B000000000000000000000000000000000004\"]"),
         );
         for (from, to) in [
             ("0x5AFe00000000000000000000000000000000a11C", c(safe)),

@@ -317,3 +317,31 @@ fn console_first_frame_time() {
     let code = t.exit_code(Duration::from_secs(10));
     assert_eq!(code, 0, "stderr: {}", t.stderr());
 }
+
+/// Issue 18 in the drill: the patch playbook carries both implementations' storage layouts, and the
+/// console's Review shows the check for each upgrade beside the simulation (issue 17).
+#[test]
+fn drill_patch_review_shows_the_storage_layout_check() {
+    require_tmux();
+    require_tools();
+    let t = Tmux::start_sized("drill-patch", 120, 60, |d| console_command(d, &["drill"]));
+    let long = Duration::from_secs(90);
+    let step = Duration::from_secs(30);
+    t.wait_for(&["SIMULATED LEDGER", "Press p to choose a playbook."], long);
+    t.send("p");
+    t.wait_for(&["▶ halt", "patch"], step);
+    t.send("Down");
+    t.wait_for(&["▶ patch"], step);
+    t.send("Enter");
+    t.wait_for(
+        &[
+            "Review — DRILL",
+            "ALLOWED: upgrade-pool, upgrade-vault",
+            "Simulation (block",
+            "ok: storage layout layouts/PausablePool.json → layouts/PausablePoolV2.json keeps every variable in place",
+            "ok: storage layout layouts/UUPSPool.json → layouts/UUPSPoolV2.json keeps every variable in place",
+        ],
+        step,
+    );
+    t.send("q");
+}
