@@ -9,6 +9,17 @@ static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new
 
 /// Writes `bytes` to `path` atomically. Refuses to replace an existing file unless `overwrite`.
 pub fn atomic_write(path: &Path, bytes: &[u8], overwrite: bool) -> io::Result<()> {
+    atomic_write_mode(path, bytes, overwrite, None)
+}
+
+/// [`atomic_write`] of a file created with these permissions (e.g. `0o600` for a file only its owner may
+/// read: a pre-signed pause ladder).
+pub fn atomic_write_mode(
+    path: &Path,
+    bytes: &[u8],
+    overwrite: bool,
+    mode: Option<u32>,
+) -> io::Result<()> {
     if !overwrite && path.exists() {
         return Err(io::Error::new(
             io::ErrorKind::AlreadyExists,
@@ -36,7 +47,16 @@ pub fn atomic_write(path: &Path, bytes: &[u8], overwrite: bool) -> io::Result<()
         std::process::id()
     ));
     let result = (|| {
-        let mut f = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+        let mut opts = OpenOptions::new();
+        opts.write(true).create_new(true);
+        #[cfg(unix)]
+        if let Some(m) = mode {
+            use std::os::unix::fs::OpenOptionsExt;
+            opts.mode(m);
+        }
+        #[cfg(not(unix))]
+        let _ = mode;
+        let mut f = opts.open(&tmp)?;
         f.write_all(bytes)?;
         f.sync_all()?;
         drop(f);

@@ -16,6 +16,7 @@ pub mod decode;
 pub mod drill;
 pub mod fsutil;
 pub mod incident;
+pub mod ladder;
 pub mod layout;
 pub mod manifest;
 pub mod policy;

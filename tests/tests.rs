@@ -28,6 +28,8 @@ mod full_eip712;
 mod hardening;
 /// The anvil harness itself: Safe 1.4.1, OZ 5 proxies and timelock deploy and behave.
 mod it_harness;
+/// Issue 19: pre-signed pause ladders on anvil: build, sign with two owners, status, fire, stale, invalid.
+mod ladder;
 /// Issue 18: storage-layout checks of upgrades; breakglass's verdict equals OpenZeppelin upgrades-core's on
 /// every fixture pair compiled with solc-js.
 mod layout;

@@ -51,6 +51,7 @@ mod common;
 mod compose;
 pub(crate) mod execute;
 mod execute_chains;
+pub(crate) mod ladder;
 mod manifest;
 mod output;
 pub(crate) mod sign;
@@ -122,6 +123,9 @@ pub enum Command {
     /// Re-verify a bundle against the local pinned manifest and add a signature (Ledger, Speculos or
     /// keystore). Exit 4 when the device refuses or is unavailable; nothing is written then.
     Sign(sign::SignArgs),
+    /// Pre-signed pause ladders: build, sign, status, fire.
+    #[command(subcommand)]
+    Ladder(ladder::LadderCmd),
     /// Run a bundle's transaction in-process against the node's state at a pinned block (or offline
     /// against a snapshot): revert reason and failing call, events, storage and balance changes, and the
     /// manifest's post-conditions. Exit 0 when it does what the playbook expects, 3 when not.
@@ -299,6 +303,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Compose(_) => Some("compose"),
         Command::Sign(_) => Some("sign"),
         Command::Simulate(_) => Some("simulate"),
+        Command::Ladder(_) => Some("ladder"),
         Command::Execute(_) => Some("execute"),
         Command::Broadcast(_) => Some("broadcast"),
         Command::Combine(_) => Some("combine"),
@@ -319,6 +324,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Inspect(a) => compose::run_inspect(&ctx, a),
         Command::Sign(a) => sign::run_sign(&ctx, a),
         Command::Simulate(a) => simulate::run_simulate(&ctx, a),
+        Command::Ladder(c) => ladder::run(&ctx, c),
         Command::Ledger(c) => sign::run_ledger(&ctx, c),
         Command::DeviceSim(a) => sign::run_device_sim(&ctx, a),
         Command::Execute(a) => execute::run_execute(&ctx, a),

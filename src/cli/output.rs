@@ -17,6 +17,12 @@ pub enum ExitCode {
     /// 5: `verify` found the transaction allowed, but by a manifest that is not trusted (not pinned, not
     /// approved): a script must not take that for a verdict (`--allow-untrusted` makes it 0).
     Untrusted = 5,
+    /// 6: `ladder status`: the Safe's nonce has not reached the first rung yet.
+    LadderWaiting = 6,
+    /// 7: `ladder status`: the Safe's nonce has passed every rung.
+    LadderStale = 7,
+    /// 8: `ladder status`: the live rung no longer has enough valid signatures.
+    LadderInvalid = 8,
 }
 
 /// An error for the person at the keyboard: what happened, and what to do.

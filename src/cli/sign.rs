@@ -57,6 +57,25 @@ struct Sitting {
 
 /// Runs `sign`.
 pub fn run_sign(ctx: &Ctx, a: SignArgs) -> Result<(), CliError> {
+    // A ladder (issue 19) signs every rung in one sitting, as `ladder sign`.
+    if let [only] = a.bundles.as_slice() {
+        if crate::ladder::is_ladder_file(only) {
+            if a.out.is_some() {
+                return Err(CliError::new(
+                    "usage",
+                    "a ladder is signed in place: pass --in-place (it keeps mode 0600)",
+                )
+                .code(ExitCode::Usage));
+            }
+            return super::ladder::run(
+                ctx,
+                super::ladder::LadderCmd::Sign {
+                    ladder: only.clone(),
+                    signer: a.signer.clone(),
+                },
+            );
+        }
+    }
     if !a.signer.chosen() {
         return Err(CliError::new(
             "usage",

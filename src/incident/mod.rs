@@ -533,6 +533,104 @@ impl Session {
         Ok(c)
     }
 
+    /// Composes a pre-signed pause ladder: the `presign = true` playbook for `rungs` consecutive Safe
+    /// nonces from `nonce` (default: the Safe's current nonce), each rung verified like any bundle (the
+    /// first simulated when a node is at hand: later rungs run the same calls).
+    pub fn build_ladder(
+        &self,
+        playbook: &str,
+        rungs: usize,
+        nonce: Option<U256>,
+    ) -> Result<crate::ladder::Ladder, IncidentError> {
+        let m = &self.manifest;
+        let pb = m.playbook(playbook).ok_or_else(|| {
+            IncidentError::bad_input("no_playbook", format!("no playbook {playbook:?}"))
+        })?;
+        if !pb.presign {
+            return Err(IncidentError::refused(
+                "not_presign",
+                format!("playbook {playbook:?} is not marked presign = true: only fully determined pauses may be signed in advance"),
+            )
+            .recommend("mark the playbook presign = true in the manifest (load checks it can only pause), review and pin it"));
+        }
+        if rungs == 0 || rungs > crate::ladder::MAX_RUNGS {
+            return Err(IncidentError::bad_input(
+                "usage",
+                format!("a ladder has 1 to {} rungs", crate::ladder::MAX_RUNGS),
+            ));
+        }
+        let safe = m
+            .safe
+            .as_ref()
+            .ok_or_else(|| IncidentError::bad_input("usage", "the manifest has no Safe"))?
+            .address;
+        let start = match nonce {
+            Some(n) => n,
+            None => self.require_node("building a ladder")?.safe_nonce(safe)?,
+        };
+        let mut out = Vec::with_capacity(rungs);
+        for i in 0..rungs {
+            let mut s = self.clone();
+            s.simulate.skip |= i > 0;
+            let c = s.compose(&ComposeRequest {
+                playbook: playbook.to_string(),
+                nonce: Some(start + U256::from(i)),
+                ..Default::default()
+            })?;
+            if !c.report.allowed {
+                return Err(IncidentError::refused(
+                    "refused",
+                    format!("rung {} is refused by verification", i + 1),
+                )
+                .with_report(c.report));
+            }
+            out.push(c.bundle);
+        }
+        let mut l = crate::ladder::Ladder {
+            format: crate::ladder::FORMAT.into(),
+            playbook: playbook.to_string(),
+            chain_id: m.chain_id,
+            safe,
+            rungs: out,
+        };
+        let entry = self.audit.append(
+            "ladder_build",
+            json!({
+                "playbook": playbook,
+                "rungs": rungs,
+                "first_nonce": start.to_string(),
+                "safe_tx_hashes": l.rungs.iter().filter_map(|b| b.safe_hashes().map(|h| format!("{:#x}", h.safe_tx_hash))).collect::<Vec<_>>(),
+            }),
+        )?;
+        for b in &mut l.rungs {
+            b.audit.push(AuditRef {
+                step: "ladder_build".into(),
+                entry,
+            });
+        }
+        Ok(l)
+    }
+
+    /// Where a ladder stands on the chain: the live rung, waiting, stale, or invalid.
+    pub fn ladder_status(
+        &self,
+        l: &crate::ladder::Ladder,
+    ) -> Result<crate::ladder::LadderState, IncidentError> {
+        if l.chain_id != self.manifest.chain_id {
+            return Err(IncidentError::refused(
+                "wrong_chain",
+                format!(
+                    "the ladder is for chain {}, the manifest for chain {}",
+                    l.chain_id, self.manifest.chain_id
+                ),
+            ));
+        }
+        let chain = self.require_node("ladder status")?;
+        let nonce = chain.safe_nonce(l.safe)?;
+        let (owners, threshold) = chain.safe_owners(l.safe)?;
+        Ok(crate::ladder::state(l, nonce, &owners, threshold))
+    }
+
     /// Records a composition in the audit log and in the bundle.
     pub fn record_compose(&self, c: &mut Composed, out: Option<&str>) -> Result<(), IncidentError> {
         let details = json!({

@@ -291,6 +291,8 @@ pub struct Playbook {
     pub title: String,
     /// Action ids, in order.
     pub actions: Vec<String>,
+    /// May be signed in advance for future Safe nonces (`presign = true`): a pause ladder.
+    pub presign: bool,
 }
 
 /// A validated manifest.

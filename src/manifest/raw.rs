@@ -152,6 +152,8 @@ pub(crate) struct RawPlaybook {
     pub id: S<String>,
     pub title: Option<S<String>>,
     pub actions: S<Vec<S<String>>>,
+    /// May be signed in advance for future Safe nonces (a pause ladder): every action fully determined.
+    pub presign: Option<S<bool>>,
 }
 
 /// A version-2 (multi-chain) manifest: what is the same on every chain once (ABIs, proxy kinds, actions,

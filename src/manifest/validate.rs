@@ -755,6 +755,56 @@ pub(crate) fn validate(path: &Path, bytes: &[u8]) -> Result<Manifest, ManifestEr
     Ok(m)
 }
 
+/// `presign = true` playbooks: a ladder signed in advance can only ever do exactly one thing, so every
+/// action must be fully determined: each argument `eq`-constrained, value 0, sent through the Safe, no
+/// upgrade, and not a call to the Safe itself (owners, threshold, modules, guard).
+fn presign_section(d: &mut Diags<'_>, raw: &RawManifest, actions: &[Action]) {
+    let safe = raw
+        .safe
+        .as_ref()
+        .and_then(|s| parse_address(s.get_ref().address.get_ref()).ok());
+    for p in &raw.playbooks {
+        let p = p.get_ref();
+        let Some(flag) = p.presign.as_ref().filter(|b| *b.get_ref()) else {
+            continue;
+        };
+        let id = p.id.get_ref();
+        for aid in p.actions.get_ref() {
+            let Some(a) = actions.iter().find(|a| &a.id == aid.get_ref()) else {
+                continue;
+            };
+            let why = if matches!(a.call, ActionCall::Upgrade) {
+                Some("it is an upgrade".to_string())
+            } else if a.via != Via::Safe {
+                Some(format!("it goes via {}, not the Safe", a.via.as_str()))
+            } else if !matches!(&a.value, Constraint::Eq(alloy::dyn_abi::DynSolValue::Uint(v, _)) if v.is_zero())
+            {
+                Some("its ETH value is not fixed at 0".to_string())
+            } else if let Some((n, _)) =
+                a.args.iter().find(|(_, c)| !matches!(c, Constraint::Eq(_)))
+            {
+                Some(format!("its argument `{n}` is not fixed with eq"))
+            } else if raw
+                .contracts
+                .get(&a.contract)
+                .and_then(|c| parse_address(c.get_ref().address.get_ref()).ok())
+                .is_some_and(|addr| Some(addr) == safe)
+            {
+                Some("it calls the Safe itself".to_string())
+            } else {
+                None
+            };
+            if let Some(why) = why {
+                d.err(
+                    flag.span(),
+                    format!("playbook {id:?} has presign = true, but its action {:?} is not fully determined: {why}", a.id),
+                    "a pre-signed ladder may only ever pause: fix every argument with eq, value 0, no upgrade, no Safe admin call — or remove presign",
+                );
+            }
+        }
+    }
+}
+
 /// Whether the file's top level says `version = 2` (top-level keys come before the first table header).
 /// A cheap look before the one full parse; anything unusual falls to the version-1 parser, which reports it.
 fn declares_version_2(text: &str) -> bool {
@@ -816,6 +866,7 @@ pub(crate) fn build(d: &mut Diags<'_>, raw: &RawManifest, path: &Path, hash: B25
     let contracts = contracts_section(d, raw);
     let (actions, action_ids) = actions_section(d, raw, &contracts);
     let playbooks = playbooks_section(d, raw, &action_ids);
+    presign_section(d, raw, &actions);
 
     Manifest {
         path: path.to_path_buf(),
@@ -1424,6 +1475,7 @@ fn playbooks_section(
             .map(|t| t.get_ref().clone())
             .unwrap_or_else(|| id.clone());
         playbooks.push(Playbook {
+            presign: p.presign.as_ref().is_some_and(|b| *b.get_ref()),
             id,
             title,
             actions: p

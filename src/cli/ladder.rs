@@ -1,0 +1,338 @@
+//! `breakglass ladder build|sign|status|fire`: pre-signed pause ladders (see `crate::ladder`).
+
+use super::common::{parse_u256, signer_error, SignerArgs};
+use super::output::print_json;
+use super::{CliError, Ctx, ExitCode};
+use crate::incident::Progress;
+use crate::ladder::{Ladder, LadderState};
+use clap::Subcommand;
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// `breakglass ladder …`
+#[derive(Debug, Subcommand)]
+pub enum LadderCmd {
+    /// Compose a `presign = true` playbook for K consecutive Safe nonces (from the Safe's current
+    /// nonce, or --nonce N) into a ladder file (mode 0600: it can pause the protocol for whoever holds it).
+    Build {
+        /// The playbook (marked presign = true in the manifest).
+        #[arg(value_name = "PLAYBOOK")]
+        playbook: String,
+        /// How many rungs (consecutive nonces).
+        #[arg(long, value_name = "K")]
+        rungs: usize,
+        /// The first rung's Safe nonce (default: the Safe's current nonce, read from the node).
+        #[arg(long, value_name = "N")]
+        nonce: Option<String>,
+        /// The ladder file to write.
+        #[arg(short = 'o', long = "out", value_name = "LADDER")]
+        out: PathBuf,
+        /// Replace an existing file.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Sign every rung in one sitting (one device confirmation per rung); the ladder is rewritten in place.
+    Sign {
+        /// The ladder file.
+        #[arg(value_name = "LADDER")]
+        ladder: PathBuf,
+        /// The signer.
+        #[command(flatten)]
+        signer: SignerArgs,
+    },
+    /// Where the ladder stands: exit 0 live (a rung for the Safe's nonce with enough valid signatures),
+    /// 6 waiting (the Safe's nonce is below the first rung), 7 stale (past every rung), 8 invalid (an
+    /// owner who signed was removed, or the threshold rose).
+    Status {
+        /// The ladder file.
+        #[arg(value_name = "LADDER")]
+        ladder: PathBuf,
+    },
+    /// Execute the live rung with any executor (its signatures are already there), wait, check the
+    /// post-conditions; prints the seconds from the command to the mined pause.
+    Fire {
+        /// The ladder file.
+        #[arg(value_name = "LADDER")]
+        ladder: PathBuf,
+        /// The executor's signer (any funded account).
+        #[command(flatten)]
+        signer: SignerArgs,
+        /// Seconds to wait for the receipt.
+        #[arg(long, value_name = "SECONDS", default_value = "120")]
+        wait_timeout: u64,
+    },
+}
+
+fn read(path: &Path) -> Result<Ladder, CliError> {
+    Ladder::read(path).map_err(|e| {
+        let code = if matches!(e, crate::ladder::LadderError::Io { .. }) {
+            ExitCode::Error
+        } else {
+            ExitCode::Refused
+        };
+        CliError::new("ladder", e.to_string()).code(code)
+    })
+}
+
+fn write(l: &Ladder, path: &Path, force: bool) -> Result<(), CliError> {
+    l.write(path, force)
+        .map_err(|e| CliError::new("ladder_write", e.to_string()))
+}
+
+fn state_text(l: &Ladder, s: &LadderState) -> String {
+    match s {
+        LadderState::Live {
+            rung,
+            nonce,
+            remaining,
+        } => format!(
+            "LIVE: rung {} of {} (Safe nonce {nonce}); {remaining} rung(s) left including this one",
+            rung + 1,
+            l.rungs.len()
+        ),
+        LadderState::Waiting { nonce, first } => format!(
+            "WAITING: the Safe's nonce is {nonce}, the first rung is for nonce {first}"
+        ),
+        LadderState::Stale { nonce, last } => format!(
+            "STALE: the Safe's nonce {nonce} has passed every rung (the last is for {last}): build and sign a new ladder"
+        ),
+        LadderState::Invalid { rung, reason } => format!(
+            "INVALID: rung {} no longer executes: {reason}; build and sign a new ladder",
+            rung + 1
+        ),
+    }
+}
+
+/// Runs `ladder …`.
+pub fn run(ctx: &Ctx, cmd: LadderCmd) -> Result<(), CliError> {
+    match cmd {
+        LadderCmd::Build {
+            playbook,
+            rungs,
+            nonce,
+            out,
+            force,
+        } => {
+            if out.exists() && !force {
+                return Err(CliError::new(
+                    "exists",
+                    format!("{} exists; pass --force to replace it", out.display()),
+                )
+                .code(ExitCode::Usage));
+            }
+            let session = ctx.session()?;
+            let nonce = nonce
+                .as_deref()
+                .map(|n| parse_u256(n, "--nonce"))
+                .transpose()?;
+            let l = session.build_ladder(&playbook, rungs, nonce).map_err(|e| {
+                if let Some(r) = &e.report {
+                    super::common::print_report(ctx, r, &session.trust);
+                }
+                CliError::from(e)
+            })?;
+            write(&l, &out, force)?;
+            if ctx.json {
+                print_json(json!({
+                    "ladder": out.display().to_string(),
+                    "playbook": l.playbook,
+                    "rungs": l.rungs.len(),
+                    "first_nonce": l.nonce(0).to_string(),
+                    "safe_tx_hashes": l.rungs.iter().filter_map(|b| b.safe_hashes().map(|h| format!("{:#x}", h.safe_tx_hash))).collect::<Vec<_>>(),
+                }));
+            } else {
+                if let Some(sim) = l.rungs[0].simulation.as_deref() {
+                    for line in sim.lines() {
+                        outln!("{line}");
+                    }
+                }
+                outln!(
+                    "wrote {} (mode 0600): {} rung(s) of {:?} for Safe nonces {}…{}; sign it with `breakglass ladder sign`",
+                    out.display(),
+                    l.rungs.len(),
+                    l.playbook,
+                    l.nonce(0),
+                    l.nonce(l.rungs.len() - 1)
+                );
+            }
+            Ok(())
+        }
+        LadderCmd::Sign { ladder, signer } => {
+            let mut l = read(&ladder)?;
+            let session = ctx.session()?.on_chain_id(l.chain_id);
+            // Everything checked before the device is asked: every rung verified, allowed, trusted.
+            let mut ready = Vec::with_capacity(l.rungs.len());
+            for (i, b) in l.rungs.iter().enumerate() {
+                let mut s = session.clone();
+                s.simulate.skip |= i > 0;
+                ready.push(s.prepare_signing(b).map_err(|e| {
+                    if let Some(r) = &e.report {
+                        super::common::print_report(ctx, r, &session.trust);
+                    }
+                    let mut c = CliError::from(e);
+                    c.message = format!("rung {}: {}", i + 1, c.message);
+                    c
+                })?);
+            }
+            let mut s = signer.open()?;
+            let address = s.address().map_err(signer_error)?;
+            for r in &ready {
+                session.check_signer(r.bundle(), address)?;
+            }
+            let n = ready.len();
+            for (i, r) in ready.iter().enumerate() {
+                if !ctx.json {
+                    outln!("\n=== rung {} of {n}: Safe nonce {} ===", i + 1, l.nonce(i));
+                    let p = crate::signer::preview::device_preview(
+                        r.request(),
+                        s.full_eip712(),
+                        s.blind_signing_setting(),
+                    );
+                    for line in p.lines() {
+                        outln!("{line}");
+                    }
+                    outln!("Confirm on {} ({})…", s.label(), address.to_checksum(None));
+                }
+                let (out, _) = session.sign(r, s.as_mut())?;
+                l.rungs[i] = out;
+                // Nothing lost on a crash: each signature is on disk before the next is asked.
+                write(&l, &ladder, true)?;
+            }
+            let tally = session.tally(&l.rungs[0])?;
+            if ctx.json {
+                print_json(json!({
+                    "ladder": ladder.display().to_string(),
+                    "signer": address.to_checksum(None),
+                    "rungs": n,
+                    "signatures": tally.counted.len(),
+                    "threshold": tally.threshold,
+                }));
+            } else {
+                outln!(
+                    "signed {n} rung(s) by {}; {} of {} signatures; wrote {}",
+                    address.to_checksum(None),
+                    tally.counted.len(),
+                    tally.threshold,
+                    ladder.display()
+                );
+            }
+            Ok(())
+        }
+        LadderCmd::Status { ladder } => {
+            let l = read(&ladder)?;
+            let session = ctx.session()?.on_chain_id(l.chain_id);
+            let st = session.ladder_status(&l)?;
+            if ctx.json {
+                print_json(
+                    json!({ "ladder": ladder.display().to_string(), "status": st, "rungs": l.rungs.len(), "exit_code": st.exit_code() }),
+                );
+            } else {
+                outln!("{}", state_text(&l, &st));
+            }
+            match st.exit_code() {
+                0 => Ok(()),
+                code => Err(CliError {
+                    code: match code {
+                        6 => ExitCode::LadderWaiting,
+                        7 => ExitCode::LadderStale,
+                        _ => ExitCode::LadderInvalid,
+                    },
+                    ..CliError::new("ladder_status", state_text(&l, &st))
+                }
+                .quiet_in_json()),
+            }
+        }
+        LadderCmd::Fire {
+            ladder,
+            signer,
+            wait_timeout,
+        } => {
+            let t0 = Instant::now();
+            let mut l = read(&ladder)?;
+            let session = ctx.session()?.on_chain_id(l.chain_id);
+            let st = session.ladder_status(&l)?;
+            let LadderState::Live { rung, nonce, .. } = st else {
+                return Err(CliError::new(
+                    "ladder_not_live",
+                    format!("nothing fired: {}", state_text(&l, &st)),
+                )
+                .code(ExitCode::Refused));
+            };
+            let mut signer_box = signer.open()?;
+            let json_mode = ctx.json;
+            let mut say = |p: Progress| match p {
+                Progress::Line(x) if !json_mode => outln!("{x}"),
+                Progress::Line(_) => {}
+            };
+            let mut no = |_, _: &crate::policy::Report| false;
+            let prepared = match session.prepare_execution(
+                &l.rungs[rung],
+                signer_box.as_mut(),
+                &mut say,
+                &mut no,
+            ) {
+                Ok(b) => b,
+                Err(e) if e.code == "simulation_reverted" => {
+                    return Err(CliError::new(
+                        "ladder_rung_reverts",
+                        format!(
+                            "nothing fired: rung {} would revert ({}); its calls fail (is the protocol already paused?), and since safeTxGas and gasPrice are 0 the Safe would not use nonce {nonce} — it stays unused, the ladder stays live",
+                            rung + 1,
+                            e.message
+                        ),
+                    )
+                    .code(ExitCode::Refused))
+                }
+                Err(e) => return Err(e.into()),
+            };
+            // The signed execution is on disk before it is sent.
+            l.rungs[rung] = prepared.clone();
+            write(&l, &ladder, true)?;
+            let landed = session.land(prepared, Duration::from_secs(wait_timeout), |_, _| {})?;
+            let secs = t0.elapsed().as_secs_f64();
+            l.rungs[rung] = landed.bundle.clone();
+            write(&l, &ladder, true)?;
+            let all = landed.ok && landed.posts.iter().all(|p| p.pass);
+            if ctx.json {
+                print_json(json!({
+                    "rung": rung + 1,
+                    "nonce": nonce.to_string(),
+                    "tx_hash": format!("{:#x}", landed.hash),
+                    "status": landed.ok,
+                    "block_number": landed.block,
+                    "postconditions": landed.posts,
+                    "all_passed": all,
+                    "seconds": secs,
+                }));
+            } else {
+                outln!(
+                    "rung {} (Safe nonce {nonce}) {} in block {} {:#x}: {:.2} s from command to mined",
+                    rung + 1,
+                    if landed.ok { "MINED" } else { "REVERTED" },
+                    landed.block.unwrap_or_default(),
+                    landed.hash,
+                    secs
+                );
+                for p in &landed.posts {
+                    outln!(
+                        "  {} {} ({}): {}",
+                        if p.pass { "ok " } else { "FAIL" },
+                        p.expect,
+                        p.action,
+                        p.actual
+                    );
+                }
+            }
+            if all {
+                Ok(())
+            } else {
+                Err(CliError::new(
+                    "postcondition_failed",
+                    "the rung was mined but a post-condition failed: the chain is not in the state the playbook promised",
+                )
+                .quiet_in_json())
+            }
+        }
+    }
+}

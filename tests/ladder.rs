@@ -1,0 +1,206 @@
+//! Issue 19 on anvil: a pre-signed pause ladder. Five rungs of the halt playbook signed by two owners
+//! (the simulator and a keystore); `status` names the live rung; an unrelated Safe transaction moves the
+//! nonce, so the next rung is live; `fire` pauses with the post-conditions green; firing again when paused
+//! is refused without using the nonce; removing an owner who signed makes the ladder invalid; a manifest
+//! that marks an upgrade playbook `presign` is refused at load.
+
+use crate::support::world::{all_output, ok, Pins, World, SIM1};
+use serde_json::Value;
+
+fn manifest(w: &World) -> String {
+    format!(
+        "{}\n[[playbooks]]\nid = \"halt-ladder\"\ntitle = \"Pre-signed halt\"\nactions = [\"pause-pool\", \"pause-vault\"]\npresign = true\n",
+        w.manifest_text(Pins::Right, 31337)
+    )
+}
+
+fn status(w: &World) -> (i32, Value) {
+    let r = w.bg("m.toml", true, &["--json", "ladder", "status", "l.json"]);
+    (
+        r.code,
+        serde_json::from_str(&r.stdout).unwrap_or(Value::Null),
+    )
+}
+
+#[test]
+fn a_ladder_is_built_signed_and_fired_and_knows_when_it_is_stale_or_invalid() {
+    let w = World::deploy();
+    w.write_manifest_text("m.toml", &manifest(&w));
+    let n0 = w.safe_nonce();
+
+    let r = w.bg(
+        "m.toml",
+        true,
+        &[
+            "ladder",
+            "build",
+            "halt-ladder",
+            "--rungs",
+            "5",
+            "-o",
+            "l.json",
+        ],
+    );
+    ok(&r, "ladder build");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(w.sb.path("l.json"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(
+            mode & 0o777,
+            0o600,
+            "the ladder is readable by its owner only"
+        );
+    }
+    // A playbook not marked presign is refused.
+    let r = w.bg(
+        "m.toml",
+        true,
+        &["ladder", "build", "halt", "--rungs", "2", "-o", "x.json"],
+    );
+    assert_eq!(r.code, 3, "{}", all_output(&r));
+    assert!(all_output(&r).contains("presign"), "{}", all_output(&r));
+
+    // Two owners sign every rung in one sitting each (`sign LADDER`, and `ladder sign`).
+    let r = w.bg(
+        "m.toml",
+        false,
+        &[
+            "sign",
+            "l.json",
+            "--in-place",
+            "--speculos",
+            &w.sim.addr,
+            "--account",
+            "0",
+        ],
+    );
+    ok(&r, "the simulator signs the ladder");
+    assert_eq!(r.stdout.matches("=== rung ").count(), 5, "{}", r.stdout);
+    assert!(r.stdout.contains("=== rung 3 of 5"), "{}", r.stdout);
+    let r = w.bg(
+        "m.toml",
+        false,
+        &[
+            "ladder",
+            "sign",
+            "l.json",
+            "--keystore",
+            "keystores/owner3",
+            "--password-file",
+            "password.txt",
+        ],
+    );
+    ok(&r, "the keystore owner signs the ladder");
+    let (code, s) = status(&w);
+    assert_eq!(code, 0, "{s}");
+    assert_eq!(s["status"]["state"], "live");
+    assert_eq!(s["status"]["rung"], 0);
+
+    // An unrelated Safe transaction at nonce n0: rung 1 is dead, rung 2 live.
+    let signed = w.compose_and_sign("m.toml", &["patch-pool"], "patch");
+    ok(
+        &w.execute_keystore("m.toml", &signed, "patched.json"),
+        "unrelated execution",
+    );
+    assert_eq!(w.safe_nonce(), n0 + 1);
+    let (code, s) = status(&w);
+    assert_eq!(code, 0, "{s}");
+    assert_eq!(s["status"]["rung"], 1, "{s}");
+
+    // Fire: the live rung pauses, the post-conditions hold.
+    let r = w.bg(
+        "m.toml",
+        true,
+        &[
+            "--json",
+            "ladder",
+            "fire",
+            "l.json",
+            "--keystore",
+            "keystores/executor",
+            "--password-file",
+            "password.txt",
+        ],
+    );
+    ok(&r, "fire");
+    let j: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(j["rung"], 2);
+    assert_eq!(j["all_passed"], true, "{j}");
+    assert!(j["seconds"].as_f64().unwrap() > 0.0);
+    assert!(w.paused(&w.pool) && w.paused(&w.vault));
+    assert_eq!(w.safe_nonce(), n0 + 2);
+
+    // Fire again, already paused: refused, the nonce stays unused, the ladder stays live.
+    let r = w.bg(
+        "m.toml",
+        true,
+        &[
+            "ladder",
+            "fire",
+            "l.json",
+            "--keystore",
+            "keystores/executor",
+            "--password-file",
+            "password.txt",
+        ],
+    );
+    assert_eq!(r.code, 3, "{}", all_output(&r));
+    let out = all_output(&r);
+    assert!(
+        out.contains("nothing fired") && out.contains("stays unused"),
+        "{out}"
+    );
+    assert_eq!(w.safe_nonce(), n0 + 2);
+    let (code, _) = status(&w);
+    assert_eq!(code, 0);
+
+    // An owner who signed (the keystore owner) is removed on chain: the ladder is invalid.
+    w.anvil.send_as(
+        &w.safe,
+        &w.safe,
+        "removeOwner(address,address,uint256)",
+        &[SIM1, &w.owner3, "2"],
+    );
+    let (code, s) = status(&w);
+    assert_eq!(code, 8, "{s}");
+    assert_eq!(s["status"]["state"], "invalid");
+    assert!(
+        s["status"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("no longer an owner"),
+        "{s}"
+    );
+    let r = w.bg("m.toml", true, &["ladder", "status", "l.json"]);
+    assert_eq!(r.code, 8);
+    assert!(r.stdout.contains("INVALID"), "{}", r.stdout);
+}
+
+/// `presign = true` only on playbooks that can only pause: an upgrade, or an argument that is not fixed,
+/// is refused at load.
+#[test]
+fn presign_is_refused_on_playbooks_that_are_not_fully_determined() {
+    let w = World::deploy();
+    let base = w.manifest_text(Pins::Right, 31337);
+    for (playbook, why) in [("patch", "it is an upgrade"), ("resume", "via timelock")] {
+        let text = format!(
+            "{base}\n[[playbooks]]\nid = \"ladder-{playbook}\"\nactions = {}\npresign = true\n",
+            match playbook {
+                "patch" => "[\"upgrade-pool\"]",
+                _ => "[\"unpause-tlpool\"]",
+            }
+        );
+        w.sb.write("bad.toml", &text);
+        let r = w.sb.run(&["--manifest", "bad.toml", "manifest", "check"]);
+        assert_ne!(r.code, 0, "{}", all_output(&r));
+        assert!(
+            all_output(&r).contains("presign = true") && all_output(&r).contains(why),
+            "{}",
+            all_output(&r)
+        );
+    }
+}
