@@ -62,6 +62,100 @@ pub struct Ladder {
     pub safe: Address,
     /// One bundle per nonce, ascending and consecutive.
     pub rungs: Vec<Bundle>,
+    /// The age recipients the file is encrypted to (public keys), so a rewrite (a signature added, a rung
+    /// fired) encrypts to the same set.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub encrypt_to: Vec<String>,
+}
+
+/// How a ladder file is protected on disk, beyond mode 0600.
+#[derive(Clone, Default)]
+pub struct Protection {
+    /// Encrypt to these age recipients (`age1…`); decrypt with one of their identities.
+    pub recipients: Vec<String>,
+    /// Or encrypt with this passphrase (scrypt).
+    pub passphrase: Option<age::secrecy::SecretString>,
+    /// The identities that may decrypt (an age identity file's `AGE-SECRET-KEY-1…` lines).
+    pub identities: Vec<age::x25519::Identity>,
+}
+
+/// The first bytes of an age file.
+const AGE_MAGIC: &[u8] = b"age-encryption.org/v1";
+
+impl Protection {
+    /// Reads identities from an age identity file (comment lines skipped).
+    pub fn add_identity_file(&mut self, path: &Path) -> Result<(), LadderError> {
+        let text = std::fs::read_to_string(path).map_err(|e| LadderError::Io {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        for line in text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        {
+            let id: age::x25519::Identity =
+                line.parse().map_err(|e: &str| LadderError::Malformed {
+                    path: path.display().to_string(),
+                    reason: format!("not an age identity file: {e}"),
+                })?;
+            self.identities.push(id);
+        }
+        Ok(())
+    }
+
+    fn encrypt(&self, plain: &[u8], recipients: &[String]) -> Result<Option<Vec<u8>>, String> {
+        use std::io::Write;
+        let enc = if !recipients.is_empty() {
+            let rs: Vec<age::x25519::Recipient> = recipients
+                .iter()
+                .map(|r| {
+                    r.parse()
+                        .map_err(|e: &str| format!("{r:?} is not an age recipient: {e}"))
+                })
+                .collect::<Result<_, _>>()?;
+            age::Encryptor::with_recipients(rs.iter().map(|r| r as &dyn age::Recipient))
+                .map_err(|e| e.to_string())?
+        } else if let Some(p) = &self.passphrase {
+            age::Encryptor::with_user_passphrase(p.clone())
+        } else {
+            return Ok(None);
+        };
+        let mut out = Vec::with_capacity(plain.len() + 256);
+        let mut w = enc.wrap_output(&mut out).map_err(|e| e.to_string())?;
+        w.write_all(plain).map_err(|e| e.to_string())?;
+        w.finish().map_err(|e| e.to_string())?;
+        Ok(Some(out))
+    }
+
+    fn decrypt(&self, path: &str, bytes: &[u8]) -> Result<Vec<u8>, LadderError> {
+        use std::io::Read;
+        let bad = |reason: String| LadderError::Malformed {
+            path: path.to_string(),
+            reason,
+        };
+        let d =
+            age::Decryptor::new(bytes).map_err(|e| bad(format!("not a readable age file: {e}")))?;
+        let reader = if d.is_scrypt() {
+            let Some(p) = &self.passphrase else {
+                return Err(bad("it is encrypted with a passphrase: pass --passphrase-file FILE to `breakglass ladder sign|status|fire`".into()));
+            };
+            let id = age::scrypt::Identity::new(p.clone());
+            d.decrypt(std::iter::once(&id as &dyn age::Identity))
+        } else {
+            if self.identities.is_empty() {
+                return Err(bad("it is encrypted to age recipients: pass --identity FILE (an age identity file) to `breakglass ladder sign|status|fire`".into()));
+            }
+            d.decrypt(self.identities.iter().map(|i| i as &dyn age::Identity))
+        }
+        .map_err(|e| bad(format!("cannot decrypt it: {e}")))?;
+        let mut out = Vec::new();
+        reader
+            .take(MAX_LADDER_BYTES)
+            .read_to_end(&mut out)
+            .map_err(|e| bad(format!("cannot decrypt it: {e}")))?;
+        Ok(out)
+    }
 }
 
 impl Ladder {
@@ -82,6 +176,11 @@ impl Ladder {
     /// Reads a ladder: its shape, then every rung through the bundle checks (each hash recomputed, each
     /// signature recovered), the same Safe, chain and playbook on every rung, nonces consecutive.
     pub fn read(path: &Path) -> Result<Self, LadderError> {
+        Self::read_with(path, &Protection::default())
+    }
+
+    /// [`Self::read`] of a ladder that may be encrypted (age: recipients or a passphrase).
+    pub fn read_with(path: &Path, keys: &Protection) -> Result<Self, LadderError> {
         let p = path.display().to_string();
         let md = std::fs::metadata(path).map_err(|e| LadderError::Io {
             path: p.clone(),
@@ -97,6 +196,10 @@ impl Ladder {
             path: p.clone(),
             reason: e.to_string(),
         })?;
+        if bytes.starts_with(AGE_MAGIC) {
+            let plain = keys.decrypt(&p, &bytes)?;
+            return Self::from_slice(&p, &plain);
+        }
         Self::from_slice(&p, &bytes)
     }
 
@@ -140,11 +243,20 @@ impl Ladder {
             "chain_id": v.get("chain_id"),
             "safe": v.get("safe"),
             "rungs": [],
+            "encrypt_to": v.get("encrypt_to").cloned().unwrap_or(serde_json::json!([])),
         }))
         .map_err(|e| bad(e.to_string()))?;
         if let Some(extra) = v.as_object().and_then(|o| {
             o.keys().find(|k| {
-                !["format", "playbook", "chain_id", "safe", "rungs"].contains(&k.as_str())
+                ![
+                    "format",
+                    "playbook",
+                    "chain_id",
+                    "safe",
+                    "rungs",
+                    "encrypt_to",
+                ]
+                .contains(&k.as_str())
             })
         }) {
             return Err(bad(format!("unknown field {extra:?}")));
@@ -197,10 +309,35 @@ impl Ladder {
 
     /// Writes the ladder atomically, readable by its owner only (mode 0600).
     pub fn write(&self, path: &Path, force: bool) -> Result<(), LadderError> {
-        let bytes = serde_json::to_vec_pretty(self).map_err(|e| LadderError::Io {
+        self.write_with(path, force, &Protection::default())
+    }
+
+    /// [`Self::write`], encrypted to [`Self::encrypt_to`] (or `keys.recipients` / `keys.passphrase`).
+    pub fn write_with(
+        &self,
+        path: &Path,
+        force: bool,
+        keys: &Protection,
+    ) -> Result<(), LadderError> {
+        let plain = serde_json::to_vec_pretty(self).map_err(|e| LadderError::Io {
             path: path.display().to_string(),
             reason: e.to_string(),
         })?;
+        let recipients = if self.encrypt_to.is_empty() {
+            &keys.recipients
+        } else {
+            &self.encrypt_to
+        };
+        let bytes =
+            match keys
+                .encrypt(&plain, recipients)
+                .map_err(|reason| LadderError::Malformed {
+                    path: path.display().to_string(),
+                    reason,
+                })? {
+                Some(b) => b,
+                None => plain,
+            };
         crate::fsutil::atomic_write_mode(path, &bytes, force, Some(0o600)).map_err(|e| {
             LadderError::Io {
                 path: path.display().to_string(),
@@ -212,10 +349,11 @@ impl Ladder {
 
 /// Whether a file is a ladder (its format tag), without reading it whole into a ladder.
 pub fn is_ladder_file(path: &Path) -> bool {
-    std::fs::read(path)
-        .ok()
-        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-        .is_some_and(|v| v.get("format").and_then(|f| f.as_str()) == Some(FORMAT))
+    std::fs::read(path).ok().is_some_and(|b| {
+        b.starts_with(AGE_MAGIC)
+            || serde_json::from_slice::<serde_json::Value>(&b)
+                .is_ok_and(|v| v.get("format").and_then(|f| f.as_str()) == Some(FORMAT))
+    })
 }
 
 /// Where a ladder stands against the chain.

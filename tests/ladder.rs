@@ -204,3 +204,143 @@ fn presign_is_refused_on_playbooks_that_are_not_fully_determined() {
         );
     }
 }
+
+/// An encrypted ladder (age, to a recipient; or with a passphrase): mode 0600, unreadable without the
+/// key (a clear error), signed and fired with it.
+#[test]
+fn an_encrypted_ladder_fires_with_its_identity_and_not_without() {
+    use age::secrecy::ExposeSecret;
+    let w = World::deploy();
+    w.write_manifest_text("m.toml", &manifest(&w));
+    let id = age::x25519::Identity::generate();
+    let recipient = id.to_public().to_string();
+    w.sb.write(
+        "ladder.key",
+        format!("# test identity\n{}\n", id.to_string().expose_secret()),
+    );
+    let r = w.bg(
+        "m.toml",
+        true,
+        &[
+            "ladder",
+            "build",
+            "halt-ladder",
+            "--rungs",
+            "2",
+            "--encrypt-to",
+            &recipient,
+            "-o",
+            "l.json",
+        ],
+    );
+    ok(&r, "build an encrypted ladder");
+    let bytes = std::fs::read(w.sb.path("l.json")).unwrap();
+    assert!(
+        bytes.starts_with(b"age-encryption.org/v1"),
+        "encrypted on disk"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(w.sb.path("l.json"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    // Without the identity: a clear error, nothing done.
+    let r = w.bg("m.toml", true, &["ladder", "status", "l.json"]);
+    assert_ne!(r.code, 0);
+    assert!(
+        all_output(&r).contains("--identity FILE"),
+        "{}",
+        all_output(&r)
+    );
+    for signer in [
+        vec!["--speculos", w.sim.addr.as_str(), "--account", "0"],
+        vec![
+            "--keystore",
+            "keystores/owner3",
+            "--password-file",
+            "password.txt",
+        ],
+    ] {
+        let mut a = vec!["ladder", "sign", "l.json", "--identity", "ladder.key"];
+        a.extend(signer);
+        ok(&w.bg("m.toml", false, &a), "sign the encrypted ladder");
+    }
+    assert!(
+        std::fs::read(w.sb.path("l.json"))
+            .unwrap()
+            .starts_with(b"age-encryption.org/v1"),
+        "still encrypted after signing"
+    );
+    let r = w.bg(
+        "m.toml",
+        true,
+        &[
+            "ladder",
+            "fire",
+            "l.json",
+            "--identity",
+            "ladder.key",
+            "--keystore",
+            "keystores/executor",
+            "--password-file",
+            "password.txt",
+        ],
+    );
+    ok(&r, "fire the encrypted ladder with its identity");
+    assert!(w.paused(&w.pool) && w.paused(&w.vault));
+
+    // A passphrase instead of a recipient.
+    w.sb.write("pass.txt", "correct horse battery staple\n");
+    let r = w.bg(
+        "m.toml",
+        false,
+        &[
+            "ladder",
+            "build",
+            "halt-ladder",
+            "--rungs",
+            "1",
+            "--nonce",
+            "9",
+            "--passphrase-file",
+            "pass.txt",
+            "-o",
+            "p.json",
+        ],
+    );
+    ok(&r, "build with a passphrase");
+    w.sb.write("wrong.txt", "wrong\n");
+    let r = w.bg(
+        "m.toml",
+        true,
+        &[
+            "ladder",
+            "status",
+            "p.json",
+            "--passphrase-file",
+            "wrong.txt",
+        ],
+    );
+    assert!(
+        all_output(&r).contains("cannot decrypt"),
+        "{}",
+        all_output(&r)
+    );
+    let r = w.bg(
+        "m.toml",
+        true,
+        &[
+            "--json",
+            "ladder",
+            "status",
+            "p.json",
+            "--passphrase-file",
+            "pass.txt",
+        ],
+    );
+    assert_eq!(r.code, 6, "waiting for nonce 9: {}", all_output(&r));
+}

@@ -5,10 +5,47 @@ use super::output::print_json;
 use super::{CliError, Ctx, ExitCode};
 use crate::incident::Progress;
 use crate::ladder::{Ladder, LadderState};
-use clap::Subcommand;
+use clap::{Args, Subcommand};
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+
+/// How a ladder file is decrypted (and re-encrypted when rewritten).
+#[derive(Debug, Args, Clone, Default)]
+pub struct LadderKeys {
+    /// An age identity file (AGE-SECRET-KEY-1… lines) for a ladder encrypted to recipients.
+    #[arg(long, value_name = "FILE")]
+    pub identity: Option<PathBuf>,
+    /// A file holding the passphrase of a ladder encrypted with one (first line).
+    #[arg(long, value_name = "FILE")]
+    pub passphrase_file: Option<PathBuf>,
+}
+
+impl LadderKeys {
+    fn protection(&self) -> Result<crate::ladder::Protection, CliError> {
+        let mut p = crate::ladder::Protection::default();
+        if let Some(f) = &self.identity {
+            p.add_identity_file(f)
+                .map_err(|e| CliError::new("ladder_key", e.to_string()).code(ExitCode::Usage))?;
+        }
+        if let Some(f) = &self.passphrase_file {
+            let text = std::fs::read_to_string(f).map_err(|e| {
+                CliError::new("ladder_key", format!("cannot read {}: {e}", f.display()))
+                    .code(ExitCode::Usage)
+            })?;
+            let line = text.lines().next().unwrap_or_default().to_string();
+            if line.is_empty() {
+                return Err(CliError::new(
+                    "ladder_key",
+                    format!("{} holds no passphrase", f.display()),
+                )
+                .code(ExitCode::Usage));
+            }
+            p.passphrase = Some(age::secrecy::SecretString::from(line));
+        }
+        Ok(p)
+    }
+}
 
 /// `breakglass ladder …`
 #[derive(Debug, Subcommand)]
@@ -31,6 +68,12 @@ pub enum LadderCmd {
         /// Replace an existing file.
         #[arg(long)]
         force: bool,
+        /// Encrypt the file to this age recipient (`age1…`; repeat for several).
+        #[arg(long = "encrypt-to", value_name = "AGE_RECIPIENT")]
+        encrypt_to: Vec<String>,
+        /// Or encrypt it with the passphrase in this file.
+        #[arg(long, value_name = "FILE", conflicts_with = "encrypt_to")]
+        passphrase_file: Option<PathBuf>,
     },
     /// Sign every rung in one sitting (one device confirmation per rung); the ladder is rewritten in place.
     Sign {
@@ -40,6 +83,9 @@ pub enum LadderCmd {
         /// The signer.
         #[command(flatten)]
         signer: SignerArgs,
+        /// Keys of an encrypted ladder.
+        #[command(flatten)]
+        keys: LadderKeys,
     },
     /// Where the ladder stands: exit 0 live (a rung for the Safe's nonce with enough valid signatures),
     /// 6 waiting (the Safe's nonce is below the first rung), 7 stale (past every rung), 8 invalid (an
@@ -48,6 +94,9 @@ pub enum LadderCmd {
         /// The ladder file.
         #[arg(value_name = "LADDER")]
         ladder: PathBuf,
+        /// Keys of an encrypted ladder.
+        #[command(flatten)]
+        keys: LadderKeys,
     },
     /// Execute the live rung with any executor (its signatures are already there), wait, check the
     /// post-conditions; prints the seconds from the command to the mined pause.
@@ -61,11 +110,14 @@ pub enum LadderCmd {
         /// Seconds to wait for the receipt.
         #[arg(long, value_name = "SECONDS", default_value = "120")]
         wait_timeout: u64,
+        /// Keys of an encrypted ladder.
+        #[command(flatten)]
+        keys: LadderKeys,
     },
 }
 
-fn read(path: &Path) -> Result<Ladder, CliError> {
-    Ladder::read(path).map_err(|e| {
+fn read(path: &Path, keys: &crate::ladder::Protection) -> Result<Ladder, CliError> {
+    Ladder::read_with(path, keys).map_err(|e| {
         let code = if matches!(e, crate::ladder::LadderError::Io { .. }) {
             ExitCode::Error
         } else {
@@ -75,8 +127,13 @@ fn read(path: &Path) -> Result<Ladder, CliError> {
     })
 }
 
-fn write(l: &Ladder, path: &Path, force: bool) -> Result<(), CliError> {
-    l.write(path, force)
+fn write(
+    l: &Ladder,
+    path: &Path,
+    force: bool,
+    keys: &crate::ladder::Protection,
+) -> Result<(), CliError> {
+    l.write_with(path, force, keys)
         .map_err(|e| CliError::new("ladder_write", e.to_string()))
 }
 
@@ -113,7 +170,14 @@ pub fn run(ctx: &Ctx, cmd: LadderCmd) -> Result<(), CliError> {
             nonce,
             out,
             force,
+            encrypt_to,
+            passphrase_file,
         } => {
+            let keys = LadderKeys {
+                identity: None,
+                passphrase_file,
+            }
+            .protection()?;
             if out.exists() && !force {
                 return Err(CliError::new(
                     "exists",
@@ -132,7 +196,9 @@ pub fn run(ctx: &Ctx, cmd: LadderCmd) -> Result<(), CliError> {
                 }
                 CliError::from(e)
             })?;
-            write(&l, &out, force)?;
+            let mut l = l;
+            l.encrypt_to = encrypt_to;
+            write(&l, &out, force, &keys)?;
             if ctx.json {
                 print_json(json!({
                     "ladder": out.display().to_string(),
@@ -158,8 +224,13 @@ pub fn run(ctx: &Ctx, cmd: LadderCmd) -> Result<(), CliError> {
             }
             Ok(())
         }
-        LadderCmd::Sign { ladder, signer } => {
-            let mut l = read(&ladder)?;
+        LadderCmd::Sign {
+            ladder,
+            signer,
+            keys,
+        } => {
+            let keys = keys.protection()?;
+            let mut l = read(&ladder, &keys)?;
             let session = ctx.session()?.on_chain_id(l.chain_id);
             // Everything checked before the device is asked: every rung verified, allowed, trusted.
             let mut ready = Vec::with_capacity(l.rungs.len());
@@ -197,7 +268,7 @@ pub fn run(ctx: &Ctx, cmd: LadderCmd) -> Result<(), CliError> {
                 let (out, _) = session.sign(r, s.as_mut())?;
                 l.rungs[i] = out;
                 // Nothing lost on a crash: each signature is on disk before the next is asked.
-                write(&l, &ladder, true)?;
+                write(&l, &ladder, true, &keys)?;
             }
             let tally = session.tally(&l.rungs[0])?;
             if ctx.json {
@@ -219,8 +290,8 @@ pub fn run(ctx: &Ctx, cmd: LadderCmd) -> Result<(), CliError> {
             }
             Ok(())
         }
-        LadderCmd::Status { ladder } => {
-            let l = read(&ladder)?;
+        LadderCmd::Status { ladder, keys } => {
+            let l = read(&ladder, &keys.protection()?)?;
             let session = ctx.session()?.on_chain_id(l.chain_id);
             let st = session.ladder_status(&l)?;
             if ctx.json {
@@ -247,9 +318,11 @@ pub fn run(ctx: &Ctx, cmd: LadderCmd) -> Result<(), CliError> {
             ladder,
             signer,
             wait_timeout,
+            keys,
         } => {
             let t0 = Instant::now();
-            let mut l = read(&ladder)?;
+            let keys = keys.protection()?;
+            let mut l = read(&ladder, &keys)?;
             let session = ctx.session()?.on_chain_id(l.chain_id);
             let st = session.ladder_status(&l)?;
             let LadderState::Live { rung, nonce, .. } = st else {
@@ -288,11 +361,11 @@ pub fn run(ctx: &Ctx, cmd: LadderCmd) -> Result<(), CliError> {
             };
             // The signed execution is on disk before it is sent.
             l.rungs[rung] = prepared.clone();
-            write(&l, &ladder, true)?;
+            write(&l, &ladder, true, &keys)?;
             let landed = session.land(prepared, Duration::from_secs(wait_timeout), |_, _| {})?;
             let secs = t0.elapsed().as_secs_f64();
             l.rungs[rung] = landed.bundle.clone();
-            write(&l, &ladder, true)?;
+            write(&l, &ladder, true, &keys)?;
             let all = landed.ok && landed.posts.iter().all(|p| p.pass);
             if ctx.json {
                 print_json(json!({

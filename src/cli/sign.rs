@@ -72,6 +72,7 @@ pub fn run_sign(ctx: &Ctx, a: SignArgs) -> Result<(), CliError> {
                 super::ladder::LadderCmd::Sign {
                     ladder: only.clone(),
                     signer: a.signer.clone(),
+                    keys: Default::default(),
                 },
             );
         }

@@ -592,6 +592,7 @@ impl Session {
             chain_id: m.chain_id,
             safe,
             rungs: out,
+            encrypt_to: Vec::new(),
         };
         let entry = self.audit.append(
             "ladder_build",
