@@ -412,8 +412,116 @@ fn bench_simulate(c: &mut Criterion) {
     g.finish();
 }
 
+/// Issue 19: `ladder fire` on the drill's anvil, from the call to the mined receipt with post-conditions
+/// (status, signature checks against the chain, eth_call, the executor's signature, send, receipt).
+/// Target: < 100 ms. Each iteration fires a freshly built and signed one-rung ladder; un-pausing
+/// through the node, building and signing happen outside the measurement.
+fn bench_ladder(c: &mut Criterion) {
+    use breakglass::incident::{FrontEnd, Session};
+    use breakglass::manifest::trust::Trust;
+    use breakglass::signer::ledger::apdu::ledger_live_path;
+    use breakglass::signer::ledger::{LedgerSigner, TcpTransport};
+    use std::time::Duration;
+    let drill = match breakglass::drill::Drill::start(&mut |_| {}) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("ladder benchmark NOT RUN: the drill's anvil world did not start: {e}");
+            return;
+        }
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut session = Session {
+        manifest: Manifest::load(&drill.manifest_path).unwrap(),
+        trust: Trust::Pinned {
+            source: "bench".into(),
+        },
+        rpc_url: Some(drill.rpc_url.clone()),
+        rpc_urls: Default::default(),
+        audit: breakglass::audit::AuditLog::new(dir.path().join("audit.jsonl")),
+        front_end: FrontEnd::Cli,
+        simulate: Default::default(),
+    };
+    session.simulate.skip = true;
+    let signer = |i: u32| {
+        let t = TcpTransport::connect(&drill.sim_addr, Duration::from_secs(10)).unwrap();
+        LedgerSigner::new(Box::new(t), ledger_live_path(i))
+    };
+    // The executor: the simulator without the drill's simulated person (who takes 400 ms to approve).
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let exec_addr = listener.local_addr().unwrap().to_string();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop2 = stop.clone();
+    let server = std::thread::spawn(move || {
+        breakglass::signer::ledger::sim::serve(listener, Default::default(), stop2)
+    });
+    let chain = breakglass::chain::Chain::connect(&drill.rpc_url, 31337).unwrap();
+    let m = session.manifest.clone();
+    let unpause = || {
+        // Un-pause both contracts as the Safe, through the node (anvil impersonation).
+        let safe = m.safe.as_ref().unwrap().address;
+        chain
+            .rpc::<_, serde_json::Value>("anvil_impersonateAccount", (safe,))
+            .unwrap();
+        chain
+            .rpc::<_, serde_json::Value>("anvil_setBalance", (safe, "0x56bc75e2d63100000"))
+            .unwrap();
+        for c in ["pool", "vault"] {
+            let to = m.contract(c).unwrap().address;
+            let tx = serde_json::json!({"from": safe, "to": to, "data": "0x3f4ba83a"});
+            let h: alloy::primitives::B256 = chain.rpc("eth_sendTransaction", (tx,)).unwrap();
+            chain
+                .wait_receipt(h, Duration::from_secs(10), |_, _| {})
+                .unwrap();
+        }
+    };
+    let mut g = c.benchmark_group("ladder");
+    g.sample_size(10);
+    g.bench_function("fire_halt_anvil", |bch| {
+        bch.iter_batched(
+            || {
+                let pool = m.contract("pool").unwrap().address;
+                let paused = chain
+                    .call(
+                        pool,
+                        alloy::primitives::Bytes::from_static(&[0x5c, 0x97, 0x5a, 0xbb]),
+                    )
+                    .unwrap();
+                if paused.last() == Some(&1) {
+                    unpause();
+                }
+                let mut l = session.build_ladder("halt-ladder", 1, None).unwrap();
+                for i in 0..2 {
+                    let mut s = signer(i);
+                    let ready = session.prepare_signing(&l.rungs[0]).unwrap();
+                    l.rungs[0] = session.sign(&ready, &mut s).unwrap().0;
+                }
+                l
+            },
+            |mut l| {
+                let t = TcpTransport::connect(&exec_addr, Duration::from_secs(10)).unwrap();
+                let mut ex = LedgerSigner::new(Box::new(t), ledger_live_path(2));
+                let (_, landed) = session
+                    .fire_ladder(
+                        &mut l,
+                        &mut ex,
+                        Duration::from_secs(30),
+                        &mut |_| {},
+                        &mut |_| Ok(()),
+                    )
+                    .unwrap();
+                assert!(landed.ok && landed.posts.iter().all(|p| p.pass));
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    g.finish();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let _ = server.join();
+}
+
 criterion_group!(
     benches,
+    bench_ladder,
     bench_simulate,
     bench_ledger,
     bench_transfer,

@@ -325,47 +325,33 @@ pub fn run(ctx: &Ctx, cmd: LadderCmd) -> Result<(), CliError> {
             let mut l = read(&ladder, &keys)?;
             let session = ctx.session()?.on_chain_id(l.chain_id);
             let st = session.ladder_status(&l)?;
-            let LadderState::Live { rung, nonce, .. } = st else {
+            if !matches!(st, LadderState::Live { .. }) {
                 return Err(CliError::new(
                     "ladder_not_live",
                     format!("nothing fired: {}", state_text(&l, &st)),
                 )
                 .code(ExitCode::Refused));
-            };
+            }
             let mut signer_box = signer.open()?;
             let json_mode = ctx.json;
             let mut say = |p: Progress| match p {
                 Progress::Line(x) if !json_mode => outln!("{x}"),
                 Progress::Line(_) => {}
             };
-            let mut no = |_, _: &crate::policy::Report| false;
-            let prepared = match session.prepare_execution(
-                &l.rungs[rung],
-                signer_box.as_mut(),
-                &mut say,
-                &mut no,
-            ) {
-                Ok(b) => b,
-                Err(e) if e.code == "simulation_reverted" => {
-                    return Err(CliError::new(
-                        "ladder_rung_reverts",
-                        format!(
-                            "nothing fired: rung {} would revert ({}); its calls fail (is the protocol already paused?), and since safeTxGas and gasPrice are 0 the Safe would not use nonce {nonce} — it stays unused, the ladder stays live",
-                            rung + 1,
-                            e.message
-                        ),
-                    )
-                    .code(ExitCode::Refused))
-                }
-                Err(e) => return Err(e.into()),
+            let mut persist = |l: &Ladder| {
+                l.write_with(&ladder, true, &keys).map_err(|e| {
+                    crate::incident::IncidentError::failed("ladder_write", e.to_string())
+                })
             };
-            // The signed execution is on disk before it is sent.
-            l.rungs[rung] = prepared.clone();
-            write(&l, &ladder, true, &keys)?;
-            let landed = session.land(prepared, Duration::from_secs(wait_timeout), |_, _| {})?;
+            let (rung, landed) = session.fire_ladder(
+                &mut l,
+                signer_box.as_mut(),
+                Duration::from_secs(wait_timeout),
+                &mut say,
+                &mut persist,
+            )?;
+            let nonce = l.nonce(rung);
             let secs = t0.elapsed().as_secs_f64();
-            l.rungs[rung] = landed.bundle.clone();
-            write(&l, &ladder, true, &keys)?;
             let all = landed.ok && landed.posts.iter().all(|p| p.pass);
             if ctx.json {
                 print_json(json!({

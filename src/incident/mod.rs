@@ -632,6 +632,50 @@ impl Session {
         Ok(crate::ladder::state(l, nonce, &owners, threshold))
     }
 
+    /// Fires a ladder's live rung with `executor` (any funded account: the rung's signatures are already
+    /// there): checks it is live, prepares the execution (signatures against the chain's owners, the
+    /// `eth_call` simulation), calls `persist` with the signed execution before sending it, lands it and
+    /// checks the post-conditions. A rung whose calls would revert (the target already paused) is refused:
+    /// with `safeTxGas` and `gasPrice` 0 its nonce is not used, and nothing is sent.
+    pub fn fire_ladder(
+        &self,
+        l: &mut crate::ladder::Ladder,
+        executor: &mut dyn Signer,
+        wait: Duration,
+        say: &mut dyn FnMut(Progress),
+        persist: &mut dyn FnMut(&crate::ladder::Ladder) -> Result<(), IncidentError>,
+    ) -> Result<(usize, Landed), IncidentError> {
+        use crate::ladder::LadderState;
+        let st = self.ladder_status(l)?;
+        let LadderState::Live { rung, nonce, .. } = st else {
+            return Err(IncidentError::refused(
+                "ladder_not_live",
+                format!("nothing fired: the ladder is not live ({st:?})"),
+            ));
+        };
+        let mut no = |_, _: &Report| false;
+        let prepared = match self.prepare_execution(&l.rungs[rung], executor, say, &mut no) {
+            Ok(b) => b,
+            Err(e) if e.code == "simulation_reverted" => {
+                return Err(IncidentError::refused(
+                    "ladder_rung_reverts",
+                    format!(
+                        "nothing fired: rung {} would revert ({}); its calls fail (is the protocol already paused?), and since safeTxGas and gasPrice are 0 the Safe would not use nonce {nonce}: it stays unused, the ladder stays live",
+                        rung + 1,
+                        e.message
+                    ),
+                ))
+            }
+            Err(e) => return Err(e),
+        };
+        l.rungs[rung] = prepared.clone();
+        persist(l)?;
+        let landed = self.land(prepared, wait, |_, _| {})?;
+        l.rungs[rung] = landed.bundle.clone();
+        persist(l)?;
+        Ok((rung, landed))
+    }
+
     /// Records a composition in the audit log and in the bundle.
     pub fn record_compose(&self, c: &mut Composed, out: Option<&str>) -> Result<(), IncidentError> {
         let details = json!({
