@@ -344,3 +344,116 @@ fn an_encrypted_ladder_fires_with_its_identity_and_not_without() {
     );
     assert_eq!(r.code, 6, "waiting for nonce 9: {}", all_output(&r));
 }
+
+/// Copies of one ladder signed by different owners (offline) combine rung by rung; `inspect` shows each
+/// rung's signing state; the combined ladder fires.
+#[test]
+fn ladder_copies_signed_apart_combine_and_fire() {
+    let w = World::deploy();
+    w.write_manifest_text("m.toml", &manifest(&w));
+    let nonce = w.safe_nonce().to_string();
+    let r = w.bg(
+        "m.toml",
+        false,
+        &[
+            "ladder",
+            "build",
+            "halt-ladder",
+            "--rungs",
+            "3",
+            "--nonce",
+            &nonce,
+            "-o",
+            "a.json",
+        ],
+    );
+    ok(&r, "build offline");
+    std::fs::copy(w.sb.path("a.json"), w.sb.path("b.json")).unwrap();
+    ok(
+        &w.bg(
+            "m.toml",
+            false,
+            &[
+                "ladder",
+                "sign",
+                "a.json",
+                "--speculos",
+                &w.sim.addr,
+                "--account",
+                "0",
+            ],
+        ),
+        "owner 1 signs copy a",
+    );
+    ok(
+        &w.bg(
+            "m.toml",
+            false,
+            &[
+                "ladder",
+                "sign",
+                "b.json",
+                "--keystore",
+                "keystores/owner3",
+                "--password-file",
+                "password.txt",
+            ],
+        ),
+        "owner 3 signs copy b",
+    );
+    let r = w.bg(
+        "m.toml",
+        false,
+        &["--json", "combine", "a.json", "b.json", "-o", "c.json"],
+    );
+    ok(&r, "combine the copies");
+    let j: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(j["signatures"], serde_json::json!([2, 2, 2]), "{j}");
+    let r = w.bg("m.toml", false, &["inspect", "c.json"]);
+    ok(&r, "inspect the ladder");
+    assert_eq!(
+        r.stdout.matches("2 of 2 signatures").count(),
+        3,
+        "{}",
+        r.stdout
+    );
+    // A different ladder is not a copy.
+    let r = w.bg(
+        "m.toml",
+        false,
+        &[
+            "ladder",
+            "build",
+            "halt-ladder",
+            "--rungs",
+            "3",
+            "--nonce",
+            "7",
+            "-o",
+            "other.json",
+        ],
+    );
+    ok(&r, "build another ladder");
+    let r = w.bg(
+        "m.toml",
+        false,
+        &["combine", "a.json", "other.json", "-o", "x.json"],
+    );
+    assert_eq!(r.code, 3, "{}", all_output(&r));
+    assert!(!w.sb.path("x.json").exists());
+    let r = w.bg(
+        "m.toml",
+        true,
+        &[
+            "ladder",
+            "fire",
+            "c.json",
+            "--keystore",
+            "keystores/executor",
+            "--password-file",
+            "password.txt",
+        ],
+    );
+    ok(&r, "fire the combined ladder");
+    assert!(w.paused(&w.pool) && w.paused(&w.vault));
+}

@@ -361,6 +361,9 @@ fn compose_error(e: crate::incident::IncidentError) -> CliError {
 
 /// Runs `inspect`: the verify report of a bundle plus its signing state.
 pub fn run_inspect(ctx: &Ctx, a: InspectArgs) -> Result<(), CliError> {
+    if crate::ladder::is_ladder_file(&a.bundle) {
+        return super::ladder::inspect(ctx, &a.bundle);
+    }
     let session = ctx.session()?;
     let trust_state = session.trust.clone();
     let b = Bundle::read(&a.bundle).map_err(bundle_error)?;

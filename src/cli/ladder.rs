@@ -395,3 +395,115 @@ pub fn run(ctx: &Ctx, cmd: LadderCmd) -> Result<(), CliError> {
         }
     }
 }
+
+/// `combine LADDER LADDER… -o OUT`: the signatures of copies of one ladder (signed by different owners,
+/// e.g. on offline machines), merged rung by rung; each merged rung is verified under the local manifest.
+pub fn combine(ctx: &Ctx, inputs: &[PathBuf], out: &Path, force: bool) -> Result<(), CliError> {
+    let keys = crate::ladder::Protection::default();
+    let mut ladders = Vec::with_capacity(inputs.len());
+    for p in inputs {
+        ladders.push((p.display().to_string(), read(p, &keys)?));
+    }
+    let (_, first) = &ladders[0];
+    for (name, l) in &ladders[1..] {
+        let same = l.playbook == first.playbook
+            && l.chain_id == first.chain_id
+            && l.safe == first.safe
+            && l.rungs.len() == first.rungs.len()
+            && l.rungs.iter().zip(&first.rungs).all(|(a, b)| {
+                a.safe_hashes().map(|h| h.safe_tx_hash) == b.safe_hashes().map(|h| h.safe_tx_hash)
+            });
+        if !same {
+            return Err(CliError::new(
+                "ladder_mismatch",
+                format!("{name} is not a copy of the same ladder (playbook, Safe, rungs and their safeTxHashes must be equal): nothing was written"),
+            )
+            .code(ExitCode::Refused));
+        }
+    }
+    let session = ctx.session()?.on_chain_id(first.chain_id);
+    let mut merged = first.clone();
+    let mut counts = Vec::with_capacity(merged.rungs.len());
+    for i in 0..merged.rungs.len() {
+        let rung_inputs: Vec<(String, crate::bundle::Bundle)> = ladders
+            .iter()
+            .map(|(n, l)| (format!("{n} rung {}", i + 1), l.rungs[i].clone()))
+            .collect();
+        let m = crate::transfer::combine::combine(&rung_inputs)
+            .map_err(|e| CliError::new("ladder_combine", e.to_string()).code(ExitCode::Refused))?;
+        let t = session.accept_signatures(&m.bundle)?;
+        counts.push(t.counted.len());
+        merged.rungs[i] = m.bundle;
+    }
+    write(&merged, out, force, &keys)?;
+    if ctx.json {
+        print_json(
+            json!({ "ladder": out.display().to_string(), "rungs": merged.rungs.len(), "signatures": counts }),
+        );
+    } else {
+        outln!(
+            "combined {} copies of ladder {:?}: signatures per rung {:?}; wrote {} (mode 0600)",
+            ladders.len(),
+            merged.playbook,
+            counts,
+            out.display()
+        );
+    }
+    Ok(())
+}
+
+/// `inspect LADDER`: each rung's nonce, safeTxHash and signing state under the local manifest.
+pub fn inspect(ctx: &Ctx, path: &Path) -> Result<(), CliError> {
+    let l = read(path, &crate::ladder::Protection::default())?;
+    let session = ctx.session()?.on_chain_id(l.chain_id);
+    let mut rows = Vec::new();
+    for (i, b) in l.rungs.iter().enumerate() {
+        let v = session.verify(b)?;
+        let t = session.tally(b)?;
+        rows.push(json!({
+            "rung": i + 1,
+            "nonce": l.nonce(i).to_string(),
+            "safe_tx_hash": b.safe_hashes().map(|h| format!("{:#x}", h.safe_tx_hash)),
+            "allowed": v.report().allowed,
+            "signatures": t.counted.len(),
+            "threshold": t.threshold,
+            "executed": b.receipt.is_some(),
+        }));
+        if !ctx.json {
+            outln!(
+                "rung {:>3}  nonce {:>6}  {}  {}  {} of {} signatures{}",
+                i + 1,
+                l.nonce(i),
+                b.safe_hashes()
+                    .map(|h| format!("{:#x}", h.safe_tx_hash))
+                    .unwrap_or_default(),
+                if v.report().allowed {
+                    "ALLOWED"
+                } else {
+                    "REFUSED"
+                },
+                t.counted.len(),
+                t.threshold,
+                if b.receipt.is_some() {
+                    "  (executed)"
+                } else {
+                    ""
+                }
+            );
+        }
+    }
+    if ctx.json {
+        print_json(
+            json!({ "ladder": path.display().to_string(), "playbook": l.playbook, "safe": l.safe.to_checksum(None), "rungs": rows }),
+        );
+    } else {
+        outln!(
+            "ladder {:?} for Safe {} on chain {}: {} rung(s)",
+            l.playbook,
+            l.safe.to_checksum(None),
+            l.chain_id,
+            l.rungs.len()
+        );
+    }
+    Ok(())
+}

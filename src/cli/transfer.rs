@@ -212,6 +212,9 @@ fn write_audited(
 
 /// Runs `combine`.
 pub fn run_combine(ctx: &Ctx, a: CombineArgs) -> Result<(), CliError> {
+    if a.bundles.iter().all(|p| crate::ladder::is_ladder_file(p)) {
+        return super::ladder::combine(ctx, &a.bundles, &a.out, a.force);
+    }
     let session = ctx.session()?;
     let trust_state = session.trust.clone();
     let mut inputs = Vec::with_capacity(a.bundles.len());
