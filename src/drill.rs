@@ -171,6 +171,60 @@ fn deploy(chain: &Chain, code: &Bytes, args: &[u8]) -> Result<Address, DrillErro
 }
 
 impl Drill {
+    /// Builds the drill's pre-signed pause ladder (three rungs of `halt-ladder` from the Safe's nonce),
+    /// signed by owners 0 and 1 on a simulator without the drill's simulated person, written to
+    /// `dir/halt.ladder` (mode 0600). Returns its path.
+    pub fn presign_ladder(&self, progress: &mut dyn FnMut(&str)) -> Result<PathBuf, DrillError> {
+        use crate::incident::Session;
+        use crate::signer::ledger::apdu::ledger_live_path;
+        use crate::signer::ledger::{LedgerSigner, TcpTransport};
+        progress("DRILL: pre-signing a pause ladder (3 rungs of halt-ladder, owners 0 and 1)…");
+        let err = |e: crate::incident::IncidentError| DrillError::Io(e.to_string());
+        let session = Session {
+            manifest: crate::manifest::Manifest::load(&self.manifest_path)
+                .map_err(|e| DrillError::Io(e.to_string()))?,
+            trust: crate::manifest::trust::Trust::Pinned {
+                source: "DRILL".into(),
+            },
+            rpc_url: Some(self.rpc_url.clone()),
+            rpc_urls: Default::default(),
+            audit: crate::audit::AuditLog::new(self.dir.join("ladder-audit.jsonl")),
+            front_end: crate::incident::FrontEnd::Drill,
+            simulate: Default::default(),
+        };
+        let mut l = session.build_ladder("halt-ladder", 3, None).map_err(err)?;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")
+            .map_err(|e| DrillError::Io(e.to_string()))?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| DrillError::Io(e.to_string()))?
+            .to_string();
+        let stop = Arc::new(AtomicBool::new(false));
+        let stop2 = stop.clone();
+        let server = std::thread::spawn(move || sim::serve(listener, SimConfig::default(), stop2));
+        let result = (|| {
+            for account in 0..2 {
+                let t = TcpTransport::connect(&addr, Duration::from_secs(10))
+                    .map_err(|e| DrillError::Io(e.to_string()))?;
+                let mut s = LedgerSigner::new(Box::new(t), ledger_live_path(account));
+                for i in 0..l.rungs.len() {
+                    let mut one = session.clone();
+                    one.simulate.skip = true;
+                    let ready = one.prepare_signing(&l.rungs[i]).map_err(err)?;
+                    l.rungs[i] = one.sign(&ready, &mut s).map_err(err)?.0;
+                }
+            }
+            Ok::<(), DrillError>(())
+        })();
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let _ = server.join();
+        result?;
+        let path = self.dir.join("halt.ladder");
+        l.write(&path, true)
+            .map_err(|e| DrillError::Io(e.to_string()))?;
+        Ok(path)
+    }
+
     /// Starts anvil, deploys the demo protocol, writes the drill manifest, starts the simulator.
     pub fn start(progress: &mut dyn FnMut(&str)) -> Result<Self, DrillError> {
         let tools = tools_dir();

@@ -489,6 +489,7 @@ fn console_env(w: &Incident, m: &str) -> breakglass::tui::Env {
         out_dir: w.sb.path("."),
         accounts: 1,
         audit: breakglass::audit::AuditLog::new(w.sb.path("console-audit.jsonl")),
+        ladder: None,
         rpc_urls: w
             .chains
             .iter()

@@ -189,6 +189,7 @@ fn console_env(w: &World, m: &str) -> breakglass::tui::Env {
         out_dir: w.sb.path("."),
         accounts: 1,
         audit: breakglass::audit::AuditLog::new(w.sb.path("console-audit.jsonl")),
+        ladder: None,
         rpc_urls: Default::default(),
     }
 }

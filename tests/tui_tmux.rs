@@ -345,3 +345,39 @@ fn drill_patch_review_shows_the_storage_layout_check() {
     );
     t.send("q");
 }
+
+/// Issue 19 in the drill: the dashboard shows the drill's pre-signed pause ladder as live; `F` and the
+/// typed word `fire` execute its live rung (the pool and vault pause, post-conditions hold); the ladder
+/// then shows its next rung live.
+#[test]
+fn drill_fires_its_pre_signed_ladder_from_the_dashboard() {
+    require_tmux();
+    require_tools();
+    let t = Tmux::start_sized("drill-ladder", 120, 40, |d| console_command(d, &["drill"]));
+    let long = Duration::from_secs(90);
+    let step = Duration::from_secs(30);
+    t.wait_for(
+        &[
+            "SIMULATED LEDGER",
+            "halt-ladder: LIVE rung 1 of 3 (Safe nonce 0), 3 left (F fires)",
+            "F fire ladder",
+        ],
+        long,
+    );
+    t.send("F");
+    t.wait_for(&["Fire the ladder", "Type fire and press Enter"], step);
+    // A wrong word does not fire.
+    for k in ["f", "i", "r", "Enter"] {
+        t.send(k);
+    }
+    t.wait_for(&["ladder not fired: type the word fire"], step);
+    t.send("F");
+    for k in ["f", "i", "r", "e"] {
+        t.send(k);
+    }
+    t.wait_for(&["fire_"], step);
+    t.send("Enter");
+    t.wait_for(&["ladder rung 1 mined", "every post-condition holds"], step);
+    t.wait_for(&["halt-ladder: LIVE rung 2 of 3 (Safe nonce 1)"], step);
+    t.send("q");
+}

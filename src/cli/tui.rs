@@ -21,6 +21,9 @@ pub struct TuiArgs {
     /// Directory for bundle files (default: the current directory).
     #[arg(long, value_name = "DIR")]
     pub out_dir: Option<std::path::PathBuf>,
+    /// A pre-signed pause ladder to watch on the dashboard (and fire with F, then typing `fire`).
+    #[arg(long, value_name = "LADDER")]
+    pub ladder: Option<std::path::PathBuf>,
 }
 
 fn need_terminal() -> Result<(), CliError> {
@@ -81,6 +84,7 @@ pub fn run_tui(ctx: &Ctx, a: TuiArgs) -> Result<(), CliError> {
         accounts: a.accounts,
         audit: ctx.audit.clone(),
         rpc_urls: ctx.rpc_urls(&m_for_urls)?,
+        ladder: a.ladder,
     };
     let app = tui::run(env).map_err(|e| CliError::new("terminal", e.to_string()))?;
     summary(&app);
@@ -98,6 +102,10 @@ pub fn run_drill(ctx: &Ctx) -> Result<(), CliError> {
     let trust_state = Trust::Pinned {
         source: "DRILL: generated manifest, pinned for this session only".into(),
     };
+    // The drill's pre-signed pause ladder (issue 19): three rungs of halt-ladder, signed by two owners.
+    let ladder = drill
+        .presign_ladder(&mut |s| errln!("{s}"))
+        .map_err(|e| CliError::new("drill", e.to_string()))?;
     let env = Env {
         manifest: m,
         trust: trust_state,
@@ -108,6 +116,7 @@ pub fn run_drill(ctx: &Ctx) -> Result<(), CliError> {
         accounts: 3,
         audit: ctx.audit.clone(),
         rpc_urls: Default::default(),
+        ladder: Some(ladder),
     };
     let app = tui::run(env).map_err(|e| CliError::new("terminal", e.to_string()))?;
     summary(&app);

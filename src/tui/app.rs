@@ -191,6 +191,10 @@ pub enum Effect {
     ImportSignatures(Box<Bundle>),
     /// Ask every chain's node for its state (multi-chain manifests).
     RefreshChains,
+    /// Read the ladder and ask the node where it stands.
+    RefreshLadder,
+    /// Fire the ladder's live rung (after the typed confirmation).
+    FireLadder,
     /// Leave.
     Quit,
 }
@@ -220,6 +224,10 @@ pub enum Action {
     Tick(f64),
     /// Each chain's state, by chain id.
     ChainStatus(Vec<(u64, Result<ChainLive, String>)>),
+    /// The ladder's state: its playbook, rung count and state, or why it could not be read.
+    LadderStatus(Result<(String, usize, crate::ladder::LadderState), String>),
+    /// The ladder fired: what happened, in words.
+    LadderFired(Result<String, String>),
 }
 
 /// The whole console state.
@@ -258,6 +266,12 @@ pub struct App {
     pub log: Vec<LogEntry>,
     /// The last message for the status line.
     pub message: Option<(Level, String)>,
+    /// The pre-signed pause ladder the console watches (`--ladder`, or the drill's), and its state.
+    pub ladder: Option<Result<(String, usize, crate::ladder::LadderState), String>>,
+    /// Whether a ladder file was given.
+    pub has_ladder: bool,
+    /// The typed confirmation of firing the ladder (what has been typed so far).
+    pub fire_input: Option<String>,
     /// Last export.
     pub exported: Option<PathBuf>,
     /// Animated QR frames on the Transfer screen, what they carry, and the frame shown.
@@ -325,6 +339,9 @@ impl App {
             exec: ExecState::default(),
             log: Vec::new(),
             message: None,
+            ladder: None,
+            has_ladder: false,
+            fire_input: None,
             exported: None,
             qr: Vec::new(),
             qr_what: String::new(),
@@ -446,6 +463,7 @@ impl App {
             Screen::Dashboard if !self.chains.is_empty() => {
                 vec![("p", "playbooks"), ("c", "next chain"), ("u", "refresh")]
             }
+            Screen::Dashboard if self.has_ladder => vec![("p", "playbooks"), ("F", "fire ladder")],
             Screen::Dashboard => vec![("p", "playbooks")],
         };
         if !self.chains.is_empty() && self.screen == Screen::Playbooks {
@@ -633,6 +651,18 @@ pub fn update(app: &mut App, action: Action) -> Vec<Effect> {
                 vec![Effect::RefreshChains]
             }
         }
+        Action::LadderStatus(r) => {
+            app.ladder = Some(r);
+            Vec::new()
+        }
+        Action::LadderFired(r) => {
+            app.finish_busy();
+            match r {
+                Ok(m) => app.note(Level::Ok, m),
+                Err(e) => app.note(Level::Error, format!("ladder not fired: {e}")),
+            }
+            vec![Effect::RefreshLadder]
+        }
         Action::ChainStatus(rows) => {
             for (id, live) in rows {
                 if let Some(c) = app.chains.iter_mut().find(|c| c.manifest.chain_id == id) {
@@ -656,6 +686,33 @@ pub fn update(app: &mut App, action: Action) -> Vec<Effect> {
 }
 
 fn on_key(app: &mut App, k: KeyEvent) -> Vec<Effect> {
+    if let Some(typed) = app.fire_input.as_mut() {
+        // The typed confirmation of firing the ladder: the word `fire`, then Enter.
+        match k.code {
+            KeyCode::Esc => {
+                app.fire_input = None;
+                app.note(Level::Info, "ladder not fired");
+            }
+            KeyCode::Backspace => {
+                typed.pop();
+            }
+            KeyCode::Enter => {
+                let ok = typed == "fire";
+                app.fire_input = None;
+                if ok && app.can_start() {
+                    app.start("firing the ladder's live rung");
+                    return vec![Effect::FireLadder];
+                }
+                app.note(
+                    Level::Error,
+                    "ladder not fired: type the word fire, then Enter",
+                );
+            }
+            KeyCode::Char(c) if typed.len() < 16 => typed.push(c),
+            _ => {}
+        }
+        return Vec::new();
+    }
     if k.modifiers.contains(KeyModifiers::CONTROL) && k.code == KeyCode::Char('c') {
         app.quit = true;
         return vec![Effect::Quit];
@@ -745,6 +802,14 @@ fn on_key(app: &mut App, k: KeyEvent) -> Vec<Effect> {
                 );
             }
             Vec::new()
+        }
+        KeyCode::Char('F') if app.screen == Screen::Dashboard && app.has_ladder => {
+            app.fire_input = Some(String::new());
+            Vec::new()
+        }
+        KeyCode::Char('u') if app.has_ladder && app.chains.is_empty() => {
+            app.note(Level::Info, "asking the node where the ladder stands");
+            vec![Effect::RefreshLadder]
         }
         KeyCode::Char('u') if !app.chains.is_empty() => {
             app.note(Level::Info, "asking every chain's node");

@@ -53,6 +53,8 @@ pub struct Env {
     pub audit: crate::audit::AuditLog,
     /// Node URLs by chain name (multi-chain manifests).
     pub rpc_urls: std::collections::BTreeMap<String, String>,
+    /// A pre-signed pause ladder to watch on the dashboard and fire (`F`, then type `fire`).
+    pub ladder: Option<PathBuf>,
 }
 
 impl Env {
@@ -383,6 +385,8 @@ fn spawn(env: &Env, app: &App, e: Effect, tx: &Sender<Action>) {
         let a = match e {
             Effect::Compose(pb) => Action::Composed(compose_job_on(&env, chain_id, &pb, first)),
             Effect::RefreshChains => Action::ChainStatus(chain_status(&env)),
+            Effect::RefreshLadder => Action::LadderStatus(ladder_status(&env)),
+            Effect::FireLadder => Action::LadderFired(fire_ladder(&env)),
             Effect::Sign(b, acct) => Action::Signed(sign_job(&env, &b, &acct)),
             Effect::Execute(b) => Action::Executed(execute_job(&env, &b, &tx)),
             Effect::Export(b) => Action::Exported(save(&env, &b)),
@@ -459,6 +463,58 @@ fn live_of(s: &Session) -> Result<app::ChainLive, String> {
     Ok(live)
 }
 
+/// The ladder's state from the node (the console's dashboard line).
+pub fn ladder_status(env: &Env) -> Result<(String, usize, crate::ladder::LadderState), String> {
+    let path = env.ladder.as_ref().ok_or("no ladder")?;
+    let l = crate::ladder::Ladder::read(path).map_err(|e| e.to_string())?;
+    let st = env
+        .session()
+        .on_chain_id(l.chain_id)
+        .ladder_status(&l)
+        .map_err(console_error)?;
+    Ok((l.playbook.clone(), l.rungs.len(), st))
+}
+
+/// Fires the ladder's live rung with the console's signer (account 0) as the executor: the same core
+/// step as `breakglass ladder fire`.
+pub fn fire_ladder(env: &Env) -> Result<String, String> {
+    let path = env.ladder.as_ref().ok_or("no ladder")?;
+    let t0 = std::time::Instant::now();
+    let mut l = crate::ladder::Ladder::read(path).map_err(|e| e.to_string())?;
+    let session = env.session().on_chain_id(l.chain_id);
+    let spec = env
+        .signer
+        .as_ref()
+        .ok_or("no signer: start with --speculos, --ledger or --keystore")?;
+    let mut executor = open_signer(spec, 0)?;
+    let mut persist = |l: &crate::ladder::Ladder| {
+        l.write(path, true)
+            .map_err(|e| crate::incident::IncidentError::failed("ladder_write", e.to_string()))
+    };
+    let (rung, landed) = session
+        .fire_ladder(
+            &mut l,
+            executor.as_mut(),
+            Duration::from_secs(120),
+            &mut |_| {},
+            &mut persist,
+        )
+        .map_err(console_error)?;
+    let all = landed.ok && landed.posts.iter().all(|p| p.pass);
+    Ok(format!(
+        "ladder rung {} {} in block {}: {:.2} s from the key to mined; {}",
+        rung + 1,
+        if landed.ok { "mined" } else { "REVERTED" },
+        landed.block.unwrap_or_default(),
+        t0.elapsed().as_secs_f64(),
+        if all {
+            "every post-condition holds"
+        } else {
+            "a post-condition FAILED"
+        }
+    ))
+}
+
 /// Runs the console until the person quits. The terminal is restored on exit and on panic.
 pub fn run(env: Env) -> std::io::Result<App> {
     let mut app = App::new(
@@ -468,7 +524,11 @@ pub fn run(env: Env) -> std::io::Result<App> {
         env.drill,
     );
     app.set_chain_nodes(&env.rpc_urls);
+    app.has_ladder = env.ladder.is_some();
     let (tx, rx) = channel::<Action>();
+    if app.has_ladder {
+        spawn(&env, &app, Effect::RefreshLadder, &tx);
+    }
     if !app.chains.is_empty() {
         spawn(&env, &app, Effect::RefreshChains, &tx);
     }

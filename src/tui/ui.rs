@@ -159,9 +159,75 @@ fn draw_screen(f: &mut Frame, app: &App) {
     f.render_widget(Paragraph::new(Line::from(keys)), rows[3]);
     if app.help {
         help(f, app, area);
+    } else if let Some(typed) = &app.fire_input {
+        fire_dialog(f, app, typed, area);
     } else if let Some(c) = &app.confirm {
         confirm(f, app, c, area);
     }
+}
+
+/// The typed confirmation of firing the ladder.
+fn fire_dialog(f: &mut Frame, app: &App, typed: &str, area: Rect) {
+    let what = match &app.ladder {
+        Some(Ok((pb, _, crate::ladder::LadderState::Live { rung, nonce, .. }))) => {
+            format!("rung {} of ladder {pb} (Safe nonce {nonce})", rung + 1)
+        }
+        _ => "the ladder (it is not live: firing will be refused)".to_string(),
+    };
+    let text = format!(
+        "FIRE the pre-signed pause: {}?\n\nIt executes now, sent by account 0 of the signer; the signatures are already there.\n\nType fire and press Enter (Esc cancels):  {}_",
+        t(&what),
+        t(typed)
+    );
+    let r = centered(area, 64, 10);
+    f.render_widget(Clear, r);
+    f.render_widget(
+        Paragraph::new(text).wrap(Wrap { trim: false }).block(
+            Block::default()
+                .borders(Borders::ALL)
+                .title(" Fire the ladder ")
+                .style(fg(app, Color::Red)),
+        ),
+        r,
+    );
+}
+
+/// The dashboard line of the ladder the console watches.
+fn ladder_line(app: &App) -> Option<Line<'static>> {
+    use crate::ladder::LadderState as L;
+    let r = app.ladder.as_ref()?;
+    let (text, color) = match r {
+        Err(e) => (format!("unreadable: {e}"), Color::Red),
+        Ok((pb, n, st)) => match st {
+            L::Live {
+                rung,
+                nonce,
+                remaining,
+            } => (
+                format!(
+                    "{pb}: LIVE rung {} of {n} (Safe nonce {nonce}), {remaining} left (F fires)",
+                    rung + 1
+                ),
+                Color::Green,
+            ),
+            L::Waiting { nonce, first } => (
+                format!("{pb}: waiting (Safe nonce {nonce}, first rung {first})"),
+                Color::Yellow,
+            ),
+            L::Stale { nonce, last } => (
+                format!("{pb}: STALE (Safe nonce {nonce} passed the last rung {last}): re-sign"),
+                Color::Red,
+            ),
+            L::Invalid { rung, reason } => (
+                format!("{pb}: INVALID at rung {}: {reason}", rung + 1),
+                Color::Red,
+            ),
+        },
+    };
+    Some(Line::from(vec![
+        Span::styled(format!("{:<10}", "Ladder"), bold()),
+        Span::styled(t(&text), fg(app, color)),
+    ]))
 }
 
 fn kv(app: &App, k: &str, v: Span<'static>) -> Line<'static> {
@@ -279,6 +345,9 @@ fn dashboard(f: &mut Frame, app: &App, area: Rect) {
     }
     if !app.chains.is_empty() {
         lines.extend(chain_lines(app));
+    }
+    if let Some(l) = ladder_line(app) {
+        lines.push(l);
     }
     if let Some(s) = &m.safe {
         lines.push(kv(
