@@ -417,6 +417,29 @@ fn ladder_copies_signed_apart_combine_and_fire() {
         "{}",
         r.stdout
     );
+    // The ladder moves to another machine as UR text (or QR images) and is verified there on import.
+    let r = w.bg("m.toml", false, &["export", "c.json", "--ur"]);
+    ok(&r, "export the ladder as UR parts");
+    w.sb.write("c.ur", &r.stdout);
+    let r = w.bg("m.toml", false, &["import", "--ur", "c.ur", "-o", "d.json"]);
+    ok(&r, "import the ladder");
+    assert!(r.stdout.contains("imported ladder"), "{}", r.stdout);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(w.sb.path("d.json"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let r = w.bg("m.toml", false, &["inspect", "d.json"]);
+    assert_eq!(
+        r.stdout.matches("2 of 2 signatures").count(),
+        3,
+        "{}",
+        r.stdout
+    );
     // A different ladder is not a copy.
     let r = w.bg(
         "m.toml",

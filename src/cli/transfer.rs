@@ -358,6 +358,30 @@ pub fn run_export(ctx: &Ctx, a: ExportArgs) -> Result<(), CliError> {
     if a.parts == Some(0) {
         return Err(usage("--parts takes at least 1"));
     }
+    // A pre-signed pause ladder moves as one payload (its rungs and their signatures).
+    if crate::ladder::is_ladder_file(&a.bundle) {
+        if a.erc4527 || a.signatures_only {
+            return Err(usage(
+                "a ladder is exported whole (no --erc4527, no --signatures-only)",
+            ));
+        }
+        let l = crate::ladder::Ladder::read(&a.bundle).map_err(|e| {
+            CliError::new("ladder", e.to_string())
+                .hint("an encrypted ladder moves as its file; export a decrypted copy only on a machine you trust")
+                .code(ExitCode::Refused)
+        })?;
+        let ex = Export {
+            ur_type: payload::UR_TYPE,
+            cbor: payload::ladder_payload(&l).map_err(transfer_error)?,
+            what: format!("ladder {:?} ({} rungs)", l.playbook, l.rungs.len()),
+            request_id: None,
+        };
+        ctx.audit(
+            "export",
+            json!({ "ladder": a.bundle.display().to_string(), "content": ex.what }),
+        )?;
+        return emit(ctx, &a, &ex);
+    }
     let b = Bundle::read(&a.bundle).map_err(bundle_error)?;
     let ex = build_export(ctx, &a, &b)?;
     ctx.audit(
@@ -371,6 +395,11 @@ pub fn run_export(ctx: &Ctx, a: ExportArgs) -> Result<(), CliError> {
             "request_id": ex.request_id,
         }),
     )?;
+    emit(ctx, &a, &ex)
+}
+
+/// Shows an export: animated QR, PNG files or UR lines.
+fn emit(ctx: &Ctx, a: &ExportArgs, ex: &Export) -> Result<(), CliError> {
     let mut stream =
         UrStream::new(ex.ur_type, &ex.cbor, MAX_FRAGMENT_LEN).map_err(transfer_error)?;
     let fragments = stream.fragment_count();
@@ -381,7 +410,7 @@ pub fn run_export(ctx: &Ctx, a: ExportArgs) -> Result<(), CliError> {
     };
     let animate = a.qr && a.png.is_none() && !ctx.json && std::io::stdout().is_terminal();
     if animate {
-        return animate_qr(&mut stream, &ex, a.fps, a.light_terminal);
+        return animate_qr(&mut stream, ex, a.fps, a.light_terminal);
     }
     let parts = stream.take(n).map_err(transfer_error)?;
     let version = qr::common_version(&parts).map_err(transfer_error)?;
@@ -635,6 +664,43 @@ pub fn run_import(ctx: &Ctx, a: ImportArgs) -> Result<(), CliError> {
                     ("bundle", None, st)
                 }
             },
+            Payload::Ladder(l) => {
+                if a.into.is_some() {
+                    return Err(usage("a ladder is imported whole: drop --into"));
+                }
+                // Every rung verified under this machine's manifest before anything is written.
+                let session = ctx.session()?.on_chain_id(l.chain_id);
+                for (i, b) in l.rungs.iter().enumerate() {
+                    let v = session.verify(b)?;
+                    if !v.report().allowed {
+                        super::common::print_report(ctx, v.report(), &session.trust);
+                        return Err(CliError::new(
+                            "refused",
+                            format!("rung {} of the imported ladder is refused by verification here: nothing was written", i + 1),
+                        )
+                        .code(ExitCode::Refused));
+                    }
+                }
+                l.write(&a.out, a.force)
+                    .map_err(|e| CliError::new("ladder_write", e.to_string()))?;
+                ctx.audit(
+                    "import",
+                    json!({ "ladder": a.out.display().to_string(), "playbook": l.playbook, "rungs": l.rungs.len() }),
+                )?;
+                if ctx.json {
+                    report["content"] = json!("ladder");
+                    report["rungs"] = json!(l.rungs.len());
+                    print_json(report);
+                } else {
+                    outln!(
+                        "imported ladder {:?} ({} rungs, every rung verified here); wrote {} (mode 0600)",
+                        l.playbook,
+                        l.rungs.len(),
+                        a.out.display()
+                    );
+                }
+                return Ok(());
+            }
             Payload::Signatures(s) => {
                 let session = ctx.session()?;
                 let base = read_into(&a, "a signatures-only export")?;

@@ -119,6 +119,8 @@ pub enum Payload {
     Bundle(Box<Bundle>),
     /// Only signatures (not yet checked against any request: see [`SignaturesOnly::check_for`]).
     Signatures(SignaturesOnly),
+    /// A pre-signed pause ladder (every rung through the bundle checks).
+    Ladder(Box<crate::ladder::Ladder>),
 }
 
 fn wrap(json: &[u8]) -> Vec<u8> {
@@ -131,6 +133,12 @@ fn wrap(json: &[u8]) -> Vec<u8> {
 /// The CBOR payload of a whole bundle.
 pub fn bundle_payload(b: &Bundle) -> Result<Vec<u8>, TransferError> {
     let json = serde_json::to_vec(b).map_err(|e| TransferError::Encode(e.to_string()))?;
+    Ok(wrap(&json))
+}
+
+/// The CBOR payload of a pre-signed pause ladder (its JSON, `"format": "breakglass/ladder@1"`).
+pub fn ladder_payload(l: &crate::ladder::Ladder) -> Result<Vec<u8>, TransferError> {
+    let json = serde_json::to_vec(l).map_err(|e| TransferError::Encode(e.to_string()))?;
     Ok(wrap(&json))
 }
 
@@ -190,6 +198,14 @@ pub fn decode(cbor: &[u8]) -> Result<Payload, TransferError> {
                 });
             }
             Ok(Payload::Signatures(s))
+        }
+        Some(crate::ladder::FORMAT) => {
+            crate::ladder::Ladder::from_slice("the imported ladder", json)
+                .map(|l| Payload::Ladder(Box::new(l)))
+                .map_err(|e| TransferError::Malformed {
+                    what: "ladder",
+                    reason: e.to_string(),
+                })
         }
         _ => Ok(Payload::Bundle(Box::new(Bundle::from_slice(
             "the imported bundle",
