@@ -256,19 +256,52 @@ fn an_encrypted_ladder_fires_with_its_identity_and_not_without() {
         "{}",
         all_output(&r)
     );
-    for signer in [
-        vec!["--speculos", w.sim.addr.as_str(), "--account", "0"],
-        vec![
-            "--keystore",
-            "keystores/owner3",
-            "--password-file",
-            "password.txt",
-        ],
-    ] {
-        let mut a = vec!["ladder", "sign", "l.json", "--identity", "ladder.key"];
-        a.extend(signer);
-        ok(&w.bg("m.toml", false, &a), "sign the encrypted ladder");
-    }
+    // Every command reads it with the identity: `sign LADDER`, `ladder sign`, `inspect`, `export`.
+    let mut a = vec!["sign", "l.json", "--in-place", "--identity", "ladder.key"];
+    a.extend(["--speculos", w.sim.addr.as_str(), "--account", "0"]);
+    ok(&w.bg("m.toml", false, &a), "sign LADDER, encrypted");
+    let mut a = vec!["ladder", "sign", "l.json", "--identity", "ladder.key"];
+    a.extend([
+        "--keystore",
+        "keystores/owner3",
+        "--password-file",
+        "password.txt",
+    ]);
+    ok(&w.bg("m.toml", false, &a), "ladder sign, encrypted");
+    let r = w.bg(
+        "m.toml",
+        false,
+        &["inspect", "l.json", "--identity", "ladder.key"],
+    );
+    ok(&r, "inspect the encrypted ladder");
+    assert_eq!(
+        r.stdout.matches("2 of 2 signatures").count(),
+        2,
+        "{}",
+        r.stdout
+    );
+    let r = w.bg("m.toml", false, &["inspect", "l.json"]);
+    assert!(
+        all_output(&r).contains("--identity FILE"),
+        "{}",
+        all_output(&r)
+    );
+    ok(
+        &w.bg(
+            "m.toml",
+            false,
+            &["export", "l.json", "--ur", "--identity", "ladder.key"],
+        ),
+        "export the encrypted ladder with its identity",
+    );
+    let r = w.bg(
+        "m.toml",
+        true,
+        &["ladder", "status", "l.json", "--identity", "ladder.key"],
+    );
+    ok(&r, "status is audited");
+    let log = std::fs::read_to_string(w.sb.path("data/audit.jsonl")).unwrap_or_default();
+    assert!(log.contains("ladder_status"), "{log}");
     assert!(
         std::fs::read(w.sb.path("l.json"))
             .unwrap()

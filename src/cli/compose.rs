@@ -74,6 +74,9 @@ pub struct InspectArgs {
     /// The bundle.
     #[arg(value_name = "BUNDLE")]
     pub bundle: PathBuf,
+    /// For an encrypted ladder: its age identity file or passphrase file.
+    #[command(flatten)]
+    pub ladder_keys: super::ladder::LadderKeys,
 }
 
 fn write_and_report(
@@ -362,7 +365,7 @@ fn compose_error(e: crate::incident::IncidentError) -> CliError {
 /// Runs `inspect`: the verify report of a bundle plus its signing state.
 pub fn run_inspect(ctx: &Ctx, a: InspectArgs) -> Result<(), CliError> {
     if crate::ladder::is_ladder_file(&a.bundle) {
-        return super::ladder::inspect(ctx, &a.bundle);
+        return super::ladder::inspect(ctx, &a.bundle, &a.ladder_keys);
     }
     let session = ctx.session()?;
     let trust_state = session.trust.clone();

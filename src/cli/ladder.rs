@@ -22,7 +22,7 @@ pub struct LadderKeys {
 }
 
 impl LadderKeys {
-    fn protection(&self) -> Result<crate::ladder::Protection, CliError> {
+    pub(crate) fn protection(&self) -> Result<crate::ladder::Protection, CliError> {
         let mut p = crate::ladder::Protection::default();
         if let Some(f) = &self.identity {
             p.add_identity_file(f)
@@ -294,6 +294,10 @@ pub fn run(ctx: &Ctx, cmd: LadderCmd) -> Result<(), CliError> {
             let l = read(&ladder, &keys.protection()?)?;
             let session = ctx.session()?.on_chain_id(l.chain_id);
             let st = session.ladder_status(&l)?;
+            ctx.audit(
+                "ladder_status",
+                json!({ "ladder": ladder.display().to_string(), "playbook": l.playbook, "status": st }),
+            )?;
             if ctx.json {
                 print_json(
                     json!({ "ladder": ladder.display().to_string(), "status": st, "rungs": l.rungs.len(), "exit_code": st.exit_code() }),
@@ -398,8 +402,14 @@ pub fn run(ctx: &Ctx, cmd: LadderCmd) -> Result<(), CliError> {
 
 /// `combine LADDER LADDER… -o OUT`: the signatures of copies of one ladder (signed by different owners,
 /// e.g. on offline machines), merged rung by rung; each merged rung is verified under the local manifest.
-pub fn combine(ctx: &Ctx, inputs: &[PathBuf], out: &Path, force: bool) -> Result<(), CliError> {
-    let keys = crate::ladder::Protection::default();
+pub fn combine(
+    ctx: &Ctx,
+    inputs: &[PathBuf],
+    out: &Path,
+    force: bool,
+    keys: &LadderKeys,
+) -> Result<(), CliError> {
+    let keys = keys.protection()?;
     let mut ladders = Vec::with_capacity(inputs.len());
     for p in inputs {
         ladders.push((p.display().to_string(), read(p, &keys)?));
@@ -453,8 +463,8 @@ pub fn combine(ctx: &Ctx, inputs: &[PathBuf], out: &Path, force: bool) -> Result
 }
 
 /// `inspect LADDER`: each rung's nonce, safeTxHash and signing state under the local manifest.
-pub fn inspect(ctx: &Ctx, path: &Path) -> Result<(), CliError> {
-    let l = read(path, &crate::ladder::Protection::default())?;
+pub fn inspect(ctx: &Ctx, path: &Path, keys: &LadderKeys) -> Result<(), CliError> {
+    let l = read(path, &keys.protection()?)?;
     let session = ctx.session()?.on_chain_id(l.chain_id);
     let mut rows = Vec::new();
     for (i, b) in l.rungs.iter().enumerate() {

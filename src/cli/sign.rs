@@ -46,6 +46,9 @@ pub struct SignArgs {
     /// Replace an existing output file (e.g. sign in place).
     #[arg(long)]
     pub force: bool,
+    /// For an encrypted ladder: its age identity file or passphrase file.
+    #[command(flatten)]
+    pub ladder_keys: super::ladder::LadderKeys,
 }
 
 /// One bundle of a signing sitting, checked and ready.
@@ -72,7 +75,7 @@ pub fn run_sign(ctx: &Ctx, a: SignArgs) -> Result<(), CliError> {
                 super::ladder::LadderCmd::Sign {
                     ladder: only.clone(),
                     signer: a.signer.clone(),
-                    keys: Default::default(),
+                    keys: a.ladder_keys.clone(),
                 },
             );
         }

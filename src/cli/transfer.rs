@@ -36,6 +36,9 @@ pub struct CombineArgs {
     /// Replace an existing output file.
     #[arg(long)]
     pub force: bool,
+    /// For an encrypted ladder: its age identity file or passphrase file.
+    #[command(flatten)]
+    pub ladder_keys: super::ladder::LadderKeys,
 }
 
 /// `breakglass export …`
@@ -92,6 +95,9 @@ pub struct ExportArgs {
     /// --png: replace existing part files.
     #[arg(long)]
     pub force: bool,
+    /// For an encrypted ladder: its age identity file or passphrase file.
+    #[command(flatten)]
+    pub ladder_keys: super::ladder::LadderKeys,
 }
 
 /// `breakglass import …`
@@ -213,7 +219,7 @@ fn write_audited(
 /// Runs `combine`.
 pub fn run_combine(ctx: &Ctx, a: CombineArgs) -> Result<(), CliError> {
     if a.bundles.iter().all(|p| crate::ladder::is_ladder_file(p)) {
-        return super::ladder::combine(ctx, &a.bundles, &a.out, a.force);
+        return super::ladder::combine(ctx, &a.bundles, &a.out, a.force, &a.ladder_keys);
     }
     let session = ctx.session()?;
     let trust_state = session.trust.clone();
@@ -365,7 +371,8 @@ pub fn run_export(ctx: &Ctx, a: ExportArgs) -> Result<(), CliError> {
                 "a ladder is exported whole (no --erc4527, no --signatures-only)",
             ));
         }
-        let l = crate::ladder::Ladder::read(&a.bundle).map_err(|e| {
+        let keys = a.ladder_keys.protection()?;
+        let l = crate::ladder::Ladder::read_with(&a.bundle, &keys).map_err(|e| {
             CliError::new("ladder", e.to_string())
                 .hint("an encrypted ladder moves as its file; export a decrypted copy only on a machine you trust")
                 .code(ExitCode::Refused)
