@@ -138,13 +138,13 @@ impl Protection {
             age::Decryptor::new(bytes).map_err(|e| bad(format!("not a readable age file: {e}")))?;
         let reader = if d.is_scrypt() {
             let Some(p) = &self.passphrase else {
-                return Err(bad("it is encrypted with a passphrase: pass --passphrase-file FILE to `breakglass ladder sign|status|fire`".into()));
+                return Err(bad("it is encrypted with a passphrase: pass --passphrase (asked on the terminal) or --passphrase-file FILE".into()));
             };
             let id = age::scrypt::Identity::new(p.clone());
             d.decrypt(std::iter::once(&id as &dyn age::Identity))
         } else {
             if self.identities.is_empty() {
-                return Err(bad("it is encrypted to age recipients: pass --identity FILE (an age identity file) to `breakglass ladder sign|status|fire`".into()));
+                return Err(bad("it is encrypted to age recipients: pass --identity FILE (an age identity file)".into()));
             }
             d.decrypt(self.identities.iter().map(|i| i as &dyn age::Identity))
         }

@@ -4,6 +4,7 @@
 //! is refused without using the nonce; removing an owner who signed makes the ladder invalid; a manifest
 //! that marks an upgrade playbook `presign` is refused at load.
 
+use crate::support::tmux::{console_command, sh_quote, Tmux};
 use crate::support::world::{all_output, ok, Pins, World, SIM1};
 use serde_json::Value;
 
@@ -376,6 +377,71 @@ fn an_encrypted_ladder_fires_with_its_identity_and_not_without() {
         ],
     );
     assert_eq!(r.code, 6, "waiting for nonce 9: {}", all_output(&r));
+
+    // `--passphrase` asks on the terminal (offline: the vault is already paused here) (twice when encrypting, not echoed), as a person types it.
+    let pin = w.pins.borrow().get("m.toml").cloned().unwrap();
+    let build_in_tmux = |tag: &str, out: &str| {
+        let sb = w.sb.dir.path().to_path_buf();
+        let out = out.to_string();
+        let pin = pin.clone();
+        Tmux::start(tag, move |dir| {
+            format!(
+                "cd {} && BREAKGLASS_CONFIG_DIR=config BREAKGLASS_DATA_DIR=data {} --manifest m.toml --pin {pin} \
+                 ladder build halt-ladder --rungs 1 --nonce 9 --passphrase -o {out}; echo $? >{}",
+                sh_quote(&sb.display().to_string()),
+                sh_quote(env!("CARGO_BIN_EXE_breakglass")),
+                sh_quote(&dir.join("rc").display().to_string())
+            )
+        })
+    };
+    let long = std::time::Duration::from_secs(60);
+    let t = build_in_tmux("pp-mismatch", "q.json");
+    t.wait_for(&["New ladder passphrase:"], long);
+    t.send("first phrase");
+    t.send("Enter");
+    t.wait_for(&["Again:"], long);
+    t.send("other phrase");
+    t.send("Enter");
+    assert_eq!(t.exit_code(long), 2, "{}", t.capture());
+    assert!(
+        t.capture().contains("the passphrases differ"),
+        "{}",
+        t.capture()
+    );
+    assert!(
+        !w.sb.path("q.json").exists(),
+        "nothing is written on a mismatch"
+    );
+    let t = build_in_tmux("pp-typed", "q.json");
+    t.wait_for(&["New ladder passphrase:"], long);
+    t.send("typed phrase");
+    t.send("Enter");
+    t.wait_for(&["Again:"], long);
+    t.send("typed phrase");
+    t.send("Enter");
+    assert_eq!(t.exit_code(long), 0, "{}", t.capture());
+    assert!(
+        !t.capture().contains("typed phrase"),
+        "the passphrase is not echoed"
+    );
+    w.sb.write("typed.txt", "typed phrase\n");
+    let r = w.bg(
+        "m.toml",
+        true,
+        &[
+            "ladder",
+            "status",
+            "q.json",
+            "--passphrase-file",
+            "typed.txt",
+        ],
+    );
+    assert_eq!(
+        r.code,
+        6,
+        "the typed passphrase decrypts: {}",
+        all_output(&r)
+    );
 }
 
 /// Copies of one ladder signed by different owners (offline) combine rung by rung; `inspect` shows each
@@ -512,4 +578,126 @@ fn ladder_copies_signed_apart_combine_and_fire() {
     );
     ok(&r, "fire the combined ladder");
     assert!(w.paused(&w.pool) && w.paused(&w.vault));
+}
+
+/// The console watches several ladders at once (`tui --ladder A --ladder B`), one of them encrypted
+/// (read with `--identity`): the dashboard shows each one's state, `F` offers the live one, and the typed
+/// word `fire` fires it.
+#[test]
+fn the_console_watches_several_ladders_and_fires_the_live_one() {
+    use age::secrecy::ExposeSecret;
+    let w = World::deploy();
+    w.write_manifest_text("m.toml", &manifest(&w));
+    let n0 = w.safe_nonce();
+    let id = age::x25519::Identity::generate();
+    w.sb.write(
+        "ladder.key",
+        format!("{}\n", id.to_string().expose_secret()),
+    );
+    let later = (n0 + 5).to_string();
+    let r = w.bg(
+        "m.toml",
+        true,
+        &[
+            "ladder",
+            "build",
+            "halt-ladder",
+            "--rungs",
+            "2",
+            "--nonce",
+            &later,
+            "-o",
+            "a.json",
+        ],
+    );
+    ok(&r, "build the waiting ladder");
+    let recipient = id.to_public().to_string();
+    let r = w.bg(
+        "m.toml",
+        true,
+        &[
+            "ladder",
+            "build",
+            "halt-ladder",
+            "--rungs",
+            "2",
+            "--encrypt-to",
+            &recipient,
+            "-o",
+            "b.json",
+        ],
+    );
+    ok(&r, "build the encrypted ladder");
+    for signer in [
+        vec!["--speculos", w.sim.addr.as_str(), "--account", "0"],
+        vec![
+            "--keystore",
+            "keystores/owner3",
+            "--password-file",
+            "password.txt",
+        ],
+    ] {
+        let mut a = vec!["ladder", "sign", "b.json", "--identity", "ladder.key"];
+        a.extend(signer);
+        ok(&w.bg("m.toml", false, &a), "sign the encrypted ladder");
+    }
+
+    let pin = w.pins.borrow().get("m.toml").cloned().unwrap();
+    let rpc = w.rpc.borrow().clone();
+    let p = |f: &str| w.sb.path(f).display().to_string();
+    let (m, a, b, key, ks, pw) = (
+        p("m.toml"),
+        p("a.json"),
+        p("b.json"),
+        p("ladder.key"),
+        p("keystores/executor"),
+        p("password.txt"),
+    );
+    let t = Tmux::start_sized("ladders", 120, 40, |d| {
+        console_command(
+            d,
+            &[
+                "--manifest",
+                &m,
+                "--pin",
+                &pin,
+                "--rpc-url",
+                &rpc,
+                "tui",
+                "--ladder",
+                &a,
+                "--ladder",
+                &b,
+                "--identity",
+                &key,
+                "--keystore",
+                &ks,
+                "--password-file",
+                &pw,
+            ],
+        )
+    });
+    let step = std::time::Duration::from_secs(60);
+    t.wait_for(
+        &[
+            &format!("Ladder 1  halt-ladder: waiting (Safe nonce {n0}, first rung {later})"),
+            &format!("Ladder 2  halt-ladder: LIVE rung 1 of 2 (Safe nonce {n0}), 2 left (F fires)"),
+        ],
+        step,
+    );
+    t.send("F");
+    t.wait_for(&["Fire the ladder", "ladder 2 of 2; Tab: next"], step);
+    for k in ["f", "i", "r", "e"] {
+        t.send(k);
+    }
+    t.wait_for(&["fire_"], step);
+    t.send("Enter");
+    t.wait_for(&["ladder rung 1 mined", "every post-condition holds"], step);
+    t.wait_for(&["Ladder 2  halt-ladder: LIVE rung 2 of 2"], step);
+    assert!(w.paused(&w.pool) && w.paused(&w.vault));
+    // The fired ladder was written back still encrypted.
+    assert!(std::fs::read(w.sb.path("b.json"))
+        .unwrap()
+        .starts_with(b"age-encryption.org/v1"));
+    t.send("q");
 }

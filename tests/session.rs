@@ -171,7 +171,8 @@ fn console_effects_refuse_unpinned_implementation() {
         accounts: 3,
         audit: AuditLog::new(w.sb.path("console-audit.jsonl")),
         rpc_urls: Default::default(),
-        ladder: None,
+        ladders: Vec::new(),
+        ladder_keys: Default::default(),
     };
     let e = compose_job(&env, "patch-pool", None).unwrap_err();
     assert!(e.contains("CRITICAL") && e.contains("code hash"), "{e}");

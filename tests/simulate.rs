@@ -189,7 +189,8 @@ fn console_env(w: &World, m: &str) -> breakglass::tui::Env {
         out_dir: w.sb.path("."),
         accounts: 1,
         audit: breakglass::audit::AuditLog::new(w.sb.path("console-audit.jsonl")),
-        ladder: None,
+        ladders: Vec::new(),
+        ladder_keys: Default::default(),
         rpc_urls: Default::default(),
     }
 }

@@ -17,8 +17,11 @@ pub struct LadderKeys {
     #[arg(long, value_name = "FILE")]
     pub identity: Option<PathBuf>,
     /// A file holding the passphrase of a ladder encrypted with one (first line).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with = "passphrase")]
     pub passphrase_file: Option<PathBuf>,
+    /// Ask for the passphrase of a ladder encrypted with one, on the terminal (not echoed).
+    #[arg(long)]
+    pub passphrase: bool,
 }
 
 impl LadderKeys {
@@ -43,8 +46,38 @@ impl LadderKeys {
             }
             p.passphrase = Some(age::secrecy::SecretString::from(line));
         }
+        if self.passphrase {
+            p.passphrase = Some(prompt_passphrase("Ladder passphrase: ", false)?);
+        }
         Ok(p)
     }
+}
+
+/// Reads a passphrase from the terminal without echo; `confirm` asks twice (when encrypting).
+fn prompt_passphrase(prompt: &str, confirm: bool) -> Result<age::secrecy::SecretString, CliError> {
+    let err = |e: std::io::Error| {
+        CliError::new(
+            "ladder_key",
+            format!(
+                "cannot read the passphrase from the terminal: {e} (use --passphrase-file FILE)"
+            ),
+        )
+        .code(ExitCode::Usage)
+    };
+    let first = zeroize::Zeroizing::new(rpassword::prompt_password(prompt).map_err(err)?);
+    if first.is_empty() {
+        return Err(CliError::new("ladder_key", "empty passphrase").code(ExitCode::Usage));
+    }
+    if confirm {
+        let again = zeroize::Zeroizing::new(rpassword::prompt_password("Again: ").map_err(err)?);
+        if *again != *first {
+            return Err(
+                CliError::new("ladder_key", "the passphrases differ; nothing written")
+                    .code(ExitCode::Usage),
+            );
+        }
+    }
+    Ok(age::secrecy::SecretString::from(first.as_str().to_string()))
 }
 
 /// `breakglass ladder …`
@@ -72,8 +105,11 @@ pub enum LadderCmd {
         #[arg(long = "encrypt-to", value_name = "AGE_RECIPIENT")]
         encrypt_to: Vec<String>,
         /// Or encrypt it with the passphrase in this file.
-        #[arg(long, value_name = "FILE", conflicts_with = "encrypt_to")]
+        #[arg(long, value_name = "FILE", conflicts_with_all = ["encrypt_to", "passphrase"])]
         passphrase_file: Option<PathBuf>,
+        /// Or encrypt it with a passphrase asked on the terminal (twice, not echoed).
+        #[arg(long, conflicts_with = "encrypt_to")]
+        passphrase: bool,
     },
     /// Sign every rung in one sitting (one device confirmation per rung); the ladder is rewritten in place.
     Sign {
@@ -172,12 +208,17 @@ pub fn run(ctx: &Ctx, cmd: LadderCmd) -> Result<(), CliError> {
             force,
             encrypt_to,
             passphrase_file,
+            passphrase,
         } => {
-            let keys = LadderKeys {
+            let mut keys = LadderKeys {
                 identity: None,
                 passphrase_file,
+                passphrase: false,
             }
             .protection()?;
+            if passphrase {
+                keys.passphrase = Some(prompt_passphrase("New ladder passphrase: ", true)?);
+            }
             if out.exists() && !force {
                 return Err(CliError::new(
                     "exists",

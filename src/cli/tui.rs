@@ -21,9 +21,13 @@ pub struct TuiArgs {
     /// Directory for bundle files (default: the current directory).
     #[arg(long, value_name = "DIR")]
     pub out_dir: Option<std::path::PathBuf>,
-    /// A pre-signed pause ladder to watch on the dashboard (and fire with F, then typing `fire`).
+    /// A pre-signed pause ladder to watch on the dashboard (and fire with F, then typing `fire`);
+    /// repeat for several.
     #[arg(long, value_name = "LADDER")]
-    pub ladder: Option<std::path::PathBuf>,
+    pub ladder: Vec<std::path::PathBuf>,
+    /// Keys of encrypted ladders.
+    #[command(flatten)]
+    pub ladder_keys: super::ladder::LadderKeys,
 }
 
 fn need_terminal() -> Result<(), CliError> {
@@ -84,7 +88,8 @@ pub fn run_tui(ctx: &Ctx, a: TuiArgs) -> Result<(), CliError> {
         accounts: a.accounts,
         audit: ctx.audit.clone(),
         rpc_urls: ctx.rpc_urls(&m_for_urls)?,
-        ladder: a.ladder,
+        ladders: a.ladder,
+        ladder_keys: a.ladder_keys.protection()?,
     };
     let app = tui::run(env).map_err(|e| CliError::new("terminal", e.to_string()))?;
     summary(&app);
@@ -116,7 +121,8 @@ pub fn run_drill(ctx: &Ctx) -> Result<(), CliError> {
         accounts: 3,
         audit: ctx.audit.clone(),
         rpc_urls: Default::default(),
-        ladder: Some(ladder),
+        ladders: vec![ladder],
+        ladder_keys: Default::default(),
     };
     let app = tui::run(env).map_err(|e| CliError::new("terminal", e.to_string()))?;
     summary(&app);

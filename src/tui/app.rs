@@ -191,10 +191,10 @@ pub enum Effect {
     ImportSignatures(Box<Bundle>),
     /// Ask every chain's node for its state (multi-chain manifests).
     RefreshChains,
-    /// Read the ladder and ask the node where it stands.
+    /// Read every ladder and ask the node where each stands.
     RefreshLadder,
-    /// Fire the ladder's live rung (after the typed confirmation).
-    FireLadder,
+    /// Fire this ladder's live rung (its index; after the typed confirmation).
+    FireLadder(usize),
     /// Leave.
     Quit,
 }
@@ -224,8 +224,9 @@ pub enum Action {
     Tick(f64),
     /// Each chain's state, by chain id.
     ChainStatus(Vec<(u64, Result<ChainLive, String>)>),
-    /// The ladder's state: its playbook, rung count and state, or why it could not be read.
-    LadderStatus(Result<(String, usize, crate::ladder::LadderState), String>),
+    /// Each ladder's state (in the order given): its playbook, rung count and state, or why it could
+    /// not be read.
+    LadderStatus(Vec<Result<(String, usize, crate::ladder::LadderState), String>>),
     /// The ladder fired: what happened, in words.
     LadderFired(Result<String, String>),
 }
@@ -266,12 +267,15 @@ pub struct App {
     pub log: Vec<LogEntry>,
     /// The last message for the status line.
     pub message: Option<(Level, String)>,
-    /// The pre-signed pause ladder the console watches (`--ladder`, or the drill's), and its state.
-    pub ladder: Option<Result<(String, usize, crate::ladder::LadderState), String>>,
+    /// The pre-signed pause ladders the console watches (`--ladder`, or the drill's), and their state
+    /// (empty until the first answer).
+    pub ladders: Vec<Result<(String, usize, crate::ladder::LadderState), String>>,
     /// Whether a ladder file was given.
     pub has_ladder: bool,
-    /// The typed confirmation of firing the ladder (what has been typed so far).
+    /// The typed confirmation of firing a ladder (what has been typed so far).
     pub fire_input: Option<String>,
+    /// Which ladder the typed confirmation fires (Tab moves to the next).
+    pub fire_target: usize,
     /// Last export.
     pub exported: Option<PathBuf>,
     /// Animated QR frames on the Transfer screen, what they carry, and the frame shown.
@@ -339,8 +343,9 @@ impl App {
             exec: ExecState::default(),
             log: Vec::new(),
             message: None,
-            ladder: None,
+            ladders: Vec::new(),
             has_ladder: false,
+            fire_target: 0,
             fire_input: None,
             exported: None,
             qr: Vec::new(),
@@ -652,7 +657,7 @@ pub fn update(app: &mut App, action: Action) -> Vec<Effect> {
             }
         }
         Action::LadderStatus(r) => {
-            app.ladder = Some(r);
+            app.ladders = r;
             Vec::new()
         }
         Action::LadderFired(r) => {
@@ -701,12 +706,15 @@ fn on_key(app: &mut App, k: KeyEvent) -> Vec<Effect> {
                 app.fire_input = None;
                 if ok && app.can_start() {
                     app.start("firing the ladder's live rung");
-                    return vec![Effect::FireLadder];
+                    return vec![Effect::FireLadder(app.fire_target)];
                 }
                 app.note(
                     Level::Error,
                     "ladder not fired: type the word fire, then Enter",
                 );
+            }
+            KeyCode::Tab if app.ladders.len() > 1 => {
+                app.fire_target = (app.fire_target + 1) % app.ladders.len();
             }
             KeyCode::Char(c) if typed.len() < 16 => typed.push(c),
             _ => {}
@@ -804,11 +812,17 @@ fn on_key(app: &mut App, k: KeyEvent) -> Vec<Effect> {
             Vec::new()
         }
         KeyCode::Char('F') if app.screen == Screen::Dashboard && app.has_ladder => {
+            // The first live ladder, if any (Tab in the dialog chooses another).
+            app.fire_target = app
+                .ladders
+                .iter()
+                .position(|l| matches!(l, Ok((_, _, crate::ladder::LadderState::Live { .. }))))
+                .unwrap_or(0);
             app.fire_input = Some(String::new());
             Vec::new()
         }
         KeyCode::Char('u') if app.has_ladder && app.chains.is_empty() => {
-            app.note(Level::Info, "asking the node where the ladder stands");
+            app.note(Level::Info, "asking the node where each ladder stands");
             vec![Effect::RefreshLadder]
         }
         KeyCode::Char('u') if !app.chains.is_empty() => {

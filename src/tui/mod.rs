@@ -53,8 +53,10 @@ pub struct Env {
     pub audit: crate::audit::AuditLog,
     /// Node URLs by chain name (multi-chain manifests).
     pub rpc_urls: std::collections::BTreeMap<String, String>,
-    /// A pre-signed pause ladder to watch on the dashboard and fire (`F`, then type `fire`).
-    pub ladder: Option<PathBuf>,
+    /// Pre-signed pause ladders to watch on the dashboard and fire (`F`, then type `fire`).
+    pub ladders: Vec<PathBuf>,
+    /// Keys of encrypted ladders.
+    pub ladder_keys: crate::ladder::Protection,
 }
 
 impl Env {
@@ -385,8 +387,12 @@ fn spawn(env: &Env, app: &App, e: Effect, tx: &Sender<Action>) {
         let a = match e {
             Effect::Compose(pb) => Action::Composed(compose_job_on(&env, chain_id, &pb, first)),
             Effect::RefreshChains => Action::ChainStatus(chain_status(&env)),
-            Effect::RefreshLadder => Action::LadderStatus(ladder_status(&env)),
-            Effect::FireLadder => Action::LadderFired(fire_ladder(&env)),
+            Effect::RefreshLadder => Action::LadderStatus(
+                (0..env.ladders.len())
+                    .map(|i| ladder_status(&env, i))
+                    .collect(),
+            ),
+            Effect::FireLadder(i) => Action::LadderFired(fire_ladder(&env, i)),
             Effect::Sign(b, acct) => Action::Signed(sign_job(&env, &b, &acct)),
             Effect::Execute(b) => Action::Executed(execute_job(&env, &b, &tx)),
             Effect::Export(b) => Action::Exported(save(&env, &b)),
@@ -464,9 +470,12 @@ fn live_of(s: &Session) -> Result<app::ChainLive, String> {
 }
 
 /// The ladder's state from the node (the console's dashboard line).
-pub fn ladder_status(env: &Env) -> Result<(String, usize, crate::ladder::LadderState), String> {
-    let path = env.ladder.as_ref().ok_or("no ladder")?;
-    let l = crate::ladder::Ladder::read(path).map_err(|e| e.to_string())?;
+pub fn ladder_status(
+    env: &Env,
+    i: usize,
+) -> Result<(String, usize, crate::ladder::LadderState), String> {
+    let path = env.ladders.get(i).ok_or("no ladder")?;
+    let l = crate::ladder::Ladder::read_with(path, &env.ladder_keys).map_err(|e| e.to_string())?;
     let st = env
         .session()
         .on_chain_id(l.chain_id)
@@ -477,10 +486,11 @@ pub fn ladder_status(env: &Env) -> Result<(String, usize, crate::ladder::LadderS
 
 /// Fires the ladder's live rung with the console's signer (account 0) as the executor: the same core
 /// step as `breakglass ladder fire`.
-pub fn fire_ladder(env: &Env) -> Result<String, String> {
-    let path = env.ladder.as_ref().ok_or("no ladder")?;
+pub fn fire_ladder(env: &Env, i: usize) -> Result<String, String> {
+    let path = env.ladders.get(i).ok_or("no ladder")?;
     let t0 = std::time::Instant::now();
-    let mut l = crate::ladder::Ladder::read(path).map_err(|e| e.to_string())?;
+    let mut l =
+        crate::ladder::Ladder::read_with(path, &env.ladder_keys).map_err(|e| e.to_string())?;
     let session = env.session().on_chain_id(l.chain_id);
     let spec = env
         .signer
@@ -488,7 +498,7 @@ pub fn fire_ladder(env: &Env) -> Result<String, String> {
         .ok_or("no signer: start with --speculos, --ledger or --keystore")?;
     let mut executor = open_signer(spec, 0)?;
     let mut persist = |l: &crate::ladder::Ladder| {
-        l.write(path, true)
+        l.write_with(path, true, &env.ladder_keys)
             .map_err(|e| crate::incident::IncidentError::failed("ladder_write", e.to_string()))
     };
     let (rung, landed) = session
@@ -524,7 +534,7 @@ pub fn run(env: Env) -> std::io::Result<App> {
         env.drill,
     );
     app.set_chain_nodes(&env.rpc_urls);
-    app.has_ladder = env.ladder.is_some();
+    app.has_ladder = !env.ladders.is_empty();
     let (tx, rx) = channel::<Action>();
     if app.has_ladder {
         spawn(&env, &app, Effect::RefreshLadder, &tx);

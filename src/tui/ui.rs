@@ -168,18 +168,26 @@ fn draw_screen(f: &mut Frame, app: &App) {
 
 /// The typed confirmation of firing the ladder.
 fn fire_dialog(f: &mut Frame, app: &App, typed: &str, area: Rect) {
-    let what = match &app.ladder {
+    let mut what = match app.ladders.get(app.fire_target) {
         Some(Ok((pb, _, crate::ladder::LadderState::Live { rung, nonce, .. }))) => {
             format!("rung {} of ladder {pb} (Safe nonce {nonce})", rung + 1)
         }
+        Some(Ok((pb, _, _))) => format!("ladder {pb} (it is not live: firing will be refused)"),
         _ => "the ladder (it is not live: firing will be refused)".to_string(),
     };
+    if app.ladders.len() > 1 {
+        what = format!(
+            "{what} [ladder {} of {}; Tab: next]",
+            app.fire_target + 1,
+            app.ladders.len()
+        );
+    }
     let text = format!(
         "FIRE the pre-signed pause: {}?\n\nIt executes now, sent by account 0 of the signer; the signatures are already there.\n\nType fire and press Enter (Esc cancels):  {}_",
         t(&what),
         t(typed)
     );
-    let r = centered(area, 64, 10);
+    let r = centered(area, 64, 11);
     f.render_widget(Clear, r);
     f.render_widget(
         Paragraph::new(text).wrap(Wrap { trim: false }).block(
@@ -192,10 +200,30 @@ fn fire_dialog(f: &mut Frame, app: &App, typed: &str, area: Rect) {
     );
 }
 
-/// The dashboard line of the ladder the console watches.
-fn ladder_line(app: &App) -> Option<Line<'static>> {
+/// The dashboard lines of the ladders the console watches, one each.
+fn ladder_lines(app: &App) -> Vec<Line<'static>> {
+    let n = app.ladders.len();
+    app.ladders
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let label = if n > 1 {
+                format!("Ladder {}", i + 1)
+            } else {
+                "Ladder".to_string()
+            };
+            ladder_line(app, &label, r)
+        })
+        .collect()
+}
+
+/// One ladder's dashboard line.
+fn ladder_line(
+    app: &App,
+    label: &str,
+    r: &Result<(String, usize, crate::ladder::LadderState), String>,
+) -> Line<'static> {
     use crate::ladder::LadderState as L;
-    let r = app.ladder.as_ref()?;
     let (text, color) = match r {
         Err(e) => (format!("unreadable: {e}"), Color::Red),
         Ok((pb, n, st)) => match st {
@@ -224,10 +252,10 @@ fn ladder_line(app: &App) -> Option<Line<'static>> {
             ),
         },
     };
-    Some(Line::from(vec![
-        Span::styled(format!("{:<10}", "Ladder"), bold()),
+    Line::from(vec![
+        Span::styled(format!("{label:<10}"), bold()),
         Span::styled(t(&text), fg(app, color)),
-    ]))
+    ])
 }
 
 fn kv(app: &App, k: &str, v: Span<'static>) -> Line<'static> {
@@ -346,9 +374,7 @@ fn dashboard(f: &mut Frame, app: &App, area: Rect) {
     if !app.chains.is_empty() {
         lines.extend(chain_lines(app));
     }
-    if let Some(l) = ladder_line(app) {
-        lines.push(l);
-    }
+    lines.extend(ladder_lines(app));
     if let Some(s) = &m.safe {
         lines.push(kv(
             app,
