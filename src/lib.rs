@@ -28,3 +28,4 @@ pub mod timelock;
 pub mod transfer;
 pub mod tui;
 pub mod upgrade;
+pub mod watch;

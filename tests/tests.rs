@@ -68,3 +68,4 @@ mod tui_tmux;
 mod upgrade_shapes;
 /// Verify: every fixture transaction decoded and judged; hashes equal the real Safe's.
 mod verify_calls;
+#[path = "watch.rs"] mod watch; // TEMPORARY (watch tests helper): replace with a documented `mod watch;`

@@ -59,6 +59,7 @@ mod simulate;
 mod transfer;
 mod tui;
 mod verify;
+mod watch;
 
 pub use output::{CliError, ExitCode};
 
@@ -126,6 +127,10 @@ pub enum Command {
     /// Pre-signed pause ladders: build, sign, status, fire.
     #[command(subcommand)]
     Ladder(ladder::LadderCmd),
+    /// Follow the chain: check every new block against the manifest's watch rules (every proxy's
+    /// EIP-1967 slots and the Safe's configuration built in, plus [[watch]]), alert, and with
+    /// --auto-fire fire a pre-signed ladder. Ctrl-C stops after the current block.
+    Watch(watch::WatchArgs),
     /// Run a bundle's transaction in-process against the node's state at a pinned block (or offline
     /// against a snapshot): revert reason and failing call, events, storage and balance changes, and the
     /// manifest's post-conditions. Exit 0 when it does what the playbook expects, 3 when not.
@@ -325,6 +330,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Sign(a) => sign::run_sign(&ctx, a),
         Command::Simulate(a) => simulate::run_simulate(&ctx, a),
         Command::Ladder(c) => ladder::run(&ctx, c),
+        Command::Watch(a) => watch::run_watch(&ctx, a),
         Command::Ledger(c) => sign::run_ledger(&ctx, c),
         Command::DeviceSim(a) => sign::run_device_sim(&ctx, a),
         Command::Execute(a) => execute::run_execute(&ctx, a),

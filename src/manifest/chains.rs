@@ -191,6 +191,19 @@ fn project(d: &mut Diags<'_>, raw: &RawManifestV2, name: &str, ch: &RawChain) ->
         safe: ch.safe.clone(),
         timelock: ch.timelock.clone(),
         policy: raw.policy.clone(),
+        watch: raw
+            .watch
+            .iter()
+            .filter(|w| {
+                let w = w.get_ref();
+                // A rule about a contract applies on the chains where that contract is deployed.
+                w.contract
+                    .as_ref()
+                    .is_none_or(|c| contracts.contains_key(c.get_ref()))
+            })
+            .cloned()
+            .collect(),
+        watch_builtins: raw.watch_builtins.clone(),
         contracts,
         actions,
         playbooks,

@@ -316,6 +316,10 @@ pub struct Manifest {
     pub actions: Vec<Action>,
     /// Playbooks, in file order.
     pub playbooks: Vec<Playbook>,
+    /// `[[watch]]` rules, in file order (see `crate::watch::rules` for the built-in ones).
+    pub watch: Vec<crate::watch::WatchRule>,
+    /// Whether the built-in watch rules are on (`watch_builtins`, default true).
+    pub watch_builtins: bool,
     /// The `[policy]` table.
     pub policy: Policy,
     /// The chain's name in a version-2 (multi-chain) manifest; `None` for a version-1 manifest.

@@ -24,6 +24,35 @@ pub(crate) struct RawManifest {
     pub actions: Vec<S<RawAction>>,
     #[serde(default)]
     pub playbooks: Vec<S<RawPlaybook>>,
+    /// Whether the built-in watch rules (every proxy's EIP-1967 slots, the Safe's configuration) are on.
+    pub watch_builtins: Option<S<bool>>,
+    /// `[[watch]]` rules for `breakglass watch`.
+    #[serde(default)]
+    pub watch: Vec<S<RawWatch>>,
+}
+
+/// One `[[watch]]` rule, as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawWatch {
+    pub id: S<String>,
+    pub severity: S<String>,
+    pub kind: S<String>,
+    pub playbook: Option<S<String>>,
+    pub contract: Option<S<String>>,
+    /// slot_changed: implementation | admin | beacon | 0x + 64 hex.
+    pub slot: Option<S<String>>,
+    /// safe_changed: owners, threshold, modules, guard, fallback_handler.
+    pub what: Option<S<Vec<S<String>>>>,
+    /// event: `event Name(type indexed name, …)`.
+    pub event: Option<S<String>>,
+    /// event: constraints on arguments by name.
+    #[serde(default, rename = "where")]
+    pub where_: BTreeMap<String, S<RawConstraint>>,
+    /// balance_drop: "eth" or an ERC-20 (contract id or address).
+    pub token: Option<S<String>>,
+    pub percent: Option<S<i64>>,
+    pub blocks: Option<S<i64>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -174,6 +203,9 @@ pub(crate) struct RawManifestV2 {
     /// an implementation deployed everywhere).
     #[serde(default)]
     pub vars: BTreeMap<String, S<RawLiteral>>,
+    pub watch_builtins: Option<S<bool>>,
+    #[serde(default)]
+    pub watch: Vec<S<RawWatch>>,
     pub chains: S<BTreeMap<String, S<RawChain>>>,
 }
 

@@ -805,6 +805,375 @@ fn presign_section(d: &mut Diags<'_>, raw: &RawManifest, actions: &[Action]) {
     }
 }
 
+/// `[[watch]]` rules: each names a kind, a severity and what it watches; everything it names must exist.
+fn watch_section(
+    d: &mut Diags<'_>,
+    raw: &RawManifest,
+    contracts: &BTreeMap<String, Contract>,
+    playbooks: &[Playbook],
+    safe: Option<&super::SafeConfig>,
+) -> Vec<crate::watch::WatchRule> {
+    use crate::watch::rules::{parse_slot, SafeAspect, Severity, WatchKind, WatchRule};
+    let mut out = Vec::new();
+    let mut ids = BTreeSet::new();
+    for w in &raw.watch {
+        let span = w.span();
+        let w = w.get_ref();
+        let id = w.id.get_ref().clone();
+        plain_text(d, w.id.span(), &id, "a watch rule id");
+        if id.is_empty() || id.starts_with("builtin:") {
+            d.err(
+                w.id.span(),
+                format!("watch rule id {id:?} is empty or reserved"),
+                "ids starting with builtin: name the built-in rules; pick another id",
+            );
+        }
+        if !ids.insert(id.clone()) {
+            d.err(
+                w.id.span(),
+                format!("watch rule {id:?} is defined twice"),
+                "give each [[watch]] rule its own id",
+            );
+        }
+        let Some(severity) = Severity::parse(w.severity.get_ref()) else {
+            d.err(
+                w.severity.span(),
+                format!(
+                    "watch rule {id}: unknown severity {:?}",
+                    w.severity.get_ref()
+                ),
+                "write critical, warning or info",
+            );
+            continue;
+        };
+        if let Some(p) = &w.playbook {
+            if !playbooks.iter().any(|pb| &pb.id == p.get_ref()) {
+                d.err(
+                    p.span(),
+                    format!("watch rule {id}: playbook {:?} is not defined", p.get_ref()),
+                    "name one of the manifest's [[playbooks]]",
+                );
+            }
+        }
+        // The contract the rule is about, when its kind needs one.
+        let contract = |d: &mut Diags<'_>| -> Option<(String, &Contract)> {
+            let Some(c) = &w.contract else {
+                d.err(
+                    span.clone(),
+                    format!(
+                        "watch rule {id}: kind {} needs contract = \"…\"",
+                        w.kind.get_ref()
+                    ),
+                    "name one of the manifest's [contracts.<id>]",
+                );
+                return None;
+            };
+            match contracts.get(c.get_ref()) {
+                Some(k) => Some((c.get_ref().clone(), k)),
+                None => {
+                    d.err(
+                        c.span(),
+                        format!("watch rule {id}: contract {:?} is not defined", c.get_ref()),
+                        "name one of the manifest's [contracts.<id>]",
+                    );
+                    None
+                }
+            }
+        };
+        // Fields that belong to other kinds are mistakes, not decoration.
+        let stray: Vec<(&str, bool, &str)> = vec![
+            ("slot", w.slot.is_some(), "slot_changed"),
+            ("what", w.what.is_some(), "safe_changed"),
+            ("event", w.event.is_some(), "event"),
+            ("where", !w.where_.is_empty(), "event"),
+            ("token", w.token.is_some(), "balance_drop"),
+            ("percent", w.percent.is_some(), "balance_drop"),
+            ("blocks", w.blocks.is_some(), "balance_drop"),
+        ];
+        for (field, present, kind) in stray {
+            if present && w.kind.get_ref() != kind {
+                d.err(
+                    span.clone(),
+                    format!(
+                        "watch rule {id}: `{field}` belongs to kind {kind}, not {}",
+                        w.kind.get_ref()
+                    ),
+                    "remove it, or fix the kind",
+                );
+            }
+        }
+        let kind = match w.kind.get_ref().as_str() {
+            "slot_changed" => {
+                let Some((cid, c)) = contract(d) else {
+                    continue;
+                };
+                let Some(slot) = &w.slot else {
+                    d.err(
+                        span.clone(),
+                        format!("watch rule {id}: slot_changed needs slot = \"implementation\" (or admin, beacon, or 0x + 64 hex)"),
+                        "add slot",
+                    );
+                    continue;
+                };
+                let Some((s, name)) = parse_slot(slot.get_ref()) else {
+                    d.err(
+                        slot.span(),
+                        format!("watch rule {id}: slot {:?} is not implementation, admin, beacon or 32 bytes of hex", slot.get_ref()),
+                        "write implementation, admin, beacon, or 0x followed by 64 hex digits",
+                    );
+                    continue;
+                };
+                let fits = match slot.get_ref().as_str() {
+                    "implementation" => {
+                        !matches!(c.proxy, ProxyKind::None | ProxyKind::Beacon { .. })
+                    }
+                    "admin" => matches!(c.proxy, ProxyKind::Transparent { .. }),
+                    "beacon" => matches!(c.proxy, ProxyKind::Beacon { .. }),
+                    _ => true,
+                };
+                if !fits {
+                    d.err(
+                        slot.span(),
+                        format!(
+                            "watch rule {id}: contract {cid} is {} and has no {} slot",
+                            c.proxy.as_str(),
+                            slot.get_ref()
+                        ),
+                        "name the slot its proxy kind has, or a raw 0x slot",
+                    );
+                    continue;
+                }
+                WatchKind::SlotChanged {
+                    contract: cid,
+                    address: c.address,
+                    slot: s,
+                    slot_name: name,
+                }
+            }
+            "safe_changed" => {
+                let Some(safe) = safe else {
+                    d.err(
+                        w.kind.span(),
+                        format!("watch rule {id}: safe_changed needs a [safe] table"),
+                        "declare the Safe, or remove the rule",
+                    );
+                    continue;
+                };
+                let what = match &w.what {
+                    None => SafeAspect::ALL.to_vec(),
+                    Some(list) => {
+                        let mut v = Vec::new();
+                        for a in list.get_ref() {
+                            match SafeAspect::parse(a.get_ref()) {
+                                Some(x) => v.push(x),
+                                None => d.err(
+                                    a.span(),
+                                    format!("watch rule {id}: {:?} is not part of a Safe's configuration", a.get_ref()),
+                                    "write owners, threshold, modules, guard or fallback_handler",
+                                ),
+                            }
+                        }
+                        if v.is_empty() {
+                            d.err(
+                                list.span(),
+                                format!("watch rule {id}: `what` is empty"),
+                                "list at least one part, or leave `what` out for all",
+                            );
+                            continue;
+                        }
+                        v
+                    }
+                };
+                WatchKind::SafeChanged {
+                    safe: safe.address,
+                    what,
+                }
+            }
+            "event" => {
+                let Some((cid, c)) = contract(d) else {
+                    continue;
+                };
+                let Some(sig) = &w.event else {
+                    d.err(
+                        span.clone(),
+                        format!("watch rule {id}: kind event needs event = \"event Name(type indexed name, …)\""),
+                        "add the event's signature",
+                    );
+                    continue;
+                };
+                let text = sig.get_ref().trim();
+                let text = if text.starts_with("event ") {
+                    text.to_string()
+                } else {
+                    format!("event {text}")
+                };
+                let event = match alloy::json_abi::Event::parse(&text) {
+                    Ok(e) => e,
+                    Err(e) => {
+                        d.err(
+                            sig.span(),
+                            format!("watch rule {id}: cannot read the event signature: {}", first_line(&e.to_string())),
+                            "write it as in Solidity: event Withdrawn(address indexed to, uint256 amount)",
+                        );
+                        continue;
+                    }
+                };
+                let mut filters = Vec::new();
+                for (name, cons) in &w.where_ {
+                    let Some((i, p)) = event
+                        .inputs
+                        .iter()
+                        .enumerate()
+                        .find(|(_, p)| &p.name == name)
+                    else {
+                        d.err(
+                            cons.span(),
+                            format!(
+                                "watch rule {id}: event {} has no argument {name:?}",
+                                event.name
+                            ),
+                            format!(
+                                "its arguments are: {}",
+                                event
+                                    .inputs
+                                    .iter()
+                                    .map(|p| p.name.as_str())
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            ),
+                        );
+                        continue;
+                    };
+                    let ty = match DynSolType::parse(&p.ty) {
+                        Ok(t) => t,
+                        Err(_) => {
+                            d.err(cons.span(), format!("watch rule {id}: argument {name} has type {} which `where` cannot compare", p.ty), "constrain another argument");
+                            continue;
+                        }
+                    };
+                    if p.indexed && ty.is_dynamic() {
+                        d.err(
+                            cons.span(),
+                            format!("watch rule {id}: argument {name} is an indexed {}: the log holds only its hash", p.ty),
+                            "constrain another argument",
+                        );
+                        continue;
+                    }
+                    if let Some(c) =
+                        build_constraint(d, cons, &ty, &format!("watch rule {id} where.{name}"))
+                    {
+                        filters.push((name.clone(), i, c));
+                    }
+                }
+                WatchKind::Event {
+                    contract: cid,
+                    address: c.address,
+                    event,
+                    filters,
+                }
+            }
+            "balance_drop" => {
+                let Some((cid, c)) = contract(d) else {
+                    continue;
+                };
+                let token = match &w.token {
+                    None => None,
+                    Some(t) if t.get_ref() == "eth" => None,
+                    Some(t) => match contracts.get(t.get_ref()) {
+                        Some(k) => Some((t.get_ref().clone(), k.address)),
+                        None => match parse_address(t.get_ref()) {
+                            Ok(a) => Some((a.to_checksum(None), a)),
+                            Err(_) => {
+                                d.err(
+                                    t.span(),
+                                    format!("watch rule {id}: token {:?} is neither eth, a manifest contract nor an address", t.get_ref()),
+                                    "write eth, a [contracts.<id>] name, or the ERC-20's 0x address",
+                                );
+                                continue;
+                            }
+                        },
+                    },
+                };
+                let percent = match &w.percent {
+                    Some(p) if (1..=100).contains(p.get_ref()) => *p.get_ref() as u8,
+                    Some(p) => {
+                        d.err(
+                            p.span(),
+                            format!(
+                                "watch rule {id}: percent {} is outside 1..=100",
+                                p.get_ref()
+                            ),
+                            "write the drop that alerts, e.g. percent = 20",
+                        );
+                        continue;
+                    }
+                    None => {
+                        d.err(
+                            span.clone(),
+                            format!("watch rule {id}: balance_drop needs percent = N"),
+                            "add the drop that alerts, e.g. percent = 20",
+                        );
+                        continue;
+                    }
+                };
+                let blocks = match &w.blocks {
+                    Some(b) if (1..=10_000).contains(b.get_ref()) => *b.get_ref() as u64,
+                    Some(b) => {
+                        d.err(
+                            b.span(),
+                            format!(
+                                "watch rule {id}: blocks {} is outside 1..=10000",
+                                b.get_ref()
+                            ),
+                            "write the window in blocks, e.g. blocks = 10",
+                        );
+                        continue;
+                    }
+                    None => {
+                        d.err(
+                            span.clone(),
+                            format!("watch rule {id}: balance_drop needs blocks = N"),
+                            "add the window in blocks, e.g. blocks = 10",
+                        );
+                        continue;
+                    }
+                };
+                WatchKind::BalanceDrop {
+                    contract: cid,
+                    address: c.address,
+                    token,
+                    percent,
+                    blocks,
+                }
+            }
+            "paused_changed" => {
+                let Some((cid, c)) = contract(d) else {
+                    continue;
+                };
+                WatchKind::PausedChanged {
+                    contract: cid,
+                    address: c.address,
+                }
+            }
+            other => {
+                d.err(
+                    w.kind.span(),
+                    format!("watch rule {id}: unknown kind {other:?}"),
+                    "write slot_changed, safe_changed, event, balance_drop or paused_changed",
+                );
+                continue;
+            }
+        };
+        out.push(WatchRule {
+            id,
+            severity,
+            playbook: w.playbook.as_ref().map(|p| p.get_ref().clone()),
+            kind,
+        });
+    }
+    out
+}
+
 /// Whether the file's top level says `version = 2` (top-level keys come before the first table header).
 /// A cheap look before the one full parse; anything unusual falls to the version-1 parser, which reports it.
 fn declares_version_2(text: &str) -> bool {
@@ -867,6 +1236,7 @@ pub(crate) fn build(d: &mut Diags<'_>, raw: &RawManifest, path: &Path, hash: B25
     let (actions, action_ids) = actions_section(d, raw, &contracts);
     let playbooks = playbooks_section(d, raw, &action_ids);
     presign_section(d, raw, &actions);
+    let watch = watch_section(d, raw, &contracts, &playbooks, safe.as_ref());
 
     Manifest {
         path: path.to_path_buf(),
@@ -878,6 +1248,8 @@ pub(crate) fn build(d: &mut Diags<'_>, raw: &RawManifest, path: &Path, hash: B25
         contracts,
         actions,
         playbooks,
+        watch,
+        watch_builtins: raw.watch_builtins.as_ref().is_none_or(|b| *b.get_ref()),
         policy,
         chain_name: None,
         deployments: Default::default(),
