@@ -547,3 +547,70 @@ fn ok_v2_action_lists_and_shared_vars() {
         );
     }
 }
+
+/// `[[watch]]` rules of every kind load with what they say; the built-in rules cover the Safe (the pool is
+/// not a proxy, so it has no slot rules); `watch_builtins = false` turns them off.
+#[test]
+fn ok_watch_rules_contents() {
+    use breakglass::watch::{rules, SafeAspect, Severity, WatchKind};
+    let path = fixture("ok_watch_rules.toml");
+    let m = Manifest::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    let all = rules(&m);
+    let ids: Vec<&str> = all.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        [
+            "builtin:safe",
+            "pool-paused",
+            "pool-drain",
+            "safe-owners",
+            "big-deposit",
+            "pool-slot0"
+        ]
+    );
+    assert_eq!(all[1].playbook.as_deref(), Some("halt"));
+    assert_eq!(all[1].severity, Severity::Warning);
+    match &all[2].kind {
+        WatchKind::BalanceDrop {
+            percent,
+            blocks,
+            token,
+            ..
+        } => {
+            assert_eq!((*percent, *blocks, token.is_none()), (20, 10, true))
+        }
+        k => panic!("{k:?}"),
+    }
+    match &all[3].kind {
+        WatchKind::SafeChanged { what, .. } => {
+            assert_eq!(what, &[SafeAspect::Owners, SafeAspect::Threshold])
+        }
+        k => panic!("{k:?}"),
+    }
+    match &all[4].kind {
+        WatchKind::Event { event, filters, .. } => {
+            // The selector is keccak256 of the canonical signature, as `cast sig-event` computes it.
+            assert_eq!(
+                format!("{:#x}", event.selector()),
+                breakglass_cast(&["sig-event", "Deposited(address,uint256)"])
+            );
+            assert_eq!(filters.len(), 1);
+            assert_eq!(filters[0].0, "amount");
+        }
+        k => panic!("{k:?}"),
+    }
+    let text = std::fs::read_to_string(&path).unwrap().replacen(
+        "version = 1",
+        "version = 1\nwatch_builtins = false",
+        1,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("m.toml");
+    std::fs::write(&p, text).unwrap();
+    let m = Manifest::load(&p).unwrap_or_else(|e| panic!("{e}"));
+    assert!(rules(&m).iter().all(|r| !r.id.starts_with("builtin:")));
+}
+
+fn breakglass_cast(args: &[&str]) -> String {
+    crate::support::anvil::cast_offline(args).trim().to_string()
+}

@@ -936,7 +936,11 @@ fn watch_section(
                         slot.span(),
                         format!(
                             "watch rule {id}: contract {cid} is {} and has no {} slot",
-                            c.proxy.as_str(),
+                            if matches!(c.proxy, ProxyKind::None) {
+                                "not a proxy".to_string()
+                            } else {
+                                format!("a {} proxy", c.proxy.as_str())
+                            },
                             slot.get_ref()
                         ),
                         "name the slot its proxy kind has, or a raw 0x slot",
