@@ -274,6 +274,10 @@ impl Drill {
                 return Err(e);
             }
         };
+        progress(&format!(
+            "DRILL: local chain at {rpc_url}, drill files in {}; the console watches this chain",
+            dir.display()
+        ));
         progress("DRILL: starting the built-in Ledger simulator…");
         let listener = std::net::TcpListener::bind("127.0.0.1:0")
             .map_err(|e| DrillError::Io(e.to_string()))?;

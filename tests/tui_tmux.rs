@@ -381,3 +381,82 @@ fn drill_fires_its_pre_signed_ladder_from_the_dashboard() {
     t.wait_for(&["halt-ladder: LIVE rung 2 of 3 (Safe nonce 1)"], step);
     t.send("q");
 }
+
+/// Issue 20 in the console: the dashboard runs the chain watcher on the drill's node. A change of the
+/// pool proxy's EIP-1967 implementation slot made behind its back (`anvil_setStorageAt`, no event, no
+/// transaction) takes over the header in red with the rule and the block; `A` acknowledges it.
+#[test]
+fn the_console_watches_the_chain_and_raises_an_alert() {
+    require_tmux();
+    require_tools();
+    let t = Tmux::start_sized("drill-watch", 120, 40, |d| console_command(d, &["drill"]));
+    let long = Duration::from_secs(90);
+    let step = Duration::from_secs(30);
+    t.wait_for(&["SIMULATED LEDGER", "Watch     4 rule(s), from block"], long);
+    // The drill says where its chain and files are.
+    let err = t.stderr();
+    let rpc = err
+        .split("local chain at ")
+        .nth(1)
+        .and_then(|s| s.split(',').next())
+        .unwrap_or_else(|| panic!("the drill did not say where its chain is:\n{err}"))
+        .to_string();
+    let dir = err
+        .split("drill files in ")
+        .nth(1)
+        .and_then(|s| s.split(';').next())
+        .unwrap()
+        .to_string();
+    let manifest = std::fs::read_to_string(std::path::Path::new(&dir).join("drill.toml")).unwrap();
+    let pool = manifest
+        .split("[contracts.pool]")
+        .nth(1)
+        .and_then(|s| s.split("address = \"").nth(1))
+        .and_then(|s| s.split('"').next())
+        .unwrap()
+        .to_string();
+    let cast = |args: &[&str]| {
+        let o = std::process::Command::new(crate::support::anvil::cast_bin())
+            .args(args)
+            .args(["--rpc-url", &rpc])
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "cast {args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    };
+    cast(&[
+        "rpc",
+        "anvil_setStorageAt",
+        &pool,
+        "0x360894a13ba1a3210667c828492db98dca3e2076cc3735a920a3ca505d382bbc",
+        "0x000000000000000000000000000000000000000000000000000000000000dead",
+    ]);
+    cast(&["rpc", "anvil_mine", "0x1"]);
+    let s = t.wait_for(
+        &[
+            "ALERT [CRITICAL] builtin:pool:implementation",
+            "no transaction",
+            "A acknowledge",
+            "0x000000000000000000000000000000000000dEaD",
+        ],
+        step,
+    );
+    assert!(
+        s.contains("1 alert(s) this session") || s.contains("ALERT"),
+        "{s}"
+    );
+    t.send("A");
+    t.wait("the alert banner to go", step, |s| {
+        !s.contains("ALERT [CRITICAL]") && s.contains("alert acknowledged")
+    });
+    // It is in the audit log.
+    let audit = std::fs::read_to_string(t.path("audit.jsonl")).unwrap_or_default();
+    assert!(
+        audit.contains("watch_alert") && audit.contains("builtin:pool:implementation"),
+        "{audit}"
+    );
+    t.send("q");
+}

@@ -229,6 +229,10 @@ pub enum Action {
     LadderStatus(Vec<Result<(String, usize, crate::ladder::LadderState), String>>),
     /// The ladder fired: what happened, in words.
     LadderFired(Result<String, String>),
+    /// The chain watcher reported something (a block checked, an alert, the node lost or back).
+    Watch(Box<crate::watch::WatchEvent>),
+    /// The chain watcher could not start, or stopped: why.
+    WatchStopped(String),
 }
 
 /// The whole console state.
@@ -276,6 +280,14 @@ pub struct App {
     pub fire_input: Option<String>,
     /// Which ladder the typed confirmation fires (Tab moves to the next).
     pub fire_target: usize,
+    /// The latest alert of the chain watcher, until acknowledged (`A`).
+    pub alert: Option<Box<crate::watch::Alert>>,
+    /// How many alerts the watcher raised this session.
+    pub alerts: usize,
+    /// The chain watcher's state for the dashboard (rules, last block checked, blind), when it runs.
+    pub watch: Option<(Level, String)>,
+    /// How many rules the watcher checks.
+    pub watch_rules: usize,
     /// Last export.
     pub exported: Option<PathBuf>,
     /// Animated QR frames on the Transfer screen, what they carry, and the frame shown.
@@ -346,6 +358,10 @@ impl App {
             ladders: Vec::new(),
             has_ladder: false,
             fire_target: 0,
+            alert: None,
+            alerts: 0,
+            watch: None,
+            watch_rules: 0,
             fire_input: None,
             exported: None,
             qr: Vec::new(),
@@ -471,6 +487,12 @@ impl App {
             Screen::Dashboard if self.has_ladder => vec![("p", "playbooks"), ("F", "fire ladder")],
             Screen::Dashboard => vec![("p", "playbooks")],
         };
+        if let Some(al) = &self.alert {
+            if al.playbook.is_some() {
+                k.insert(0, ("P", "proposed playbook"));
+            }
+            k.insert(0, ("A", "acknowledge alert"));
+        }
         if !self.chains.is_empty() && self.screen == Screen::Playbooks {
             k.push(("c", "next chain"));
         }
@@ -656,6 +678,11 @@ pub fn update(app: &mut App, action: Action) -> Vec<Effect> {
                 vec![Effect::RefreshChains]
             }
         }
+        Action::Watch(e) => on_watch(app, *e),
+        Action::WatchStopped(why) => {
+            app.watch = Some((Level::Error, format!("not watching: {why}")));
+            Vec::new()
+        }
         Action::LadderStatus(r) => {
             app.ladders = r;
             Vec::new()
@@ -811,6 +838,23 @@ fn on_key(app: &mut App, k: KeyEvent) -> Vec<Effect> {
             }
             Vec::new()
         }
+        KeyCode::Char('A') if app.alert.is_some() => {
+            app.alert = None;
+            app.note(Level::Info, "alert acknowledged (it stays in the log)");
+            Vec::new()
+        }
+        KeyCode::Char('P') if app.alert.as_ref().is_some_and(|a| a.playbook.is_some()) => {
+            let wanted = app.alert.as_ref().and_then(|a| a.playbook.clone());
+            if let Some(i) = app
+                .manifest
+                .playbooks
+                .iter()
+                .position(|p| Some(&p.id) == wanted.as_ref())
+            {
+                app.playbook_idx = i;
+            }
+            goto(app, Screen::Playbooks)
+        }
         KeyCode::Char('F') if app.screen == Screen::Dashboard && app.has_ladder => {
             // The first live ladder, if any (Tab in the dialog chooses another).
             app.fire_target = app
@@ -908,6 +952,73 @@ fn on_key(app: &mut App, k: KeyEvent) -> Vec<Effect> {
         },
         _ => Vec::new(),
     }
+}
+
+/// What the chain watcher reports: alerts take over the header until acknowledged; the dashboard shows the
+/// last block checked, or that the watcher is blind.
+fn on_watch(app: &mut App, e: crate::watch::WatchEvent) -> Vec<Effect> {
+    use crate::watch::WatchEvent as W;
+    match e {
+        W::Start {
+            rules, from_block, ..
+        } => {
+            app.watch_rules = rules.len();
+            app.watch = Some((
+                Level::Ok,
+                format!("{} rule(s), from block {from_block}", rules.len()),
+            ));
+        }
+        W::Block { number, .. } => {
+            app.watch = Some((
+                Level::Ok,
+                format!(
+                    "{} rule(s), block {number} checked, {} alert(s) this session",
+                    app.watch_rules, app.alerts
+                ),
+            ));
+        }
+        W::Alert(a) => {
+            app.alerts += 1;
+            app.note(
+                Level::Error,
+                format!(
+                    "ALERT [{}] {} at block {}: {}",
+                    a.severity.as_str(),
+                    a.rule,
+                    a.block,
+                    a.summary
+                ),
+            );
+            app.alert = Some(a);
+            // Where the ladder stands may have changed (the alert may be the pause itself).
+            if app.has_ladder {
+                return vec![Effect::RefreshLadder];
+            }
+        }
+        W::Blind { from_block, reason } => {
+            app.watch = Some((
+                Level::Error,
+                format!("BLIND from block {from_block}: {reason}"),
+            ));
+            app.note(
+                Level::Error,
+                format!("watcher blind from block {from_block}: {reason}"),
+            );
+        }
+        W::Resumed { from_block, head } => {
+            app.note(
+                Level::Info,
+                format!("watcher: node back at block {head}, checking from {from_block}"),
+            );
+        }
+        W::Reorg { depth, from_block } => {
+            app.note(
+                Level::Info,
+                format!("watcher: {depth} block(s) replaced, checking again from {from_block}"),
+            );
+        }
+    }
+    Vec::new()
 }
 
 fn goto(app: &mut App, s: Screen) -> Vec<Effect> {

@@ -549,6 +549,31 @@ pub fn run(env: Env) -> std::io::Result<App> {
             let _ = tx.send(Action::Device(device_status(&env)));
         });
     }
+    // The chain watcher (issue 20): the same watcher as `breakglass watch`, on the console's node.
+    let watch_stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    if env.rpc.is_some() && app.chains.is_empty() {
+        let env = env.clone();
+        let tx = tx.clone();
+        let stop = watch_stop.clone();
+        std::thread::spawn(move || {
+            let session = env.session();
+            let mut w = match session.watcher(&crate::watch::StartAt::default()) {
+                Ok(w) => w,
+                Err(e) => {
+                    let _ = tx.send(Action::WatchStopped(e.message));
+                    return;
+                }
+            };
+            let _ = tx.send(Action::Watch(Box::new(w.start_event())));
+            let mut sink = |e: crate::watch::WatchEvent| {
+                let _ = session.record_watch_event(&e);
+                let _ = tx.send(Action::Watch(Box::new(e)));
+            };
+            if let Err(e) = w.run(Duration::from_millis(500), None, stop, &mut sink) {
+                let _ = tx.send(Action::WatchStopped(e.to_string()));
+            }
+        });
+    }
     let start = Instant::now();
     let mut terminal = ratatui::init();
     let result = (|| -> std::io::Result<()> {
@@ -593,6 +618,7 @@ pub fn run(env: Env) -> std::io::Result<App> {
             }
         }
     })();
+    watch_stop.store(true, std::sync::atomic::Ordering::Relaxed);
     ratatui::restore();
     result.map(|_| app)
 }

@@ -64,11 +64,16 @@ fn draw_screen(f: &mut Frame, app: &App) {
         .direction(Direction::Vertical)
         .constraints([
             Constraint::Length(1),
+            Constraint::Length(if app.alert.is_some() { 3 } else { 0 }),
             Constraint::Min(3),
             Constraint::Length(1),
             Constraint::Length(1),
         ])
         .split(area);
+    if let Some(a) = &app.alert {
+        alert_header(f, app, a, rows[1]);
+    }
+    let rows = [rows[0], rows[2], rows[3], rows[4]];
     // Header.
     let mut head = vec![Span::styled(" breakglass ", bold())];
     if app.drill {
@@ -164,6 +169,45 @@ fn draw_screen(f: &mut Frame, app: &App) {
     } else if let Some(c) = &app.confirm {
         confirm(f, app, c, area);
     }
+}
+
+/// An alert of the chain watcher takes over the header, in red: the rule, the block and the transaction,
+/// what happened, and what to do (the proposed playbook, or the ladder).
+fn alert_header(f: &mut Frame, app: &App, a: &crate::watch::Alert, area: Rect) {
+    let red = if app.color {
+        Style::default()
+            .fg(Color::White)
+            .bg(Color::Red)
+            .add_modifier(Modifier::BOLD)
+    } else {
+        bold().add_modifier(Modifier::REVERSED)
+    };
+    let ladder = app.ladders.iter().find_map(|l| match l {
+        Ok((pb, _, _)) if Some(pb) == a.playbook.as_ref() => Some(pb.clone()),
+        _ => None,
+    });
+    let offer = match (&ladder, &a.playbook) {
+        (Some(pb), _) => format!("F fires ladder {pb} · P playbook · A acknowledge"),
+        (None, Some(pb)) => format!("P opens playbook {pb} · A acknowledge"),
+        (None, None) => "A acknowledge".to_string(),
+    };
+    let first = format!(
+        " ALERT [{}] {} · block {} · {} · {offer}",
+        a.severity.as_str().to_uppercase(),
+        a.rule,
+        a.block,
+        a.tx.map_or("no transaction".to_string(), |t| format!("tx {t:#x}")),
+    );
+    let second = format!(" {}", a.summary);
+    f.render_widget(
+        Paragraph::new(vec![
+            Line::from(Span::styled(t(&first), red)),
+            Line::from(Span::styled(t(&second), red)),
+        ])
+        .wrap(Wrap { trim: false })
+        .style(red),
+        area,
+    );
 }
 
 /// The typed confirmation of firing the ladder.
@@ -375,6 +419,17 @@ fn dashboard(f: &mut Frame, app: &App, area: Rect) {
         lines.extend(chain_lines(app));
     }
     lines.extend(ladder_lines(app));
+    if let Some((lvl, w)) = &app.watch {
+        let c = match lvl {
+            Level::Ok => Color::Green,
+            Level::Info => Color::Reset,
+            Level::Error => Color::Red,
+        };
+        lines.push(Line::from(vec![
+            Span::styled(format!("{:<10}", "Watch"), bold()),
+            Span::styled(t(w), fg(app, c)),
+        ]));
+    }
     if let Some(s) = &m.safe {
         lines.push(kv(
             app,
