@@ -519,8 +519,111 @@ fn bench_ladder(c: &mut Criterion) {
     let _ = server.join();
 }
 
+/// Issue 20: checking one block against 50 watch rules (the drill manifest's 4 built-in ones and 46 of
+/// every kind) over the drill's anvil: eth_blockNumber, the block, its logs and every rule's state read
+/// at the block's hash. Each iteration mines one block first (outside the measurement). Also prints the
+/// idle CPU of a real `breakglass watch` process following the node for 10 s.
+fn bench_watch(c: &mut Criterion) {
+    use breakglass::incident::{FrontEnd, Session};
+    use breakglass::manifest::trust::Trust;
+    use breakglass::watch::{StartAt, WatchEvent};
+    let drill = match breakglass::drill::Drill::start(&mut |_| {}) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("watch benchmark NOT RUN: the drill's anvil world did not start: {e}");
+            return;
+        }
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = std::fs::read_to_string(&drill.manifest_path).unwrap();
+    let kinds = [
+        "kind = \"paused_changed\"\ncontract = \"pool\"",
+        "kind = \"paused_changed\"\ncontract = \"vault\"",
+        "kind = \"balance_drop\"\ncontract = \"pool\"\npercent = 20\nblocks = 10",
+        "kind = \"safe_changed\"",
+        "kind = \"event\"\ncontract = \"pool\"\nevent = \"event Paused(address account)\"",
+        "kind = \"slot_changed\"\ncontract = \"vault\"\nslot = \"0x0000000000000000000000000000000000000000000000000000000000000000\"",
+    ];
+    for i in 0..46 {
+        text.push_str(&format!(
+            "\n[[watch]]\nid = \"r{i}\"\nseverity = \"warning\"\n{}\n",
+            kinds[i % kinds.len()]
+        ));
+    }
+    // Beside the drill manifest: its storage layouts are pinned relative to it.
+    let mpath = drill.dir.join("watch-bench.toml");
+    std::fs::write(&mpath, text).unwrap();
+    let session = Session {
+        manifest: Manifest::load(&mpath).unwrap(),
+        trust: Trust::Pinned {
+            source: "bench".into(),
+        },
+        rpc_url: Some(drill.rpc_url.clone()),
+        rpc_urls: Default::default(),
+        audit: breakglass::audit::AuditLog::new(dir.path().join("audit.jsonl")),
+        front_end: FrontEnd::Cli,
+        simulate: Default::default(),
+    };
+    let mut w = session.watcher(&StartAt::default()).unwrap();
+    assert_eq!(w.rules().len(), 50);
+    let chain = breakglass::chain::Chain::connect(&drill.rpc_url, 31337).unwrap();
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let mut g = c.benchmark_group("watch");
+    g.bench_function("one_block_50_rules_anvil", |bch| {
+        bch.iter_batched(
+            || {
+                chain
+                    .rpc::<_, serde_json::Value>("anvil_mine", ("0x1",))
+                    .unwrap();
+            },
+            |_| {
+                let mut blocks = 0;
+                w.poll(None, &stop, &mut |e| {
+                    if matches!(e, WatchEvent::Block { .. }) {
+                        blocks += 1
+                    }
+                })
+                .unwrap();
+                assert_eq!(blocks, 1);
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    g.finish();
+
+    // Idle CPU of the real command, following the node (polling every 500 ms) for 10 s.
+    let bin = env!("CARGO_BIN_EXE_breakglass");
+    let hash = format!("{:#x}", session.manifest.hash);
+    let mut child = std::process::Command::new(bin)
+        .args(["--manifest", mpath.to_str().unwrap(), "--pin", &hash])
+        .args(["--rpc-url", &drill.rpc_url, "--audit-log"])
+        .arg(dir.path().join("watch-audit.jsonl"))
+        .args(["watch", "--json"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let ticks = |pid: u32| -> u64 {
+        let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let after = s.rsplit(')').next().unwrap_or("");
+        let f: Vec<&str> = after.split_whitespace().collect();
+        f.get(11).and_then(|x| x.parse::<u64>().ok()).unwrap_or(0)
+            + f.get(12).and_then(|x| x.parse::<u64>().ok()).unwrap_or(0)
+    };
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let (t0, c0) = (std::time::Instant::now(), ticks(child.id()));
+    std::thread::sleep(std::time::Duration::from_secs(10));
+    let (secs, c1) = (t0.elapsed().as_secs_f64(), ticks(child.id()));
+    // USER_HZ is 100 on Linux.
+    let cpu = (c1 - c0) as f64 / 100.0 / secs * 100.0;
+    eprintln!("watch idle: {cpu:.2}% of one core over {secs:.1} s (50 rules, polling every 500 ms, no new blocks)");
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
 criterion_group!(
     benches,
+    bench_watch,
     bench_ladder,
     bench_simulate,
     bench_ledger,
