@@ -392,7 +392,10 @@ fn the_console_watches_the_chain_and_raises_an_alert() {
     let t = Tmux::start_sized("drill-watch", 120, 40, |d| console_command(d, &["drill"]));
     let long = Duration::from_secs(90);
     let step = Duration::from_secs(30);
-    t.wait_for(&["SIMULATED LEDGER", "Watch     4 rule(s), from block"], long);
+    t.wait_for(
+        &["SIMULATED LEDGER", "Watch     4 rule(s), from block"],
+        long,
+    );
     // The drill says where its chain and files are.
     let err = t.stderr();
     let rpc = err
