@@ -68,4 +68,9 @@ mod tui_tmux;
 mod upgrade_shapes;
 /// Verify: every fixture transaction decoded and judged; hashes equal the real Safe's.
 mod verify_calls;
-#[path = "watch.rs"] mod watch; // TEMPORARY (watch tests helper): replace with a documented `mod watch;`
+/// Issue 20: `breakglass watch` on anvil with 1-second blocks: injected changes alert within 2 blocks, a
+/// quiet 100-block control run, --auto-fire pauses by B+2, node restart and cursor restart miss no block,
+/// anvil_reorg re-checks.
+mod watch;
+/// Issue 20: `breakglass watch` as a person runs it: WebSocket wake-ups, --on-alert, Ctrl-C and the cursor.
+mod watch_cli;

@@ -26,9 +26,14 @@ pub struct WatchArgs {
     /// Stop after checking this block.
     #[arg(long, value_name = "N")]
     pub until_block: Option<u64>,
-    /// How often to ask the node for new blocks, in milliseconds.
+    /// How often to ask the node for new blocks, in milliseconds (with --ws-url: the fallback when no
+    /// notification comes).
     #[arg(long, value_name = "MS", default_value = "500")]
     pub poll_ms: u64,
+    /// Also subscribe to new heads over this WebSocket (ws://, e.g. anvil's own port): each notification
+    /// checks at once. Blocks are still read from the cursor over --rpc-url, so none is missed.
+    #[arg(long, value_name = "URL")]
+    pub ws_url: Option<String>,
     /// Run this shell command for every alert, with the alert as one JSON object on standard input
     /// (paging: your own script or webhook call). It runs beside the watcher, which does not wait for it.
     #[arg(long, value_name = "CMD")]
@@ -171,8 +176,44 @@ pub fn run_watch(ctx: &Ctx, a: WatchArgs) -> Result<(), CliError> {
         cursor: a.cursor.clone(),
         from_block: a.from_block,
     };
+    if let Some(u) = &a.ws_url {
+        crate::watch::ws::check_url(u)
+            .map_err(|e| CliError::new("ws_url", e).code(ExitCode::Usage))?;
+    }
     let mut w = session.watcher(&start)?;
     let stop = Arc::new(AtomicBool::new(false));
+    // New-head notifications wake the watcher; what the subscription says goes to standard error.
+    let wake = a.ws_url.as_ref().map(|u| {
+        let (notes_tx, notes_rx) = std::sync::mpsc::channel();
+        let (wake_tx, wake_rx) = std::sync::mpsc::channel::<()>();
+        let _ = crate::watch::ws::follow(u.clone(), stop.clone(), notes_tx);
+        let url = u.clone();
+        std::thread::spawn(move || {
+            let mut lost = false;
+            for n in notes_rx {
+                match n {
+                    crate::watch::ws::WsNote::Head(_) => {
+                        if wake_tx.send(()).is_err() {
+                            return;
+                        }
+                    }
+                    crate::watch::ws::WsNote::Connected => {
+                        errln!("subscribed to new heads at {url}");
+                        lost = false;
+                    }
+                    crate::watch::ws::WsNote::Lost(e) if !lost => {
+                        errln!(
+                            "WebSocket {url}: {e}; polling every {} ms until it is back",
+                            a.poll_ms
+                        );
+                        lost = true;
+                    }
+                    crate::watch::ws::WsNote::Lost(_) => {}
+                }
+            }
+        });
+        wake_rx
+    });
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, stop.clone())
             .map_err(|e| CliError::new("signal", e.to_string()))?;
@@ -239,6 +280,7 @@ pub fn run_watch(ctx: &Ctx, a: WatchArgs) -> Result<(), CliError> {
         Duration::from_millis(a.poll_ms.max(10)),
         a.until_block,
         stop,
+        wake.as_ref(),
         &mut sink,
     )
     .map_err(|e| CliError::new("watch", e.to_string()))?;

@@ -569,7 +569,7 @@ pub fn run(env: Env) -> std::io::Result<App> {
                 let _ = session.record_watch_event(&e);
                 let _ = tx.send(Action::Watch(Box::new(e)));
             };
-            if let Err(e) = w.run(Duration::from_millis(500), None, stop, &mut sink) {
+            if let Err(e) = w.run(Duration::from_millis(500), None, stop, None, &mut sink) {
                 let _ = tx.send(Action::WatchStopped(e.to_string()));
             }
         });

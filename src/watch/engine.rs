@@ -816,16 +816,13 @@ impl Watcher {
                                 .collect(),
                         )
                     };
-                    out.push(Alert {
-                        contract: Some("safe".into()),
-                        ..mk(
-                            tx,
-                            *safe,
-                            format!("the Safe's configuration changed: {}", parts.join("; ")),
-                            obj(&before),
-                            obj(&now),
-                        )
-                    });
+                    out.push(mk(
+                        tx,
+                        *safe,
+                        format!("the Safe's configuration changed: {}", parts.join("; ")),
+                        obj(&before),
+                        obj(&now),
+                    ));
                 }
             }
             WatchKind::Event {
@@ -893,11 +890,15 @@ impl Watcher {
     /// Follows the node until `until` is checked or `stop` is set: polls every `every`, and when the node
     /// stops answering reports [`WatchEvent::Blind`] once and retries with backoff (up to 5 s) until it
     /// answers again.
+    ///
+    /// With `wake` (new-head notifications, e.g. from [`super::ws::follow`]), a notification ends the wait
+    /// at once.
     pub fn run(
         &mut self,
         every: Duration,
         until: Option<u64>,
         stop: Arc<AtomicBool>,
+        wake: Option<&std::sync::mpsc::Receiver<()>>,
         sink: &mut dyn FnMut(WatchEvent),
     ) -> Result<(), WatchError> {
         let mut backoff = every;
@@ -932,7 +933,16 @@ impl Watcher {
                 if stop.load(Ordering::Relaxed) {
                     return Ok(());
                 }
-                std::thread::sleep(Duration::from_millis(20).min(wait));
+                let slice = Duration::from_millis(20).min(wait);
+                match wake {
+                    Some(rx) if !self.blind => {
+                        if rx.recv_timeout(slice).is_ok() {
+                            while rx.try_recv().is_ok() {}
+                            break;
+                        }
+                    }
+                    _ => std::thread::sleep(slice),
+                }
             }
         }
     }

@@ -5,6 +5,7 @@ pub mod rules;
 
 pub use rules::{rules, SafeAspect, Severity, WatchKind, WatchRule};
 pub mod engine;
+pub mod ws;
 
 pub use engine::{Alert, Cursor, StartAt, WatchError, WatchEvent, Watcher};
 

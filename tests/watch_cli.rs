@@ -1,0 +1,208 @@
+//! `breakglass watch` as a person runs it (issue 20): human output, `--ws-url` new-head notifications
+//! (the HTTP poll is set to a minute, so only the WebSocket can wake the watcher in time), `--on-alert`
+//! receiving the alert as JSON on its standard input, Ctrl-C stopping cleanly with the cursor saved, and
+//! an attacker's event text reaching the terminal only sanitised.
+
+use crate::support::world::{Pins, World};
+use std::io::BufRead;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{channel, Receiver};
+use std::time::{Duration, Instant};
+
+const IMPL_SLOT: &str = "0x360894a13ba1a3210667c828492db98dca3e2076cc3735a920a3ca505d382bbc";
+
+struct Watch {
+    child: Child,
+    lines: Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Watch {
+    fn start(w: &World, args: &[&str]) -> Watch {
+        let pin = w.pins.borrow().get("m.toml").cloned().unwrap();
+        let rpc = w.rpc.borrow().clone();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_breakglass"))
+            .args(["--manifest", "m.toml", "--pin", &pin, "--rpc-url", &rpc])
+            .args(["--audit-log", "audit.jsonl", "watch"])
+            .args(args)
+            .current_dir(w.sb.dir.path())
+            .env("BREAKGLASS_CONFIG_DIR", w.sb.path("config"))
+            .env("BREAKGLASS_DATA_DIR", w.sb.path("data"))
+            .env_remove("ETH_RPC_URL")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (tx, rx) = channel();
+        for s in [
+            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+            Box::new(child.stderr.take().unwrap()),
+        ] {
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                for l in std::io::BufReader::new(s).lines().map_while(Result::ok) {
+                    let _ = tx.send(l);
+                }
+            });
+        }
+        Watch {
+            child,
+            lines: rx,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Waits for a line containing every needle.
+    fn wait(&mut self, needles: &[&str], timeout: Duration) -> String {
+        let t0 = Instant::now();
+        loop {
+            if let Some(l) = self
+                .seen
+                .iter()
+                .find(|l| needles.iter().all(|n| l.contains(n)))
+            {
+                return l.clone();
+            }
+            let left = timeout.saturating_sub(t0.elapsed());
+            match self
+                .lines
+                .recv_timeout(left.min(Duration::from_millis(100)))
+            {
+                Ok(l) => self.seen.push(l),
+                Err(_) if t0.elapsed() < timeout => {}
+                Err(_) => panic!(
+                    "no line with {needles:?} within {timeout:?}; the watcher printed:\n{}",
+                    self.seen.join("\n")
+                ),
+            }
+        }
+    }
+
+    fn interrupt(&mut self) -> i32 {
+        let ok = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(ok.success());
+        let t0 = Instant::now();
+        loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                return s.code().unwrap_or(-1);
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(10),
+                "the watcher did not stop on SIGINT"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn watch_wakes_on_new_heads_pages_through_on_alert_and_stops_on_ctrl_c() {
+    let w = World::deploy();
+    w.write_manifest("m.toml", Pins::Right);
+    let ws = w.rpc.borrow().replace("http://", "ws://");
+    let mut watch = Watch::start(
+        &w,
+        &[
+            "--ws-url",
+            &ws,
+            "--poll-ms",
+            "60000",
+            "--cursor",
+            "cursor.json",
+            "--on-alert",
+            "cat > alert.json",
+        ],
+    );
+    watch.wait(&["subscribed to new heads"], Duration::from_secs(20));
+    let start = watch.wait(&["watching chain 31337 from block"], Duration::from_secs(5));
+    assert!(
+        start.contains("builtin:pool:implementation")
+            && start.contains("builtin:pool:admin")
+            && start.contains("builtin:vault:implementation")
+            && start.contains("builtin:safe"),
+        "{start}"
+    );
+    // The vault's implementation changed behind its back: no event, no transaction.
+    w.anvil.rpc(
+        "anvil_setStorageAt",
+        serde_json::json!([w.vault, IMPL_SLOT, format!("0x{:0>64}", "beef")]),
+    );
+    w.anvil.rpc("anvil_mine", serde_json::json!(["0x1"]));
+    let block = w.anvil.rpc("eth_blockNumber", serde_json::json!([]));
+    let block = u64::from_str_radix(block.as_str().unwrap().trim_start_matches("0x"), 16).unwrap();
+    let t0 = Instant::now();
+    let alert = watch.wait(
+        &[
+            "ALERT [critical] builtin:vault:implementation",
+            &format!("at block {block} (no transaction)"),
+        ],
+        Duration::from_secs(5),
+    );
+    assert!(
+        t0.elapsed() < Duration::from_secs(5),
+        "only the WebSocket could have woken the watcher so soon"
+    );
+    assert!(
+        alert.contains("0x000000000000000000000000000000000000bEEF"),
+        "{alert}"
+    );
+    // The person's command got the alert as JSON.
+    let t0 = Instant::now();
+    let json = loop {
+        let text = std::fs::read_to_string(w.sb.path("alert.json")).unwrap_or_default();
+        if let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) {
+            break v;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "--on-alert wrote nothing: {text:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(json["rule"], "builtin:vault:implementation");
+    assert_eq!(json["block"], block);
+    assert!(json["tx"].is_null());
+    // Ctrl-C: exit 0, the cursor names the last block checked.
+    assert_eq!(watch.interrupt(), 0, "{}", watch.seen.join("\n"));
+    let cursor: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(w.sb.path("cursor.json")).unwrap()).unwrap();
+    assert_eq!(cursor["block"], block);
+    // The audit log has the alert.
+    let audit = std::fs::read_to_string(w.sb.path("audit.jsonl")).unwrap();
+    assert!(audit.contains("\"watch_alert\"") && audit.contains("builtin:vault:implementation"));
+}
+
+/// Bad starts are clear errors: a wss:// URL, a cursor for another chain, no node.
+#[test]
+fn watch_refuses_bad_starts_clearly() {
+    let w = World::deploy();
+    w.write_manifest("m.toml", Pins::Right);
+    let r = w.bg(
+        "m.toml",
+        true,
+        &["watch", "--ws-url", "wss://example.invalid"],
+    );
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("wss:// is not supported"), "{}", r.stderr);
+    w.sb.write(
+        "other.json",
+        r#"{"format":"breakglass/watch-cursor@1","chain_id":1,"block":5,"hash":"0x0000000000000000000000000000000000000000000000000000000000000001","recent":[[5,"0x0000000000000000000000000000000000000000000000000000000000000001"]]}"#,
+    );
+    let r = w.bg("m.toml", true, &["watch", "--cursor", "other.json"]);
+    assert_ne!(r.code, 0);
+    assert!(r.stderr.contains("it is for chain 1"), "{}", r.stderr);
+    let r = w.bg("m.toml", false, &["watch"]);
+    assert_ne!(r.code, 0);
+    assert!(r.stderr.contains("--rpc-url"), "{}", r.stderr);
+}
