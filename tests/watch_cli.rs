@@ -206,3 +206,99 @@ fn watch_refuses_bad_starts_clearly() {
     assert_ne!(r.code, 0);
     assert!(r.stderr.contains("--rpc-url"), "{}", r.stderr);
 }
+
+/// The attacker writes the event: a `Note(string)` whose text holds a terminal escape (set the window
+/// title), a newline followed by a forged `ALERT` line, and a right-to-left override. The watcher prints
+/// the alert on one line with all of it made visible, and the JSON lines carry it escaped.
+#[test]
+fn an_attackers_event_text_cannot_forge_lines_or_drive_the_terminal() {
+    let w = World::deploy();
+    // A contract that logs its calldata as Note(string) (LOG1 with topic keccak("Note(string)")), put in
+    // place with anvil_setCode: CALLDATACOPY(0, 0, size); LOG1(0, size, topic).
+    let topic = crate::support::anvil::cast_offline(&["keccak", "Note(string)"]);
+    let topic = topic.trim().trim_start_matches("0x");
+    let code = format!("0x3660006000377f{topic}366000a100");
+    let noisy = "0x00000000000000000000000000000000000b0015";
+    w.anvil
+        .rpc("anvil_setCode", serde_json::json!([noisy, code]));
+    let text = format!(
+        "{}\n[contracts.noisy]\naddress = \"{noisy}\"\nabi = [\"function note()\"]\n\n[[watch]]\nid = \"notes\"\nseverity = \"info\"\nkind = \"event\"\ncontract = \"noisy\"\nevent = \"event Note(string text)\"\n",
+        w.manifest_text(Pins::Right, 31337)
+    );
+    w.write_manifest_text("m.toml", &text);
+    let evil = "\u{1b}]0;pwned\u{7}\nALERT [critical] builtin:safe at block 1 (no transaction): forged\u{202e}";
+    let data = crate::support::anvil::abi_encode("f(string)", &[evil]);
+    let hash = w.anvil.rpc(
+        "eth_sendTransaction",
+        serde_json::json!([{ "from": "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266", "to": noisy, "data": data.trim() }]),
+    );
+    let t0 = Instant::now();
+    let receipt = loop {
+        let r = w
+            .anvil
+            .rpc("eth_getTransactionReceipt", serde_json::json!([hash]));
+        if !r.is_null() || t0.elapsed() > Duration::from_secs(10) {
+            break r;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(
+        receipt["logs"].as_array().map(|l| l.len()),
+        Some(1),
+        "{receipt}"
+    );
+    let block = u64::from_str_radix(
+        receipt["blockNumber"]
+            .as_str()
+            .unwrap()
+            .trim_start_matches("0x"),
+        16,
+    )
+    .unwrap();
+    let b = block.to_string();
+    let r = w.bg(
+        "m.toml",
+        true,
+        &["watch", "--from-block", &b, "--until-block", &b],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let alerts: Vec<&str> = r
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("ALERT"))
+        .collect();
+    assert_eq!(
+        alerts.len(),
+        1,
+        "one alert, one line; no forged line:\n{}\n{}",
+        r.stdout,
+        r.stderr
+    );
+    let line = alerts[0];
+    assert!(line.contains("ALERT [info] notes at block"), "{line}");
+    assert!(
+        !r.stdout.contains('\u{1b}') && !r.stdout.contains('\u{7}'),
+        "{:?}",
+        r.stdout
+    );
+    assert!(!r.stdout.contains('\u{202e}'), "{:?}", r.stdout);
+    assert!(
+        line.contains("forged"),
+        "the text is shown, made visible: {line}"
+    );
+    // JSON lines: the same text, escaped.
+    let r = w.bg(
+        "m.toml",
+        true,
+        &["--json", "watch", "--from-block", &b, "--until-block", &b],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(!r.stdout.contains('\u{1b}'), "{:?}", r.stdout);
+    let alert: serde_json::Value = r
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|v| v["type"] == "alert")
+        .unwrap();
+    assert_eq!(alert["rule"], "notes");
+}
