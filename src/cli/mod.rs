@@ -162,7 +162,9 @@ pub enum Command {
     /// The incident console: a keyboard-driven TUI.
     Tui(tui::TuiArgs),
     /// A whole incident on built-in pieces: local chain, demo manifest, simulated Ledger. Everything DRILL.
-    Drill,
+    /// Needs only Foundry's anvil (the project's pinned one, on PATH, or --anvil PATH); the contracts it
+    /// deploys are built into the binary.
+    Drill(tui::DrillArgs),
     /// Run the built-in Ledger simulator (a TEST AND DRILL device) on a TCP port, Speculos protocol.
     DeviceSim(sign::DeviceSimArgs),
 }
@@ -322,7 +324,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Export(a) => transfer::run_export(&ctx, a),
         Command::Import(a) => transfer::run_import(&ctx, a),
         Command::Tui(a) => tui::run_tui(&ctx, a),
-        Command::Drill => tui::run_drill(&ctx),
+        Command::Drill(a) => tui::run_drill(&ctx, a),
         Command::Manifest(cmd) => manifest::run(&ctx, cmd),
         Command::Verify(a) => verify::run(&ctx, a),
         Command::Compose(a) => compose::run_compose(&ctx, a),

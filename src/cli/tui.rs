@@ -96,13 +96,23 @@ pub fn run_tui(ctx: &Ctx, a: TuiArgs) -> Result<(), CliError> {
     Ok(())
 }
 
+/// `breakglass drill …`
+#[derive(Debug, clap::Args)]
+pub struct DrillArgs {
+    /// The anvil to run (default: the project's pinned one in .tools or BREAKGLASS_TOOLS, else `anvil` on
+    /// PATH).
+    #[arg(long, value_name = "PATH")]
+    pub anvil: Option<std::path::PathBuf>,
+}
+
 /// Runs `drill`.
-pub fn run_drill(ctx: &Ctx) -> Result<(), CliError> {
+pub fn run_drill(ctx: &Ctx, a: DrillArgs) -> Result<(), CliError> {
+    // Anvil first: without it nothing else matters, terminal or not.
+    let anvil = crate::drill::find_anvil(a.anvil.as_deref())
+        .map_err(|e| CliError::new("drill", e.to_string()))?;
     need_terminal()?;
-    let drill = Drill::start(&mut |s| errln!("{s}")).map_err(|e| {
-        CliError::new("drill", e.to_string())
-            .hint("run scripts/drill.sh, which installs the pinned tools and starts the drill")
-    })?;
+    let drill = Drill::start_with(Some(&anvil), &mut |s| errln!("{s}"))
+        .map_err(|e| CliError::new("drill", e.to_string()))?;
     let m = Manifest::load(&drill.manifest_path)?;
     let trust_state = Trust::Pinned {
         source: "DRILL: generated manifest, pinned for this session only".into(),

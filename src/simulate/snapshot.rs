@@ -583,8 +583,7 @@ mod tests {
     }
 
     fn anvil() -> (Anvil, Chain) {
-        let bin = crate::drill::tools_dir()
-            .join("npm/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil");
+        let bin = crate::drill::find_anvil(None).unwrap();
         assert!(
             bin.exists(),
             "anvil not found at {} (run scripts/setup.sh)",
