@@ -166,3 +166,69 @@ fn an_installed_binary_runs_the_drill_anywhere_with_only_anvil_on_path() {
         t.stderr()
     );
 }
+
+/// Shell completions and manual pages come from the command-line definition; `--version` names the commit.
+#[test]
+fn completions_man_pages_and_version() {
+    let sb = crate::support::bin::Sandbox::new();
+    let r = sb.run(&["completions", "bash"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    for sub in ["watch", "ladder", "drill", "compose", "completions"] {
+        assert!(r.stdout.contains(sub), "bash completion lacks {sub}");
+    }
+    let p = sb.write("breakglass.bash", &r.stdout);
+    let o = Command::new("bash").arg("-n").arg(&p).output().unwrap();
+    assert!(
+        o.status.success(),
+        "bash -n: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    for shell in ["zsh", "fish", "elvish", "powershell"] {
+        let r = sb.run(&["completions", shell]);
+        assert!(
+            r.code == 0 && r.stdout.contains("breakglass"),
+            "{shell}: {}",
+            r.stderr
+        );
+    }
+    let r = sb.run(&["completions", "tcsh"]);
+    assert_eq!(r.code, 2, "an unknown shell is a usage error");
+
+    let r = sb.run(&["man"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout.contains(".TH breakglass 1"),
+        "{}",
+        &r.stdout[..200.min(r.stdout.len())]
+    );
+    assert!(r.stdout.contains("watch") && r.stdout.contains("ladder"));
+    let r = sb.run(&["man", "--out-dir", "man"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    for page in [
+        "breakglass.1",
+        "breakglass-watch.1",
+        "breakglass-ladder-fire.1",
+        "breakglass-drill.1",
+    ] {
+        let text = std::fs::read_to_string(sb.path("man").join(page))
+            .unwrap_or_else(|e| panic!("{page}: {e}"));
+        assert!(text.contains(".TH"), "{page}");
+    }
+
+    let r = sb.run(&["--version"]);
+    assert_eq!(r.code, 0);
+    let git = Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output();
+    match git {
+        Ok(o) if o.status.success() => {
+            let commit = String::from_utf8_lossy(&o.stdout).trim().to_string();
+            assert_eq!(
+                r.stdout.trim(),
+                format!("breakglass {} (commit {commit})", env!("CARGO_PKG_VERSION"))
+            );
+        }
+        _ => assert!(r.stdout.contains("(commit "), "{}", r.stdout),
+    }
+}

@@ -19,7 +19,8 @@ pub struct ComposeArgs {
     /// The playbook to compose (see `breakglass manifest check`).
     #[arg(value_name = "PLAYBOOK", required_unless_present = "execute_scheduled")]
     pub playbook: Option<String>,
-    /// Safe nonce (Safe and timelock playbooks) or account nonce (`--eoa`); read from the chain with --rpc-url.
+    /// Safe nonce (Safe and timelock playbooks) or the guardian account's nonce (EOA playbooks); read from the
+    /// chain with --rpc-url.
     #[arg(long, value_name = "N")]
     pub nonce: Option<String>,
     /// Argument value for an action whose constraint allows more than one: `ACTION.ARG=VALUE` (repeatable).

@@ -68,10 +68,18 @@ use crate::manifest::Manifest;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
+/// The version, with the commit it was built from.
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("BREAKGLASS_COMMIT"),
+    ")"
+);
+
 /// breakglass: compose, verify, sign and execute emergency pause and patch transactions against a pinned
 /// manifest.
 #[derive(Debug, Parser)]
-#[command(name = "breakglass", version, about, long_about = None, propagate_version = true)]
+#[command(name = "breakglass", version = VERSION, about, long_about = None, propagate_version = true)]
 pub struct Cli {
     /// The manifest (TOML) describing what may be signed.
     #[arg(
@@ -167,6 +175,60 @@ pub enum Command {
     Drill(tui::DrillArgs),
     /// Run the built-in Ledger simulator (a TEST AND DRILL device) on a TCP port, Speculos protocol.
     DeviceSim(sign::DeviceSimArgs),
+    /// Print a shell completion script, generated from the command-line definition
+    /// (e.g. `breakglass completions bash > ~/.local/share/bash-completion/completions/breakglass`).
+    Completions {
+        /// The shell.
+        #[arg(value_name = "SHELL")]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff), generated from the command-line definition
+    /// (`breakglass man | man -l -`); --out-dir writes one page per command.
+    Man {
+        /// Write breakglass.1 and breakglass-COMMAND.1 for every command into this directory.
+        #[arg(long, value_name = "DIR")]
+        out_dir: Option<PathBuf>,
+    },
+}
+
+/// `breakglass completions SHELL`: the script on standard output.
+fn completions(shell: clap_complete::Shell) -> Result<(), CliError> {
+    use clap::CommandFactory;
+    let mut cmd = Cli::command();
+    let mut out = Vec::new();
+    clap_complete::generate(shell, &mut cmd, "breakglass", &mut out);
+    write_stdout(&out)
+}
+
+/// Writes to standard output; a reader that went away (`| head`) is not an error.
+fn write_stdout(bytes: &[u8]) -> Result<(), CliError> {
+    use std::io::Write as _;
+    match std::io::stdout().lock().write_all(bytes) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(CliError::new("output", e.to_string()))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// `breakglass man [--out-dir DIR]`: the main page on standard output, or every command's page in DIR.
+fn man(out_dir: Option<&std::path::Path>) -> Result<(), CliError> {
+    use clap::CommandFactory;
+    let cmd = Cli::command();
+    let err = |e: std::io::Error| CliError::new("man", e.to_string());
+    match out_dir {
+        Some(dir) => {
+            std::fs::create_dir_all(dir).map_err(err)?;
+            clap_mangen::generate_to(cmd, dir).map_err(err)?;
+            errln!("manual pages written to {}", dir.display());
+            Ok(())
+        }
+        None => {
+            let mut out = Vec::new();
+            clap_mangen::Man::new(cmd).render(&mut out).map_err(err)?;
+            write_stdout(&out)
+        }
+    }
 }
 
 /// Shared state for a command run.
@@ -302,6 +364,11 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             .code(ExitCode::Usage)
             .hint("run `breakglass --help`, `breakglass drill`, or `breakglass --manifest FILE` for the console"));
     };
+    match &command {
+        Command::Completions { shell } => return completions(*shell),
+        Command::Man { out_dir } => return man(out_dir.as_deref()),
+        _ => {}
+    }
     let audited = match &command {
         Command::Manifest(
             manifest::ManifestCmd::Pin { .. } | manifest::ManifestCmd::Approve { .. },
@@ -325,6 +392,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Import(a) => transfer::run_import(&ctx, a),
         Command::Tui(a) => tui::run_tui(&ctx, a),
         Command::Drill(a) => tui::run_drill(&ctx, a),
+        Command::Completions { .. } | Command::Man { .. } => Ok(()),
         Command::Manifest(cmd) => manifest::run(&ctx, cmd),
         Command::Verify(a) => verify::run(&ctx, a),
         Command::Compose(a) => compose::run_compose(&ctx, a),
