@@ -302,3 +302,91 @@ fn an_attackers_event_text_cannot_forge_lines_or_drive_the_terminal() {
         .unwrap();
     assert_eq!(alert["rule"], "notes");
 }
+
+/// `balance_drop` on an ERC-20 a contract holds (`token = "<contract id>"`): transfers that keep the balance
+/// within the threshold raise nothing; a transfer of most of it alerts, naming the token and the transaction.
+#[test]
+fn an_erc20_balance_drop_alerts_and_small_moves_do_not() {
+    let w = World::deploy();
+    let supply = "1000000000000000000000"; // 1000 DEMO
+    let token = w.anvil.deploy_artifact(
+        "contracts/DemoToken.json",
+        "constructor(uint256)",
+        &[supply],
+    );
+    // The holder: an address the test controls (anvil's account 1, impersonated by anvil's unlocked send).
+    let holder = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8";
+    let deployer = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266";
+    let send = |from: &str, to: &str, amount: &str| {
+        let data = crate::support::anvil::calldata("transfer(address,uint256)", &[to, amount]);
+        let hash = w.anvil.rpc(
+            "eth_sendTransaction",
+            serde_json::json!([{ "from": from, "to": token, "data": data.trim() }]),
+        );
+        let t0 = Instant::now();
+        loop {
+            let r = w
+                .anvil
+                .rpc("eth_getTransactionReceipt", serde_json::json!([hash]));
+            if !r.is_null() {
+                assert_eq!(r["status"], "0x1", "{r}");
+                return (
+                    u64::from_str_radix(
+                        r["blockNumber"].as_str().unwrap().trim_start_matches("0x"),
+                        16,
+                    )
+                    .unwrap(),
+                    hash.as_str().unwrap().to_string(),
+                );
+            }
+            assert!(t0.elapsed() < Duration::from_secs(10));
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    let (first, _) = send(deployer, holder, "100000000000000000000"); // 100 DEMO
+    let text = format!(
+        "{}\n[contracts.treasury]\naddress = \"{holder}\"\nabi = [\"function noop()\"]\n\n[contracts.demo]\naddress = \"{token}\"\nabi = [\"function balanceOf(address) view returns (uint256)\"]\n\n[[watch]]\nid = \"treasury-demo\"\nseverity = \"critical\"\nkind = \"balance_drop\"\ncontract = \"treasury\"\ntoken = \"demo\"\npercent = 30\nblocks = 5\nplaybook = \"halt\"\n",
+        w.manifest_text(Pins::Right, 31337)
+    );
+    w.write_manifest_text("m.toml", &text);
+    // 10% out, then another 10%: below the threshold each time.
+    send(holder, deployer, "10000000000000000000");
+    send(holder, deployer, "10000000000000000000");
+    // 60 of the 80 left: an alert.
+    let (block, tx) = send(holder, deployer, "60000000000000000000");
+    let (from, to) = ((first + 1).to_string(), block.to_string());
+    let r = w.bg(
+        "m.toml",
+        true,
+        &[
+            "--json",
+            "watch",
+            "--from-block",
+            &from,
+            "--until-block",
+            &to,
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let alerts: Vec<serde_json::Value> = r
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| v["type"] == "alert" && v["rule"] == "treasury-demo")
+        .collect();
+    assert_eq!(alerts.len(), 1, "{}", r.stdout);
+    let a = &alerts[0];
+    assert_eq!(a["block"], block);
+    assert_eq!(a["tx"], tx);
+    // The highest balance within the window (5 blocks) is the 100 before the small moves.
+    assert_eq!(a["old"], "100000000000000000000");
+    assert_eq!(a["new"], "20000000000000000000");
+    assert_eq!(a["playbook"], "halt");
+    assert!(
+        a["summary"]
+            .as_str()
+            .unwrap()
+            .contains("demo balance of treasury fell 80.0%"),
+        "{a}"
+    );
+}

@@ -239,8 +239,18 @@ impl Watcher {
                 WatchKind::SafeChanged { safe, .. } => *safe,
                 k => k.contract().map(|(_, a)| a).unwrap_or_default(),
             };
-            if !addresses.contains(&a) {
-                addresses.push(a);
+            // A watched ERC-20's logs name who moved the balance.
+            let token = match &r.kind {
+                WatchKind::BalanceDrop {
+                    token: Some((_, t)),
+                    ..
+                } => Some(*t),
+                _ => None,
+            };
+            for a in std::iter::once(a).chain(token) {
+                if !addresses.contains(&a) {
+                    addresses.push(a);
+                }
             }
         }
         let saved = match &start.cursor {
@@ -753,7 +763,23 @@ impl Watcher {
                         let n: f64 = now.to_string().parse().unwrap_or(0.0);
                         (1.0 - n / h) * 100.0
                     };
-                    let tx = self.cause(view, *address)?;
+                    // An ERC-20's Transfer out of the holder names the transaction; else what touched the holder.
+                    let transfer_out = token.as_ref().and_then(|(_, t)| {
+                        let topic = keccak256("Transfer(address,address,uint256)");
+                        let holder = B256::left_padding_from(address.as_slice());
+                        view.logs
+                            .iter()
+                            .find(|l| {
+                                l.address == *t
+                                    && l.topics.first() == Some(&topic)
+                                    && l.topics.get(1) == Some(&holder)
+                            })
+                            .and_then(|l| l.tx)
+                    });
+                    let tx = match transfer_out {
+                        Some(t) => Some(t),
+                        None => self.cause(view, *address)?,
+                    };
                     out.push(mk(
                         tx,
                         *address,
