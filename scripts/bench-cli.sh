@@ -114,6 +114,11 @@ for i in range(n):
     ]
 out += [
     '[[playbooks]]',
+    'id = "halt4"',
+    'title = "Halt four contracts"',
+    'actions = [' + ', '.join(f'"pause-c{i:02}"' for i in range(4)) + ']',
+    '',
+    '[[playbooks]]',
     'id = "halt50"',
     'title = "Halt all 50 contracts"',
     'actions = [' + ', '.join(f'"pause-c{i:02}"' for i in range(n)) + ']',
@@ -130,6 +135,11 @@ HALT="$TMP/halt.json"
 "$BG" --manifest "$BIG" verify "$TMP/halt50.json" >/dev/null
 "$BG" --manifest "$DEMO" verify --safe "$SAFE" --to "$POOL" --data "$PAUSE" >/dev/null
 "$BG" --manifest "$DEMO" verify "$HALT" >/dev/null
+# The same 4-call MultiSendCallOnly batch, verified by breakglass (decode every call, judge it against the
+# manifest, print, fsync the audit entry) and decoded by cast (`cast decode-calldata` of multiSend).
+"$BG" --manifest "$BIG" compose halt4 --nonce 0 -o "$TMP/halt4.json" --force >/dev/null
+read -r B4_TO B4_DATA < <(python3 -c 'import json,sys; t=json.load(open(sys.argv[1]))["safe_tx"]; print(t["to"], t["data"])' "$TMP/halt4.json")
+"$BG" --manifest "$BIG" verify --safe "$SAFE" --to "$B4_TO" --data "$B4_DATA" --operation 1 >/dev/null
 
 CMDS=(
     "verify-pause" "$BG --manifest $DEMO verify --safe $SAFE --to $POOL --data $PAUSE"
@@ -140,6 +150,7 @@ CMDS=(
     "manifest-check" "$BG --manifest $DEMO manifest check"
     "manifest-check-50" "$BG --manifest $BIG manifest check"
     "breakglass-version" "$BG --version"
+    "verify-batch4" "$BG --manifest $BIG verify --safe $SAFE --to $B4_TO --data $B4_DATA --operation 1"
 )
 if [[ -n "$CAST" ]]; then
     "$CAST" calldata 'pause()' >/dev/null || die "cast calldata failed"
@@ -149,6 +160,7 @@ if [[ -n "$CAST" ]]; then
         "cast-calldata" "$CAST calldata pause()"
         "cast-mktx" "$CAST mktx --private-key $PK --nonce 0 --gas-limit 100000 --gas-price 2gwei --priority-gas-price 1gwei --chain 31337 $POOL pause()"
         "cast-version" "$CAST --version"
+        "cast-decode-batch4" "$CAST decode-calldata multiSend(bytes) $B4_DATA"
     )
 fi
 
@@ -179,6 +191,7 @@ pairs = [
     ("verify-pause", "cast-calldata", "verify of a pause() Safe tx vs cast building pause() calldata"),
     ("compose-halt", "cast-mktx", "compose+verify+write halt vs cast mktx (build + sign an EIP-1559 tx)"),
     ("breakglass-version", "cast-version", "process start-up alone (--version)"),
+    ("verify-batch4", "cast-decode-batch4", "verify of a 4-call MultiSend batch vs cast decode-calldata of it (goal <= 0.35)"),
 ]
 have = [p for p in pairs if p[0] in res and p[1] in res]
 if have:
