@@ -1,7 +1,7 @@
 //! Criterion benchmarks of breakglass's core paths, all against `examples/demo.toml`:
 //! manifest load + hash, decode + verify of a 1-call Safe tx and of a 100-call MultiSendCallOnly batch,
 //! compose of the `halt` playbook, Safe EIP-712 hashing, bundle read + recompute, and the transfer path:
-//! UR export + import of a 10-part bundle, and QR encode/decode (PNG through rqrr) of a signature and a
+//! UR export + import of a 10-part bundle, and QR encode/decode (PNG through rxing) of a signature and a
 //! request; and the Ledger path: streaming a Safe tx with 1 KB of `data` in full EIP-712 mode over TCP to
 //! the built-in simulator (host time, the person excluded: the simulator approves at once).
 //!

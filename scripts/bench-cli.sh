@@ -6,6 +6,7 @@
 #   compose halt --nonce 0 -o … --force               target < 20 ms (compose + verify + write)
 #   compose halt50 (50 pause actions, 50 contracts)   target < 30 ms
 #   manifest check
+#   import  the halt request's parts as PNG, and as camera-like JPEGs (screen photo with glare)  < 100 ms
 #   cast calldata 'pause()'  /  cast mktx (offline, private key)   for the ratios
 #
 # Usage: scripts/bench-cli.sh [--quick]      (--quick: fewer runs, for a smoke check)
@@ -141,7 +142,20 @@ HALT="$TMP/halt.json"
 read -r B4_TO B4_DATA < <(python3 -c 'import json,sys; t=json.load(open(sys.argv[1]))["safe_tx"]; print(t["to"], t["data"])' "$TMP/halt4.json")
 "$BG" --manifest "$BIG" verify --safe "$SAFE" --to "$B4_TO" --data "$B4_DATA" --operation 1 >/dev/null
 
+# The request's parts as QR images: clean PNGs from `export --png`, and the same parts photographed as a
+# phone photographs a laptop screen (rotated, in perspective, moiré, glare, JPEG 60): the test suite's
+# camera model writes them (tests/support/camera.rs, BREAKGLASS_KEEP_CAMERA_IMAGES).
+"$BG" --manifest "$DEMO" export "$HALT" --png "$TMP/png" --force >/dev/null
+echo "==> camera-like images of the request's parts (the qr_camera test, debug build)"
+BREAKGLASS_KEEP_CAMERA_IMAGES="$TMP/cam" cargo test --locked --quiet --test tests \
+    qr_camera::every_part_of_a_request_imports_from_camera_like_images >/dev/null 2>&1 ||
+    die "the qr_camera test failed (cargo test --test tests qr_camera)"
+N_PARTS=$(find "$TMP/png" -name '*.png' | wc -l)
+echo "    $N_PARTS parts"
+
 CMDS=(
+    "import-parts-png" "$BG --manifest $DEMO import $(find "$TMP/png" -name '*.png' | sort | tr '\n' ' ')-o $TMP/imp-png.json --force"
+    "import-parts-glare" "$BG --manifest $DEMO import $(find "$TMP/cam/screen-photo-glare" -name '*.jpg' | sort | tr '\n' ' ')-o $TMP/imp-cam.json --force"
     "verify-pause" "$BG --manifest $DEMO verify --safe $SAFE --to $POOL --data $PAUSE"
     "verify-halt-bundle" "$BG --manifest $DEMO verify $HALT"
     "compose-halt" "$BG --manifest $DEMO compose halt --nonce 0 -o $TMP/halt-timed.json --force"
@@ -180,6 +194,7 @@ res = {r["command"]: r for r in json.load(open(sys.argv[1]))["results"]}
 ms = lambda name: res[name]["mean"] * 1e3
 targets = {
     "verify-pause": 20, "verify-halt-bundle": 20, "compose-halt": 20, "compose-halt50": 30,
+    "import-parts-png": 100, "import-parts-glare": 100,
 }
 print()
 print(f"{'command':<22}{'mean ms':>9}{'± ms':>8}{'median':>9}{'min ms':>9}{'max ms':>9}  target (on the mean)")

@@ -47,6 +47,8 @@ mod multicall;
 /// Issue 15: one incident on three chains (three anvils): compose, sign in one sitting, execute
 /// concurrently, re-run finishes what a downed node left; cross-chain signatures refused; phased rollout.
 mod multichain;
+/// Issue 21: QR images as a camera delivers them (scaled, rotated, JPEG, screen glare) import; hostile images refused.
+mod qr_camera;
 /// Issue 16: the real Ledger Ethereum app 1.22.0 under Speculos; its pages equal breakglass's preview.
 mod real_ledger;
 /// Issue 14: Safe 1.1.1 / 1.2.0 hashes (domain without chain id) against Foundry's EIP-712.

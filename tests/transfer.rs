@@ -1,5 +1,5 @@
 //! Moving bundles between machines, through the real binary (issue 6): `combine`; `export` / `import`
-//! as UR strings and PNG QR codes read back with rqrr (shuffled, with parts lost: fountain recovery);
+//! as UR strings and PNG QR codes read back with rxing (shuffled, with parts lost: fountain recovery);
 //! damaged, foreign and mixed parts refused with nothing written; the air-gap loop between two
 //! sandboxes that each pin their own manifest; and ERC-4527 against Keystone's own library
 //! (`tests/js/erc4527.js`, run when `@keystonehq/bc-ur-registry-eth` is installed in the tools folder).

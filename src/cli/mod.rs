@@ -80,6 +80,7 @@ pub const VERSION: &str = concat!(
 /// manifest.
 #[derive(Debug, Parser)]
 #[command(name = "breakglass", version = VERSION, about, long_about = None, propagate_version = true)]
+#[command(next_help_heading = "Global options (before or after the command)")]
 pub struct Cli {
     /// The manifest (TOML) describing what may be signed.
     #[arg(
@@ -96,7 +97,7 @@ pub struct Cli {
     /// Append audit entries to this file instead of the default in the user's data directory.
     #[arg(long, global = true, value_name = "PATH")]
     pub audit_log: Option<PathBuf>,
-    /// JSON-RPC endpoint of a node (also env ETH_RPC_URL).
+    /// JSON-RPC endpoint of a node.
     #[arg(long, global = true, env = "ETH_RPC_URL", value_name = "URL")]
     pub rpc_url: Option<String>,
     /// Node URLs per chain of a multi-chain manifest: a local TOML file of `NAME = "URL"` lines (never

@@ -4,9 +4,9 @@
 //     ur = "0.5"
 //     minicbor = { version = "2", default-features = false, features = ["alloc"] }
 //     qrcode = { version = "0.14", default-features = false }
-//     rqrr = { version = "0.11", default-features = false }
+//     rxing = { version = "0.9.3", default-features = false, features = ["qrcode", "decoders", "encoding_rs"] }
 //     image = { version = "0.25", default-features = false, features = ["png", "jpeg"] }
-//   (`minicbor` 2 is the one `ur` 0.5 already builds; `qrcode` and `rqrr` need no `image` feature
+//   (`minicbor` 2 is the one `ur` 0.5 already builds; `qrcode` and `rxing` need no `image` feature
 //   of their own: pixels go through `image` 0.25 here, so there is one `image` in the build.)
 //
 // src/lib.rs:
@@ -61,7 +61,7 @@
 //! - [`erc4527`]: `eth-sign-request` / `eth-signature` CBOR maps as in EIP-4527 and Keystone's
 //!   `ur-registry-eth`, byte for byte.
 //! - [`qr`]: QR codes of the upper-cased part strings (alphanumeric mode), error correction M, one QR
-//!   version for all frames of an export; rendered as Unicode half-blocks or PNG; decoded with `rqrr`.
+//!   version for all frames of an export; rendered as Unicode half-blocks or PNG; decoded with `rxing`.
 //!
 //! # Sizes (see [`ur::MAX_FRAGMENT_LEN`])
 //!

@@ -2,7 +2,7 @@
 //! and `-` at 5.5 bits a character instead of 8), at error-correction level M (15 % of the code may be
 //! unreadable: a screen's glare or a terminal's line spacing), with one QR version for every frame of an
 //! export so the animation does not jump in size. Rendered as Unicode half-blocks for a terminal or as
-//! PNG; read back from PNG/JPEG with `rqrr`.
+//! PNG; read back from PNG/JPEG with `rxing` (ZXing's reader).
 
 use super::TransferError;
 use qrcode::render::unicode::Dense1x2;
@@ -88,36 +88,62 @@ pub fn to_png(code: &QrCode, module_px: u32) -> Result<Vec<u8>, TransferError> {
     Ok(out)
 }
 
-/// The texts of every QR code in an image (PNG or JPEG bytes); `name` names it in errors.
+/// The largest image `decode_image` reads: a 16-bit side, and 256 MiB while decoding (a 48 MP phone
+/// photo fits; a PNG that claims 100 000 × 100 000 pixels is refused before it is allocated).
+const MAX_IMAGE_SIDE: u32 = 16_384;
+const MAX_IMAGE_ALLOC: u64 = 256 << 20;
+
+/// The text of the QR code in an image (PNG or JPEG bytes), as a webcam or a phone delivers it:
+/// scaled, rotated, in perspective, JPEG-compressed, photographed off a screen with glare (rxing, the
+/// Rust port of ZXing's reader, with its hybrid binariser and "try harder"). `name` names it in errors.
+/// One code an image: what `export --png` writes and what a camera frames.
 pub fn decode_image(bytes: &[u8], name: &str) -> Result<Vec<String>, TransferError> {
-    let img = image::load_from_memory(bytes)
-        .map_err(|e| TransferError::Image {
-            path: name.into(),
-            reason: format!("not a readable PNG or JPEG image: {e}"),
-        })?
-        .to_luma8();
-    let (w, h) = (img.width() as usize, img.height() as usize);
-    let mut prepared = rqrr::PreparedImage::prepare_from_greyscale(w, h, |x, y| {
-        img.get_pixel(x as u32, y as u32).0[0]
-    });
-    let grids = prepared.detect_grids();
-    if grids.is_empty() {
-        return Err(TransferError::Image {
-            path: name.into(),
-            reason: "no QR code found in it".into(),
-        });
+    let bad = |reason: String| TransferError::Image {
+        path: name.into(),
+        reason,
+    };
+    let mut reader = image::ImageReader::new(std::io::Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| bad(format!("not a readable PNG or JPEG image: {e}")))?;
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(MAX_IMAGE_SIDE);
+    limits.max_image_height = Some(MAX_IMAGE_SIDE);
+    limits.max_alloc = Some(MAX_IMAGE_ALLOC);
+    reader.limits(limits);
+    let img = reader
+        .decode()
+        .map_err(|e| bad(format!("not a readable PNG or JPEG image: {e}")))?
+        .into_luma8();
+    let (w, h) = img.dimensions();
+    decode_luma(img.into_raw(), w, h).map_err(bad)
+}
+
+/// The text of the QR code in 8-bit greyscale pixels (row by row, `w` × `h`), or why there is none.
+pub fn decode_luma(pixels: Vec<u8>, w: u32, h: u32) -> Result<Vec<String>, String> {
+    use rxing::{BarcodeFormat, DecodeHintValue, DecodeHints, Exceptions};
+    if w == 0 || h == 0 || pixels.len() as u64 != u64::from(w) * u64::from(h) {
+        return Err("the image is empty".into());
     }
-    grids
-        .iter()
-        .map(|g| {
-            g.decode()
-                .map(|(_, text)| text)
-                .map_err(|e| TransferError::Image {
-                    path: name.into(),
-                    reason: format!("a QR code in it cannot be read ({e}): take the picture again"),
-                })
-        })
-        .collect()
+    // The reader is a large parser of untrusted pixels: a panic in it is an unreadable image, not a
+    // crash of the signing tool.
+    let found = std::panic::catch_unwind(move || {
+        let mut hints = DecodeHints::default().with(DecodeHintValue::TryHarder(true));
+        rxing::helpers::detect_in_luma_with_hints(
+            pixels,
+            w,
+            h,
+            Some(BarcodeFormat::QR_CODE),
+            &mut hints,
+        )
+    })
+    .map_err(|_| "the QR reader failed on it: take the picture again".to_string())?;
+    match found {
+        Ok(r) => Ok(vec![r.getText().to_string()]),
+        Err(Exceptions::NotFoundException(_)) => Err("no QR code found in it".into()),
+        Err(e) => Err(format!(
+            "a QR code in it cannot be read ({e}): take the picture again"
+        )),
+    }
 }
 
 #[cfg(test)]
@@ -169,11 +195,10 @@ mod tests {
                 }
             }
         }
-        let mut prepared =
-            rqrr::PreparedImage::prepare_from_greyscale(w * px, h * px, |x, y| img[y * w * px + x]);
-        let grids = prepared.detect_grids();
-        assert_eq!(grids.len(), 1);
-        assert_eq!(grids[0].decode().unwrap().1, part.to_ascii_uppercase());
+        assert_eq!(
+            decode_luma(img, (w * px) as u32, (h * px) as u32).unwrap(),
+            vec![part.to_ascii_uppercase()]
+        );
     }
 
     #[test]

@@ -1,5 +1,6 @@
 pub mod anvil;
 pub mod bin;
+pub mod camera;
 pub mod chains;
 pub mod relay;
 pub mod sim;
