@@ -28,6 +28,18 @@ impl UpgradeShape {
         }
     }
 
+    /// The 4-byte selector of [`Self::signature`], hashed once per process (every call of every batch
+    /// is tested against the four shapes).
+    pub fn selector(self) -> [u8; 4] {
+        static SELECTORS: std::sync::LazyLock<[[u8; 4]; 4]> = std::sync::LazyLock::new(|| {
+            UpgradeShape::ALL.map(|s| {
+                let h = alloy::primitives::keccak256(s.signature().as_bytes());
+                [h[0], h[1], h[2], h[3]]
+            })
+        });
+        SELECTORS[self as usize]
+    }
+
     /// As written in a manifest (`upgrade_call = "…"`).
     pub fn name(self) -> &'static str {
         match self {
@@ -50,4 +62,20 @@ impl UpgradeShape {
         Self::UpgradeAndCall,
         Self::Upgrade,
     ];
+}
+
+#[cfg(test)]
+mod selector_tests {
+    use super::UpgradeShape;
+
+    /// The selectors as OpenZeppelin's and Optimism's contracts publish them (their ABIs' method
+    /// identifiers), not as this code computes them.
+    #[test]
+    fn selectors_are_the_published_ones() {
+        let hex = |s: UpgradeShape| alloy::hex::encode(s.selector());
+        assert_eq!(hex(UpgradeShape::UpgradeToAndCall), "4f1ef286");
+        assert_eq!(hex(UpgradeShape::UpgradeTo), "3659cfe6");
+        assert_eq!(hex(UpgradeShape::UpgradeAndCall), "9623609d");
+        assert_eq!(hex(UpgradeShape::Upgrade), "99a88ec4");
+    }
 }

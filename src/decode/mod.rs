@@ -81,6 +81,18 @@ const KNOWN: &[(Family, &str)] = &[
     (Family::Common, "function setApprovalForAll(address operator,bool approved)"),
 ];
 
+/// The selectors of [`KNOWN_FNS`], hashed once per process (every call of a batch is looked up).
+static KNOWN_SELECTORS: LazyLock<Vec<[u8; 4]>> =
+    LazyLock::new(|| KNOWN_FNS.iter().map(|(_, f)| f.selector().0).collect());
+
+/// Each known function with its selector.
+fn known_fns() -> impl Iterator<Item = (Family, &'static Function, &'static [u8])> {
+    KNOWN_FNS
+        .iter()
+        .zip(KNOWN_SELECTORS.iter())
+        .map(|((fam, f), sel)| (*fam, f, sel.as_slice()))
+}
+
 static KNOWN_FNS: LazyLock<Vec<(Family, Function)>> = LazyLock::new(|| {
     KNOWN
         .iter()
@@ -241,9 +253,7 @@ struct Ctx<'m> {
 /// fallback handler). Checks key on the selector, never on which ABI decoded a call: a manifest ABI that
 /// lists `enableModule` (or any function whose selector collides with one) must not relabel it.
 pub fn is_safe_admin_selector(selector: &[u8]) -> bool {
-    KNOWN_FNS
-        .iter()
-        .any(|(fam, f)| *fam == Family::SafeAdmin && f.selector().as_slice() == selector)
+    known_fns().any(|(fam, _, sel)| fam == Family::SafeAdmin && sel == selector)
 }
 
 pub use crate::control::control_change;
@@ -269,7 +279,7 @@ pub fn upgrade_call(data: &[u8]) -> Option<UpgradeCall> {
     let sel = data.get(..4)?;
     let shape = UpgradeShape::ALL
         .into_iter()
-        .find(|s| &keccak256(s.signature().as_bytes())[..4] == sel)?;
+        .find(|s| s.selector() == sel)?;
     let types = match shape {
         UpgradeShape::UpgradeToAndCall => vec![T::Address, T::Bytes],
         UpgradeShape::UpgradeTo => vec![T::Address],
@@ -315,12 +325,11 @@ fn find_function(
     selector: &[u8],
 ) -> Option<(Family, Option<String>, Function)> {
     // Safe administration is always decoded as what the Safe will run, whatever a manifest ABI says.
-    if let Some((fam, f)) = KNOWN_FNS
-        .iter()
-        .find(|(fam, f)| *fam == Family::SafeAdmin && f.selector().as_slice() == selector)
+    if let Some((fam, f, _)) =
+        known_fns().find(|(fam, _, sel)| *fam == Family::SafeAdmin && *sel == selector)
     {
         let contract = m.and_then(|m| m.contract_at(to)).map(|c| c.id.clone());
-        return Some((*fam, contract, f.clone()));
+        return Some((fam, contract, f.clone()));
     }
     if let Some(c) = m.and_then(|m| m.contract_at(to)) {
         if let Some(f) = c
@@ -332,10 +341,9 @@ fn find_function(
         }
     }
     let contract = m.and_then(|m| m.contract_at(to)).map(|c| c.id.clone());
-    KNOWN_FNS
-        .iter()
-        .find(|(_, f)| f.selector().as_slice() == selector)
-        .map(|(fam, f)| (*fam, contract, f.clone()))
+    known_fns()
+        .find(|(_, _, sel)| *sel == selector)
+        .map(|(fam, f, _)| (fam, contract, f.clone()))
 }
 
 fn as_address(v: Option<&DynSolValue>) -> Option<Address> {

@@ -314,7 +314,10 @@ impl<'m> Checker<'m> {
         let sig = node.signature();
         // Upgrades are recognised by their bytes, in every shape in use (OZ 4 and 5, Optimism), never by
         // the names an ABI gives their arguments.
-        let upgrade = decode::upgrade_call(&node.data);
+        let upgrade = match a.call {
+            ActionCall::Upgrade => decode::upgrade_call(&node.data),
+            ActionCall::Function(_) => None,
+        };
         match (&a.call, &c.proxy) {
             (ActionCall::Function(f), _) => {
                 node.to == c.address && sig == Some(f.signature().as_str())
