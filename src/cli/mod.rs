@@ -52,6 +52,7 @@ mod compose;
 pub(crate) mod execute;
 mod execute_chains;
 pub(crate) mod ladder;
+mod lazy;
 mod manifest;
 mod output;
 pub(crate) mod sign;
@@ -66,6 +67,7 @@ pub use output::{CliError, ExitCode};
 use crate::manifest::trust::{self, ExplicitPin};
 use crate::manifest::Manifest;
 use clap::{Parser, Subcommand};
+use lazy::{Lazy, LazySub};
 use std::path::PathBuf;
 
 /// The version, with the commit it was built from.
@@ -122,60 +124,60 @@ pub struct Cli {
 pub enum Command {
     /// Inspect, check, pin and approve the manifest.
     #[command(subcommand)]
-    Manifest(manifest::ManifestCmd),
+    Manifest(LazySub<manifest::ManifestCmd>),
     /// Decode a transaction (flags, bundle or Safe Transaction Builder file) and check it against the
     /// manifest. Exit 0 when allowed, 3 when refused, 5 when allowed by an untrusted manifest.
-    Verify(verify::VerifyArgs),
+    Verify(Lazy<verify::VerifyArgs>),
     /// Compose a playbook into the exact transaction guardians sign, verified, as a bundle file.
-    Compose(compose::ComposeArgs),
+    Compose(Lazy<compose::ComposeArgs>),
     /// Show a bundle's verification report and signing state.
-    Inspect(compose::InspectArgs),
+    Inspect(Lazy<compose::InspectArgs>),
     /// Re-verify a bundle against the local pinned manifest and add a signature (Ledger, Speculos or
     /// keystore). Exit 4 when the device refuses or is unavailable; nothing is written then.
-    Sign(sign::SignArgs),
+    Sign(Lazy<sign::SignArgs>),
     /// Pre-signed pause ladders: build, sign, status, fire.
     #[command(subcommand)]
-    Ladder(ladder::LadderCmd),
+    Ladder(LazySub<ladder::LadderCmd>),
     /// Follow the chain: check every new block against the manifest's watch rules (every proxy's
     /// EIP-1967 slots and the Safe's configuration built in, plus [[watch]]), alert, and with
     /// --auto-fire fire a pre-signed ladder. Ctrl-C stops after the current block.
-    Watch(watch::WatchArgs),
+    Watch(Lazy<watch::WatchArgs>),
     /// Run a bundle's transaction in-process against the node's state at a pinned block (or offline
     /// against a snapshot): revert reason and failing call, events, storage and balance changes, and the
     /// manifest's post-conditions. Exit 0 when it does what the playbook expects, 3 when not.
-    Simulate(simulate::SimulateArgs),
+    Simulate(Lazy<simulate::SimulateArgs>),
     /// Talk to a Ledger: list devices, show an address, read the Ethereum app's settings.
     #[command(subcommand)]
-    Ledger(sign::LedgerCmd),
+    Ledger(LazySub<sign::LedgerCmd>),
     /// Execute a fully signed Safe transaction: check signatures against the chain, simulate, sign the
     /// execution with the executor's signer, send, wait, and check the post-conditions.
-    Execute(execute::ExecuteArgs),
+    Execute(Lazy<execute::ExecuteArgs>),
     /// Send an already-signed transaction (idempotent: re-running never sends twice), wait, and check
     /// the post-conditions.
-    Broadcast(execute::BroadcastArgs),
+    Broadcast(Lazy<execute::BroadcastArgs>),
     /// Timelock operations.
     #[command(subcommand)]
-    Timelock(execute::TimelockCmd),
+    Timelock(LazySub<execute::TimelockCmd>),
     /// Merge the signatures of bundles for the same request into one (sorted by owner, as Safe
     /// requires). Exit 3 when the bundles are not for the same request.
-    Combine(transfer::CombineArgs),
+    Combine(Lazy<transfer::CombineArgs>),
     /// Show a bundle (or just its signatures) as UR strings, PNG QR codes or an animated terminal QR;
     /// or as an ERC-4527 `eth-sign-request` for QR signers (Keystone, AirGap Vault).
-    Export(transfer::ExportArgs),
+    Export(Lazy<transfer::ExportArgs>),
     /// Read a bundle, its signatures or an ERC-4527 `eth-signature` from QR images or UR lines,
     /// check it and write the bundle.
-    Import(transfer::ImportArgs),
+    Import(Lazy<transfer::ImportArgs>),
     /// The audit trail: verify its hash chain, or show it.
     #[command(subcommand)]
-    Audit(audit::AuditCmd),
+    Audit(LazySub<audit::AuditCmd>),
     /// The incident console: a keyboard-driven TUI.
-    Tui(tui::TuiArgs),
+    Tui(Lazy<tui::TuiArgs>),
     /// A whole incident on built-in pieces: local chain, demo manifest, simulated Ledger. Everything DRILL.
     /// Needs only Foundry's anvil (the project's pinned one, on PATH, or --anvil PATH); the contracts it
     /// deploys are built into the binary.
-    Drill(tui::DrillArgs),
+    Drill(Lazy<tui::DrillArgs>),
     /// Run the built-in Ledger simulator (a TEST AND DRILL device) on a TCP port, Speculos protocol.
-    DeviceSim(sign::DeviceSimArgs),
+    DeviceSim(Lazy<sign::DeviceSimArgs>),
     /// Print a shell completion script, generated from the command-line definition
     /// (e.g. `breakglass completions bash > ~/.local/share/bash-completion/completions/breakglass`).
     Completions {
@@ -195,6 +197,7 @@ pub enum Command {
 /// `breakglass completions SHELL`: the script on standard output.
 fn completions(shell: clap_complete::Shell) -> Result<(), CliError> {
     use clap::CommandFactory;
+    lazy::eager();
     let mut cmd = Cli::command();
     let mut out = Vec::new();
     clap_complete::generate(shell, &mut cmd, "breakglass", &mut out);
@@ -215,6 +218,7 @@ fn write_stdout(bytes: &[u8]) -> Result<(), CliError> {
 /// `breakglass man [--out-dir DIR]`: the main page on standard output, or every command's page in DIR.
 fn man(out_dir: Option<&std::path::Path>) -> Result<(), CliError> {
     use clap::CommandFactory;
+    lazy::eager();
     let cmd = Cli::command();
     let err = |e: std::io::Error| CliError::new("man", e.to_string());
     match out_dir {
@@ -371,9 +375,9 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         _ => {}
     }
     let audited = match &command {
-        Command::Manifest(
+        Command::Manifest(LazySub(
             manifest::ManifestCmd::Pin { .. } | manifest::ManifestCmd::Approve { .. },
-        ) => Some("manifest"),
+        )) => Some("manifest"),
         Command::Verify(_) => Some("verify"),
         Command::Compose(_) => Some("compose"),
         Command::Sign(_) => Some("sign"),
@@ -387,26 +391,26 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         _ => None,
     };
     let result = match command {
-        Command::Audit(c) => audit::run(&ctx, c),
-        Command::Combine(a) => transfer::run_combine(&ctx, a),
-        Command::Export(a) => transfer::run_export(&ctx, a),
-        Command::Import(a) => transfer::run_import(&ctx, a),
-        Command::Tui(a) => tui::run_tui(&ctx, a),
-        Command::Drill(a) => tui::run_drill(&ctx, a),
+        Command::Audit(LazySub(c)) => audit::run(&ctx, c),
+        Command::Combine(Lazy(a)) => transfer::run_combine(&ctx, a),
+        Command::Export(Lazy(a)) => transfer::run_export(&ctx, a),
+        Command::Import(Lazy(a)) => transfer::run_import(&ctx, a),
+        Command::Tui(Lazy(a)) => tui::run_tui(&ctx, a),
+        Command::Drill(Lazy(a)) => tui::run_drill(&ctx, a),
         Command::Completions { .. } | Command::Man { .. } => Ok(()),
-        Command::Manifest(cmd) => manifest::run(&ctx, cmd),
-        Command::Verify(a) => verify::run(&ctx, a),
-        Command::Compose(a) => compose::run_compose(&ctx, a),
-        Command::Inspect(a) => compose::run_inspect(&ctx, a),
-        Command::Sign(a) => sign::run_sign(&ctx, a),
-        Command::Simulate(a) => simulate::run_simulate(&ctx, a),
-        Command::Ladder(c) => ladder::run(&ctx, c),
-        Command::Watch(a) => watch::run_watch(&ctx, a),
-        Command::Ledger(c) => sign::run_ledger(&ctx, c),
-        Command::DeviceSim(a) => sign::run_device_sim(&ctx, a),
-        Command::Execute(a) => execute::run_execute(&ctx, a),
-        Command::Broadcast(a) => execute::run_broadcast(&ctx, a),
-        Command::Timelock(c) => execute::run_timelock(&ctx, c),
+        Command::Manifest(LazySub(cmd)) => manifest::run(&ctx, cmd),
+        Command::Verify(Lazy(a)) => verify::run(&ctx, a),
+        Command::Compose(Lazy(a)) => compose::run_compose(&ctx, a),
+        Command::Inspect(Lazy(a)) => compose::run_inspect(&ctx, a),
+        Command::Sign(Lazy(a)) => sign::run_sign(&ctx, a),
+        Command::Simulate(Lazy(a)) => simulate::run_simulate(&ctx, a),
+        Command::Ladder(LazySub(c)) => ladder::run(&ctx, c),
+        Command::Watch(Lazy(a)) => watch::run_watch(&ctx, a),
+        Command::Ledger(LazySub(c)) => sign::run_ledger(&ctx, c),
+        Command::DeviceSim(Lazy(a)) => sign::run_device_sim(&ctx, a),
+        Command::Execute(Lazy(a)) => execute::run_execute(&ctx, a),
+        Command::Broadcast(Lazy(a)) => execute::run_broadcast(&ctx, a),
+        Command::Timelock(LazySub(c)) => execute::run_timelock(&ctx, c),
     };
     if let (Err(e), Some(cmd)) = (&result, audited) {
         // Refusals and failures are part of the record too (a verify refusal is logged as its verdict).

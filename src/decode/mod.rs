@@ -13,9 +13,9 @@ use crate::manifest::Manifest;
 use crate::safe::{unpack_multisend, Operation, SafeTxFields};
 use alloy::dyn_abi::{DynSolValue, JsonAbiExt};
 use alloy::json_abi::Function;
-use alloy::primitives::{keccak256, Address, Bytes, B256, U256};
+use alloy::primitives::{hex, keccak256, Address, Bytes, B256, U256};
 use serde::Serialize;
-use std::sync::LazyLock;
+use std::sync::OnceLock;
 
 /// How deep calls may nest (Safe → MultiSend → timelock → upgrade init …) before the input is refused.
 pub const MAX_DEPTH: usize = 8;
@@ -42,68 +42,74 @@ pub enum Family {
     Manifest,
 }
 
-const KNOWN: &[(Family, &str)] = &[
-    (Family::Safe, "function execTransaction(address to,uint256 value,bytes data,uint8 operation,uint256 safeTxGas,uint256 baseGas,uint256 gasPrice,address gasToken,address refundReceiver,bytes signatures)"),
-    (Family::Safe, "function approveHash(bytes32 hashToApprove)"),
-    (Family::MultiSend, "function multiSend(bytes transactions)"),
-    (Family::Multicall, "function aggregate3((address target,bool allowFailure,bytes callData)[] calls)"),
-    (Family::Multicall, "function aggregate((address target,bytes callData)[] calls)"),
-    (Family::Multicall, "function tryAggregate(bool requireSuccess,(address target,bytes callData)[] calls)"),
-    (Family::Timelock, "function schedule(address target,uint256 value,bytes data,bytes32 predecessor,bytes32 salt,uint256 delay)"),
-    (Family::Timelock, "function scheduleBatch(address[] targets,uint256[] values,bytes[] payloads,bytes32 predecessor,bytes32 salt,uint256 delay)"),
-    (Family::Timelock, "function execute(address target,uint256 value,bytes payload,bytes32 predecessor,bytes32 salt)"),
-    (Family::Timelock, "function executeBatch(address[] targets,uint256[] values,bytes[] payloads,bytes32 predecessor,bytes32 salt)"),
-    (Family::Timelock, "function cancel(bytes32 id)"),
-    (Family::Timelock, "function updateDelay(uint256 newDelay)"),
-    (Family::Proxy, "function upgradeTo(address newImplementation)"),
-    (Family::Proxy, "function upgradeToAndCall(address newImplementation,bytes data)"),
-    (Family::Proxy, "function upgradeAndCall(address proxy,address implementation,bytes data)"),
-    (Family::Proxy, "function upgrade(address proxy,address implementation)"),
-    (Family::Proxy, "function changeProxyAdmin(address proxy,address newAdmin)"),
-    (Family::SafeAdmin, "function addOwnerWithThreshold(address owner,uint256 _threshold)"),
-    (Family::SafeAdmin, "function removeOwner(address prevOwner,address owner,uint256 _threshold)"),
-    (Family::SafeAdmin, "function swapOwner(address prevOwner,address oldOwner,address newOwner)"),
-    (Family::SafeAdmin, "function changeThreshold(uint256 _threshold)"),
-    (Family::SafeAdmin, "function enableModule(address module)"),
-    (Family::SafeAdmin, "function disableModule(address prevModule,address module)"),
-    (Family::SafeAdmin, "function setGuard(address guard)"),
-    (Family::SafeAdmin, "function setModuleGuard(address moduleGuard)"),
-    (Family::SafeAdmin, "function setFallbackHandler(address handler)"),
-    (Family::Common, "function transferOwnership(address newOwner)"),
-    (Family::Common, "function renounceOwnership()"),
-    (Family::Common, "function acceptOwnership()"),
-    (Family::Common, "function grantRole(bytes32 role,address account)"),
-    (Family::Common, "function revokeRole(bytes32 role,address account)"),
-    (Family::Common, "function renounceRole(bytes32 role,address callerConfirmation)"),
-    (Family::Common, "function approve(address spender,uint256 amount)"),
-    (Family::Common, "function transfer(address to,uint256 amount)"),
-    (Family::Common, "function transferFrom(address from,address to,uint256 amount)"),
-    (Family::Common, "function setApprovalForAll(address operator,bool approved)"),
+/// The functions decoded by name whatever the manifest says, with their selectors: written out so that a
+/// lookup hashes nothing and parses only the function it finds (`known_selectors_are_the_signatures_hashes`
+/// checks every one against keccak256 of its parsed signature; they are the published ones too).
+const KNOWN: &[(Family, [u8; 4], &str)] = &[
+    (Family::Safe, hex!("6a761202"), "function execTransaction(address to,uint256 value,bytes data,uint8 operation,uint256 safeTxGas,uint256 baseGas,uint256 gasPrice,address gasToken,address refundReceiver,bytes signatures)"),
+    (Family::Safe, hex!("d4d9bdcd"), "function approveHash(bytes32 hashToApprove)"),
+    (Family::MultiSend, hex!("8d80ff0a"), "function multiSend(bytes transactions)"),
+    (Family::Multicall, hex!("82ad56cb"), "function aggregate3((address target,bool allowFailure,bytes callData)[] calls)"),
+    (Family::Multicall, hex!("252dba42"), "function aggregate((address target,bytes callData)[] calls)"),
+    (Family::Multicall, hex!("bce38bd7"), "function tryAggregate(bool requireSuccess,(address target,bytes callData)[] calls)"),
+    (Family::Timelock, hex!("01d5062a"), "function schedule(address target,uint256 value,bytes data,bytes32 predecessor,bytes32 salt,uint256 delay)"),
+    (Family::Timelock, hex!("8f2a0bb0"), "function scheduleBatch(address[] targets,uint256[] values,bytes[] payloads,bytes32 predecessor,bytes32 salt,uint256 delay)"),
+    (Family::Timelock, hex!("134008d3"), "function execute(address target,uint256 value,bytes payload,bytes32 predecessor,bytes32 salt)"),
+    (Family::Timelock, hex!("e38335e5"), "function executeBatch(address[] targets,uint256[] values,bytes[] payloads,bytes32 predecessor,bytes32 salt)"),
+    (Family::Timelock, hex!("c4d252f5"), "function cancel(bytes32 id)"),
+    (Family::Timelock, hex!("64d62353"), "function updateDelay(uint256 newDelay)"),
+    (Family::Proxy, hex!("3659cfe6"), "function upgradeTo(address newImplementation)"),
+    (Family::Proxy, hex!("4f1ef286"), "function upgradeToAndCall(address newImplementation,bytes data)"),
+    (Family::Proxy, hex!("9623609d"), "function upgradeAndCall(address proxy,address implementation,bytes data)"),
+    (Family::Proxy, hex!("99a88ec4"), "function upgrade(address proxy,address implementation)"),
+    (Family::Proxy, hex!("7eff275e"), "function changeProxyAdmin(address proxy,address newAdmin)"),
+    (Family::SafeAdmin, hex!("0d582f13"), "function addOwnerWithThreshold(address owner,uint256 _threshold)"),
+    (Family::SafeAdmin, hex!("f8dc5dd9"), "function removeOwner(address prevOwner,address owner,uint256 _threshold)"),
+    (Family::SafeAdmin, hex!("e318b52b"), "function swapOwner(address prevOwner,address oldOwner,address newOwner)"),
+    (Family::SafeAdmin, hex!("694e80c3"), "function changeThreshold(uint256 _threshold)"),
+    (Family::SafeAdmin, hex!("610b5925"), "function enableModule(address module)"),
+    (Family::SafeAdmin, hex!("e009cfde"), "function disableModule(address prevModule,address module)"),
+    (Family::SafeAdmin, hex!("e19a9dd9"), "function setGuard(address guard)"),
+    (Family::SafeAdmin, hex!("e068df37"), "function setModuleGuard(address moduleGuard)"),
+    (Family::SafeAdmin, hex!("f08a0323"), "function setFallbackHandler(address handler)"),
+    (Family::Common, hex!("f2fde38b"), "function transferOwnership(address newOwner)"),
+    (Family::Common, hex!("715018a6"), "function renounceOwnership()"),
+    (Family::Common, hex!("79ba5097"), "function acceptOwnership()"),
+    (Family::Common, hex!("2f2ff15d"), "function grantRole(bytes32 role,address account)"),
+    (Family::Common, hex!("d547741f"), "function revokeRole(bytes32 role,address account)"),
+    (Family::Common, hex!("36568abe"), "function renounceRole(bytes32 role,address callerConfirmation)"),
+    (Family::Common, hex!("095ea7b3"), "function approve(address spender,uint256 amount)"),
+    (Family::Common, hex!("a9059cbb"), "function transfer(address to,uint256 amount)"),
+    (Family::Common, hex!("23b872dd"), "function transferFrom(address from,address to,uint256 amount)"),
+    (Family::Common, hex!("a22cb465"), "function setApprovalForAll(address operator,bool approved)"),
 ];
 
-/// The selectors of [`KNOWN_FNS`], hashed once per process (every call of a batch is looked up).
-static KNOWN_SELECTORS: LazyLock<Vec<[u8; 4]>> =
-    LazyLock::new(|| KNOWN_FNS.iter().map(|(_, f)| f.selector().0).collect());
+/// [`KNOWN`]'s functions, each parsed the first time a call matches it.
+static KNOWN_PARSED: [OnceLock<Option<Function>>; KNOWN.len()] =
+    [const { OnceLock::new() }; KNOWN.len()];
 
-/// Each known function with its selector.
-fn known_fns() -> impl Iterator<Item = (Family, &'static Function, &'static [u8])> {
-    KNOWN_FNS
-        .iter()
-        .zip(KNOWN_SELECTORS.iter())
-        .map(|((fam, f), sel)| (*fam, f, sel.as_slice()))
+/// Parses a [`KNOWN`] signature (alloy's parser, or ours for the tuple forms it leaves to a JSON ABI).
+fn parse_known(sig: &str) -> Option<Function> {
+    Function::parse(sig)
+        .ok()
+        .or_else(|| crate::manifest::human_abi::parse_function(sig).ok())
 }
 
-static KNOWN_FNS: LazyLock<Vec<(Family, Function)>> = LazyLock::new(|| {
+/// [`KNOWN`]'s entry `i`, parsed once per process. Every entry parses (`every_known_signature_parses`);
+/// one that did not would decode as unknown, as before it was parsed lazily.
+fn known_fn(i: usize) -> Option<&'static Function> {
+    KNOWN_PARSED[i]
+        .get_or_init(|| parse_known(KNOWN[i].2))
+        .as_ref()
+}
+
+/// Each known function's index, family and selector.
+fn known_fns() -> impl Iterator<Item = (usize, Family, &'static [u8])> {
     KNOWN
         .iter()
-        .filter_map(|(fam, sig)| {
-            Function::parse(sig)
-                .ok()
-                .or_else(|| crate::manifest::human_abi::parse_function(sig).ok())
-                .map(|f| (*fam, f))
-        })
-        .collect()
-});
+        .enumerate()
+        .map(|(i, (fam, sel, _))| (i, *fam, sel.as_slice()))
+}
 
 /// Where a call in the tree came from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -253,7 +259,7 @@ struct Ctx<'m> {
 /// fallback handler). Checks key on the selector, never on which ABI decoded a call: a manifest ABI that
 /// lists `enableModule` (or any function whose selector collides with one) must not relabel it.
 pub fn is_safe_admin_selector(selector: &[u8]) -> bool {
-    known_fns().any(|(fam, _, sel)| fam == Family::SafeAdmin && sel == selector)
+    known_fns().any(|(_, fam, sel)| fam == Family::SafeAdmin && sel == selector)
 }
 
 pub use crate::control::control_change;
@@ -325,11 +331,13 @@ fn find_function(
     selector: &[u8],
 ) -> Option<(Family, Option<String>, Function)> {
     // Safe administration is always decoded as what the Safe will run, whatever a manifest ABI says.
-    if let Some((fam, f, _)) =
-        known_fns().find(|(fam, _, sel)| *fam == Family::SafeAdmin && *sel == selector)
+    if let Some((i, fam, _)) =
+        known_fns().find(|(_, fam, sel)| *fam == Family::SafeAdmin && *sel == selector)
     {
         let contract = m.and_then(|m| m.contract_at(to)).map(|c| c.id.clone());
-        return Some((fam, contract, f.clone()));
+        if let Some(f) = known_fn(i) {
+            return Some((fam, contract, f.clone()));
+        }
     }
     if let Some(c) = m.and_then(|m| m.contract_at(to)) {
         if let Some(f) = c
@@ -343,7 +351,7 @@ fn find_function(
     let contract = m.and_then(|m| m.contract_at(to)).map(|c| c.id.clone());
     known_fns()
         .find(|(_, _, sel)| *sel == selector)
-        .map(|(fam, f, _)| (fam, contract, f.clone()))
+        .and_then(|(i, fam, _)| Some((fam, contract, known_fn(i)?.clone())))
 }
 
 fn as_address(v: Option<&DynSolValue>) -> Option<Address> {
@@ -841,14 +849,38 @@ pub fn exec_transaction_fields(node: &CallNode) -> Option<SafeTxFields> {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     #[test]
     fn every_known_signature_parses() {
-        assert_eq!(
-            KNOWN_FNS.len(),
-            KNOWN.len(),
-            "a KNOWN signature does not parse"
+        for (_, _, sig) in KNOWN {
+            assert!(parse_known(sig).is_some(), "{sig} does not parse");
+        }
+    }
+
+    /// The written-out selectors are keccak256 of the parsed signatures (alloy's), and a few are checked
+    /// against the values published by Safe, OpenZeppelin and Multicall3.
+    #[test]
+    fn known_selectors_are_the_signatures_hashes() {
+        for (i, (_, sel, sig)) in KNOWN.iter().enumerate() {
+            assert_eq!(known_fn(i).unwrap().selector().0, *sel, "{sig}");
+        }
+        let published = |name: &str| {
+            KNOWN
+                .iter()
+                .find(|k| k.2.starts_with(&format!("function {name}(")))
+                .unwrap()
+                .1
+        };
+        assert_eq!(published("execTransaction"), [0x6a, 0x76, 0x12, 0x02]);
+        assert_eq!(published("multiSend"), [0x8d, 0x80, 0xff, 0x0a]);
+        assert_eq!(published("aggregate3"), [0x82, 0xad, 0x56, 0xcb]);
+        assert_eq!(published("upgradeToAndCall"), [0x4f, 0x1e, 0xf2, 0x86]);
+        let mut seen = std::collections::HashSet::new();
+        assert!(
+            KNOWN.iter().all(|k| seen.insert(k.1)),
+            "two KNOWN entries share a selector"
         );
     }
 }
