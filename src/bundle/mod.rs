@@ -659,7 +659,10 @@ fn check_labels(m: &Manifest, b: &Bundle, report: &Report) -> Result<(), BundleE
 /// The report is returned whether allowed or not; callers that sign must check `report.allowed`.
 pub fn verify_bundle(m: &Manifest, b: &Bundle) -> Result<VerifiedBundle, BundleError> {
     // A multi-chain manifest judges each bundle by the deployment on the bundle's chain.
-    let view = m.on_chain_id(b.chain_id).filter(|_| m.is_multichain());
+    let view = m
+        .is_multichain()
+        .then(|| m.on_chain_id(b.chain_id))
+        .flatten();
     let m = view.as_ref().unwrap_or(m);
     b.recompute()?;
     if b.manifest.hash != m.hash {
@@ -875,7 +878,10 @@ pub fn tally(
 
 /// [`tally`] under the manifest's owners and threshold.
 pub fn tally_manifest(m: &Manifest, b: &Bundle, proven_on_chain: &[Address]) -> Tally {
-    let view = m.on_chain_id(b.chain_id).filter(|_| m.is_multichain());
+    let view = m
+        .is_multichain()
+        .then(|| m.on_chain_id(b.chain_id))
+        .flatten();
     let m = view.as_ref().unwrap_or(m);
     let (owners, threshold) = m
         .safe

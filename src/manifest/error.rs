@@ -72,6 +72,10 @@ pub(crate) struct Diags<'a> {
     /// ABIs already parsed, by the byte span they were written at: a multi-chain manifest's shared
     /// contract is validated once per chain from the same text.
     pub abi_cache: std::collections::HashMap<(usize, usize), Option<alloy::json_abi::JsonAbi>>,
+    /// Human-readable ABI items alloy parsed, by their text (`validate::parsed_abi_item`).
+    pub abi_items: std::collections::HashMap<String, std::rc::Rc<alloy::json_abi::JsonAbi>>,
+    /// Items whose every parameter type was checked and is a Solidity type.
+    pub abi_items_typed: std::collections::HashSet<String>,
     /// The manifest's folder: `abi_file` paths are relative to it.
     pub base_dir: std::path::PathBuf,
 }
@@ -82,6 +86,8 @@ impl<'a> Diags<'a> {
             text,
             list: Vec::new(),
             abi_cache: Default::default(),
+            abi_items: Default::default(),
+            abi_items_typed: Default::default(),
             base_dir: Default::default(),
         }
     }

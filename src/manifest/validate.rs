@@ -236,13 +236,27 @@ fn addr_field(d: &mut Diags<'_>, s: &S<String>, what: &str) -> Option<Address> {
     }
 }
 
+/// One human-readable ABI item parsed by alloy, once per distinct text in a manifest: contracts of one
+/// protocol list the same `function pause()` again and again. Items alloy does not take are not kept.
+fn parsed_abi_item(
+    d: &mut Diags<'_>,
+    text: &str,
+) -> Result<std::rc::Rc<JsonAbi>, alloy::json_abi::parser::Error> {
+    if let Some(one) = d.abi_items.get(text) {
+        return Ok(one.clone());
+    }
+    let one = std::rc::Rc::new(JsonAbi::parse([text])?);
+    d.abi_items.insert(text.to_string(), one.clone());
+    Ok(one)
+}
+
 fn parse_human_abi(d: &mut Diags<'_>, items: &[S<String>]) -> Option<JsonAbi> {
     {
         {
             let mut abi = JsonAbi::new();
             let mut ok = true;
             for item in items {
-                match JsonAbi::parse([item.get_ref().as_str()]) {
+                match parsed_abi_item(d, item.get_ref()) {
                     Ok(one) => {
                         for f in one.functions() {
                             if abi.functions().any(|g| g.signature() == f.signature()) {
@@ -308,9 +322,13 @@ fn parse_human_abi(d: &mut Diags<'_>, items: &[S<String>]) -> Option<JsonAbi> {
             // Every type must be a Solidity type (alloy's parser takes `uint257` and fails only when
             // encoding): say which parameter of which signature is wrong, at the item.
             for item in items {
-                let Ok(one) = JsonAbi::parse([item.get_ref().as_str()]) else {
+                let Ok(one) = parsed_abi_item(d, item.get_ref()) else {
                     continue;
                 };
+                if d.abi_items_typed.contains(item.get_ref().as_str()) {
+                    continue;
+                }
+                let errors_before = d.list.len();
                 for f in one.functions() {
                     for (k, p) in f.inputs.iter().chain(f.outputs.iter()).enumerate() {
                         if let Err(e) =
@@ -331,6 +349,9 @@ fn parse_human_abi(d: &mut Diags<'_>, items: &[S<String>]) -> Option<JsonAbi> {
                             ok = false;
                         }
                     }
+                }
+                if d.list.len() == errors_before {
+                    d.abi_items_typed.insert(item.get_ref().clone());
                 }
             }
             ok.then_some(abi)

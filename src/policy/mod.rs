@@ -991,7 +991,7 @@ pub fn verify_safe_tx(
     safe: Address,
     tx: &SafeTxFields,
 ) -> Result<Report, DecodeError> {
-    let view = m.on_chain_id(chain_id).filter(|_| m.is_multichain());
+    let view = m.is_multichain().then(|| m.on_chain_id(chain_id)).flatten();
     let m = view.as_ref().unwrap_or(m);
     let tree = decode::decode_safe_tx(Some(m), tx)?;
     let mut c = new_checker(m);
@@ -1027,7 +1027,7 @@ pub fn verify_plain(
     value: U256,
     data: &[u8],
 ) -> Result<Report, DecodeError> {
-    let view = m.on_chain_id(chain_id).filter(|_| m.is_multichain());
+    let view = m.is_multichain().then(|| m.on_chain_id(chain_id)).flatten();
     let m = view.as_ref().unwrap_or(m);
     let tree = decode::decode_call(Some(m), to, value, data)?;
     let mut c = new_checker(m);
