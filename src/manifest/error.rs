@@ -74,6 +74,8 @@ pub(crate) struct Diags<'a> {
     pub abi_cache: std::collections::HashMap<(usize, usize), Option<alloy::json_abi::JsonAbi>>,
     /// Human-readable ABI items alloy parsed, by their text (`validate::parsed_abi_item`).
     pub abi_items: std::collections::HashMap<String, std::rc::Rc<alloy::json_abi::JsonAbi>>,
+    /// Whole `abi = [ … ]` lists that parsed without a diagnostic, by their items' texts.
+    pub abi_lists: std::collections::HashMap<Vec<String>, alloy::json_abi::JsonAbi>,
     /// Items whose every parameter type was checked and is a Solidity type.
     pub abi_items_typed: std::collections::HashSet<String>,
     /// The manifest's folder: `abi_file` paths are relative to it.
@@ -87,6 +89,7 @@ impl<'a> Diags<'a> {
             list: Vec::new(),
             abi_cache: Default::default(),
             abi_items: Default::default(),
+            abi_lists: Default::default(),
             abi_items_typed: Default::default(),
             base_dir: Default::default(),
         }

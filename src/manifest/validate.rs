@@ -251,6 +251,20 @@ fn parsed_abi_item(
 }
 
 fn parse_human_abi(d: &mut Diags<'_>, items: &[S<String>]) -> Option<JsonAbi> {
+    // Contracts of one kind list the same items: a list seen whole and clean before gives the same ABI.
+    let texts: Vec<String> = items.iter().map(|i| i.get_ref().clone()).collect();
+    if let Some(abi) = d.abi_lists.get(&texts) {
+        return Some(abi.clone());
+    }
+    let errors_before = d.list.len();
+    let abi = parse_human_abi_uncached(d, items);
+    if let (Some(abi), true) = (&abi, d.list.len() == errors_before) {
+        d.abi_lists.insert(texts, abi.clone());
+    }
+    abi
+}
+
+fn parse_human_abi_uncached(d: &mut Diags<'_>, items: &[S<String>]) -> Option<JsonAbi> {
     {
         {
             let mut abi = JsonAbi::new();
@@ -652,6 +666,10 @@ fn find_function(abi: &JsonAbi, wanted: &str) -> Result<Function, (String, Strin
             .join(", ")
     };
     if wanted.contains('(') {
+        // Already canonical (`pause()`, as most manifests write it): no need to parse it to compare.
+        if let Some(f) = all.iter().find(|f| f.signature() == wanted) {
+            return Ok((*f).clone());
+        }
         let normalized = match Function::parse(wanted) {
             Ok(f) => f.signature(),
             Err(e) => {
