@@ -232,7 +232,8 @@ if [[ -n "$CAST" ]]; then
         # shellcheck disable=SC2086
         hyperfine -N "${PAIR_RUNS[@]}" ${HYPERFINE_ARGS:-} --style none --export-json "$TMP/pair$r.json" \
             --command-name verify-batch4 "$BG --manifest $BIG verify --safe $SAFE --to $B4_TO --data $B4_DATA --operation 1" \
-            --command-name cast-decode-batch4 "$CAST decode-calldata multiSend(bytes) $B4_DATA" >/dev/null
+            --command-name cast-decode-batch4 "$CAST decode-calldata multiSend(bytes) $B4_DATA" >/dev/null 2>&1 ||
+            die "hyperfine failed on the verify/cast pair"
     done
     python3 - "$TMP"/pair1.json "$TMP"/pair2.json "$TMP"/pair3.json <<'EOF'
 import json, statistics, sys
