@@ -71,11 +71,12 @@ pub(crate) struct Diags<'a> {
     pub list: Vec<(usize, Diagnostic)>,
     /// ABIs already parsed, by the byte span they were written at: a multi-chain manifest's shared
     /// contract is validated once per chain from the same text.
-    pub abi_cache: std::collections::HashMap<(usize, usize), Option<alloy::json_abi::JsonAbi>>,
+    pub abi_cache:
+        std::collections::HashMap<(usize, usize), Option<std::sync::Arc<alloy::json_abi::JsonAbi>>>,
     /// Human-readable ABI items alloy parsed, by their text (`validate::parsed_abi_item`).
     pub abi_items: std::collections::HashMap<String, std::rc::Rc<alloy::json_abi::JsonAbi>>,
     /// Whole `abi = [ … ]` lists that parsed without a diagnostic, by their items' texts.
-    pub abi_lists: std::collections::HashMap<Vec<String>, alloy::json_abi::JsonAbi>,
+    pub abi_lists: std::collections::HashMap<Vec<String>, std::sync::Arc<alloy::json_abi::JsonAbi>>,
     /// Items whose every parameter type was checked and is a Solidity type.
     pub abi_items_typed: std::collections::HashSet<String>,
     /// The manifest's folder: `abi_file` paths are relative to it.

@@ -165,8 +165,8 @@ pub struct Contract {
     pub address: Address,
     /// Proxy kind.
     pub proxy: ProxyKind,
-    /// The ABI calls are decoded with.
-    pub abi: JsonAbi,
+    /// The ABI calls are decoded with (shared: contracts of one kind list the same ABI).
+    pub abi: std::sync::Arc<JsonAbi>,
     /// The upgrade function `compose` calls (verification accepts every shape of the proxy kind).
     pub upgrade_call: Option<crate::upgrade::UpgradeShape>,
 }

@@ -13,6 +13,7 @@ use alloy::json_abi::{Function, JsonAbi};
 use alloy::primitives::{Address, B256};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
+use std::sync::Arc;
 
 /// Parses an address, insisting on a valid EIP-55 checksum when the hex is mixed case.
 pub(crate) fn parse_address(s: &str) -> Result<Address, (String, String)> {
@@ -250,14 +251,14 @@ fn parsed_abi_item(
     Ok(one)
 }
 
-fn parse_human_abi(d: &mut Diags<'_>, items: &[S<String>]) -> Option<JsonAbi> {
+fn parse_human_abi(d: &mut Diags<'_>, items: &[S<String>]) -> Option<Arc<JsonAbi>> {
     // Contracts of one kind list the same items: a list seen whole and clean before gives the same ABI.
     let texts: Vec<String> = items.iter().map(|i| i.get_ref().clone()).collect();
     if let Some(abi) = d.abi_lists.get(&texts) {
         return Some(abi.clone());
     }
     let errors_before = d.list.len();
-    let abi = parse_human_abi_uncached(d, items);
+    let abi = parse_human_abi_uncached(d, items).map(Arc::new);
     if let (Some(abi), true) = (&abi, d.list.len() == errors_before) {
         d.abi_lists.insert(texts, abi.clone());
     }
@@ -375,7 +376,7 @@ fn parse_human_abi_uncached(d: &mut Diags<'_>, items: &[S<String>]) -> Option<Js
 
 /// The ABI of a contract from exactly one of `abi`, `abi_json` or `abi_file` (+ `abi_hash`); each parsed
 /// once per file however many chains share it.
-fn contract_abi(d: &mut Diags<'_>, id: &str, c: &super::raw::RawContract) -> Option<JsonAbi> {
+fn contract_abi(d: &mut Diags<'_>, id: &str, c: &super::raw::RawContract) -> Option<Arc<JsonAbi>> {
     let given = [c.abi.is_some(), c.abi_json.is_some(), c.abi_file.is_some()]
         .iter()
         .filter(|x| **x)
@@ -406,7 +407,7 @@ fn contract_abi(d: &mut Diags<'_>, id: &str, c: &super::raw::RawContract) -> Opt
         (Some(a), _, _) => a.span(),
         (_, Some(j), _) => j.span(),
         (_, _, Some(f)) => f.span(),
-        _ => return Some(JsonAbi::new()),
+        _ => return Some(Arc::new(JsonAbi::new())),
     };
     let key = (span.start, span.end);
     if let Some(hit) = d.abi_cache.get(&key) {
@@ -414,8 +415,8 @@ fn contract_abi(d: &mut Diags<'_>, id: &str, c: &super::raw::RawContract) -> Opt
     }
     let parsed = match (&c.abi, &c.abi_json, &c.abi_file) {
         (Some(a), _, _) => parse_human_abi(d, a.get_ref()),
-        (_, Some(j), _) => parse_json_abi(d, j),
-        (_, _, Some(f)) => abi_from_file(d, id, f, c.abi_hash.as_ref()),
+        (_, Some(j), _) => parse_json_abi(d, j).map(Arc::new),
+        (_, _, Some(f)) => abi_from_file(d, id, f, c.abi_hash.as_ref()).map(Arc::new),
         _ => None,
     };
     d.abi_cache.insert(key, parsed.clone());
