@@ -26,6 +26,9 @@ mod execute_chain;
 mod full_eip712;
 /// Issue 12's smaller findings: untrusted verify exit code, timelock delay, Builder operation, signer first.
 mod hardening;
+/// Issue 21: HTTPS to the node (rustls with ring) against a real TLS server in front of anvil; an
+/// untrusted certificate is refused.
+mod https_rpc;
 /// Issue 21: the installed binary's drill anywhere with only anvil on PATH; embedded contracts = pinned packages.
 mod install;
 /// The anvil harness itself: Safe 1.4.1, OZ 5 proxies and timelock deploy and behave.

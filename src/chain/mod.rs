@@ -34,6 +34,14 @@ pub enum ChainError {
         /// Transport message.
         reason: String,
     },
+    /// The node's TLS is not acceptable (certificate not trusted, expired, for another name…).
+    #[error("the node at {url} refused a secure connection: {reason}")]
+    Tls {
+        /// URL.
+        url: String,
+        /// rustls's reason.
+        reason: String,
+    },
     /// The node is on another chain.
     #[error("the node at {url} is on chain {actual}, but the manifest is for chain {expected}: check --rpc-url")]
     WrongChain {
@@ -66,6 +74,43 @@ pub enum ChainError {
     /// The runtime could not start.
     #[error("cannot start the async runtime: {0}")]
     Runtime(String),
+}
+
+/// An error and its causes in one line ("error sending request …: client error (Connect): Connection
+/// refused"): the outermost message alone rarely says what to fix.
+fn causes(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut next = e.source();
+    while let Some(err) = next {
+        let t = err.to_string();
+        if !t.is_empty() && !text.contains(&t) {
+            text.push_str(": ");
+            text.push_str(&t);
+        }
+        next = err.source();
+    }
+    text
+}
+
+/// The TLS failure under a transport error, if that is what it is. hyper hands rustls's error up
+/// inside an `io::Error`, whose `source()` skips it, so each `io::Error` is opened too.
+fn tls_error<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    let mut next = Some(e);
+    while let Some(err) = next {
+        if let Some(tls) = err.downcast_ref::<rustls::Error>() {
+            return Some(tls);
+        }
+        if let Some(inner) = err
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            if let Some(tls) = tls_error(inner) {
+                return Some(tls);
+            }
+        }
+        next = err.source();
+    }
+    None
 }
 
 /// Safe's revert codes (safe-smart-account `docs/error_codes.md`), explained for a person.
@@ -162,6 +207,9 @@ impl Chain {
             .enable_all()
             .build()
             .map_err(|e| ChainError::Runtime(e.to_string()))?;
+        // reqwest is built without a crypto provider of its own: HTTPS uses rustls with ring. Installing
+        // it a second time (another chain) is refused by rustls and changes nothing.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let provider = ProviderBuilder::new()
             .disable_recommended_fillers()
             .connect_http(parsed)
@@ -194,9 +242,15 @@ impl Chain {
                 message: p.message.to_string(),
                 revert: p.as_revert_data(),
             },
-            None => ChainError::Unreachable {
-                url: self.url.clone(),
-                reason: e.to_string(),
+            None => match tls_error(&e) {
+                Some(tls) => ChainError::Tls {
+                    url: self.url.clone(),
+                    reason: tls.to_string(),
+                },
+                None => ChainError::Unreachable {
+                    url: self.url.clone(),
+                    reason: causes(&e),
+                },
             },
         }
     }

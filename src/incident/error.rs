@@ -158,6 +158,7 @@ impl From<ChainError> for IncidentError {
                 "the node answered: the call would fail on chain as it is now (e.g. the contract is already paused, or the sender lacks the role); check the contract's state"
             }
             ChainError::Rpc { .. } => "the node refused the request: see its message",
+            ChainError::Tls { .. } => "check the URL is the node you mean: its certificate is not one this machine trusts for that name (for a private CA, point SSL_CERT_FILE at its certificate)",
             ChainError::Timeout { .. } => {
                 "try again later: the transaction is found by hash and never sent twice"
             }
