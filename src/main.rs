@@ -3,11 +3,6 @@
 
 use clap::Parser;
 
-/// mimalloc instead of glibc's malloc: loading a manifest is thousands of small allocations (TOML nodes,
-/// ABI items), and glibc spent a fifth of a whole `verify` process in malloc and free.
-#[global_allocator]
-static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() {
     let cli = breakglass::cli::Cli::parse();
     let json = cli.json;

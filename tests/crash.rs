@@ -155,6 +155,12 @@ fn run_watch(mut c: Command, watch: Watch, kill: Kill) -> Outcome {
     if marker_at.is_none() {
         marker_at = rx.try_recv().ok();
     }
+    // A run can write its audit entry and exit between two polls: the growth is then seen here, at exit.
+    if let (None, Some(p), Some(l0)) = (grew_at, watch.grows, len0) {
+        if file_len(p) > l0 {
+            grew_at = Some(start + elapsed);
+        }
+    }
     Outcome {
         status,
         killed: status.signal() == Some(9),
