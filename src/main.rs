@@ -1,10 +1,8 @@
 //! The `breakglass` binary: parse arguments, run, map errors to DESIGN.md's exit codes.
 #![forbid(unsafe_code)]
 
-use clap::Parser;
-
 fn main() {
-    let cli = breakglass::cli::Cli::parse();
+    let cli = breakglass::cli::parse();
     let json = cli.json;
     match breakglass::cli::run(cli) {
         Ok(()) => {}

@@ -7,14 +7,57 @@
 //! command line, or for its `--help`. The command line accepted, the help and the errors are the same as
 //! with clap's eager build; completions and man pages, which walk the whole tree, build it eagerly
 //! ([`eager`]). A test compares every help text, error, completion script and man page of both builds.
+//!
+//! [`Root`] goes one step further for the top level: when the command line names its command after
+//! nothing but global options ([`command_on_line`]), clap is given that command alone, so it does not
+//! copy the global options into the 21 others (see [`Root`]); the same test compares its answers too.
 
 use clap::{ArgMatches, Args, Command, FromArgMatches, Subcommand};
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
+use std::ffi::OsString;
 
 thread_local! {
     /// When set, [`Lazy`] and [`LazySub`] build at once, exactly as clap's derive does. Per thread: the
     /// command tree is built on the thread that asks for it.
     static EAGER: Cell<bool> = const { Cell::new(false) };
+    /// The top-level command named on the command line, when [`command_on_line`] is sure of it: [`Root`]
+    /// then gives clap that command alone.
+    static ONLY: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+/// The global options that take a value (`--manifest PATH` or `--manifest=PATH`). A test keeps this list
+/// equal to the command line's definition.
+const VALUE_GLOBALS: [&str; 5] = ["manifest", "pin", "audit-log", "rpc-url", "rpc-config"];
+
+/// The top-level command a command line runs, when it is certain from the words before it: only global
+/// options (`--json`, and those of [`VALUE_GLOBALS`] with their values) may come first. Anything else
+/// (`--help`, `-V`, an unknown option, `help`, a word that is not valid UTF-8) gives `None`, and clap
+/// answers with the whole tree. `args` starts with the program name.
+pub fn command_on_line(args: &[OsString]) -> Option<String> {
+    let mut i = 1;
+    while let Some(a) = args.get(i) {
+        let a = a.to_str()?;
+        if a == "--json" {
+            i += 1;
+        } else if let Some(long) = a.strip_prefix("--") {
+            match long.split_once('=') {
+                Some((name, _)) if VALUE_GLOBALS.contains(&name) => i += 1,
+                None if VALUE_GLOBALS.contains(&long) => i += 2,
+                _ => return None,
+            }
+        } else if a.starts_with('-') || a == "help" {
+            return None;
+        } else {
+            return Some(a.to_string());
+        }
+    }
+    None
+}
+
+/// From now on (on this thread), [`Root`] builds only `name` (when it is a top-level command), or the
+/// whole tree (`None`).
+pub fn only(name: Option<String>) {
+    ONLY.with(|o| *o.borrow_mut() = name);
 }
 
 /// Builds the command tree eagerly from now on (on this thread): for completions and man pages, which
@@ -109,6 +152,58 @@ impl<T: FromArgMatches> FromArgMatches for LazySub<T> {
     }
     fn from_arg_matches_mut(m: &mut ArgMatches) -> Result<Self, clap::Error> {
         T::from_arg_matches_mut(m).map(LazySub)
+    }
+    fn update_from_arg_matches(&mut self, m: &ArgMatches) -> Result<(), clap::Error> {
+        self.0.update_from_arg_matches(m)
+    }
+    fn update_from_arg_matches_mut(&mut self, m: &mut ArgMatches) -> Result<(), clap::Error> {
+        self.0.update_from_arg_matches_mut(m)
+    }
+}
+
+/// The top-level commands: all of them, or only the one on the command line ([`only`]).
+///
+/// clap copies every global option into every command before it parses (six options into 22 commands:
+/// 130 copies and over 100 KB of heap, a tenth of a short command's whole run), though only one
+/// command runs. With the command known from the line, clap is given that command alone, and it
+/// answers exactly as with the whole tree: help texts, errors and parsed values (a test compares them
+/// on every command path). Help and errors about the commands themselves (`--help`, a typo) get the
+/// whole tree, since [`command_on_line`] is `None` for them.
+#[derive(Debug, Clone)]
+pub struct Root<T>(pub T);
+
+fn only_one(cmd: Command, augment: fn(Command) -> Command) -> Command {
+    let name = ONLY.with(|o| o.borrow().clone());
+    match name {
+        Some(name) if !is_eager() => {
+            let all = augment(Command::new("all"));
+            match all.find_subcommand(&name) {
+                Some(one) => cmd.subcommand(one.clone()),
+                None => augment(cmd),
+            }
+        }
+        _ => augment(cmd),
+    }
+}
+
+impl<T: Subcommand> Subcommand for Root<T> {
+    fn augment_subcommands(cmd: Command) -> Command {
+        only_one(cmd, T::augment_subcommands)
+    }
+    fn augment_subcommands_for_update(cmd: Command) -> Command {
+        only_one(cmd, T::augment_subcommands_for_update)
+    }
+    fn has_subcommand(name: &str) -> bool {
+        T::has_subcommand(name)
+    }
+}
+
+impl<T: FromArgMatches> FromArgMatches for Root<T> {
+    fn from_arg_matches(m: &ArgMatches) -> Result<Self, clap::Error> {
+        T::from_arg_matches(m).map(Root)
+    }
+    fn from_arg_matches_mut(m: &mut ArgMatches) -> Result<Self, clap::Error> {
+        T::from_arg_matches_mut(m).map(Root)
     }
     fn update_from_arg_matches(&mut self, m: &ArgMatches) -> Result<(), clap::Error> {
         self.0.update_from_arg_matches(m)
@@ -216,6 +311,26 @@ mod tests {
             &["completions", "bash"],
             &["--version"],
             &["verify", "--version"],
+            &["--manifest=m.toml", "--pin", "0x12", "verify", "b.json"],
+            &[
+                "--json",
+                "--audit-log",
+                "a.jsonl",
+                "--rpc-url",
+                "http://x",
+                "verify",
+                "b.json",
+            ],
+            &["--rpc-config=r.toml", "inspect", "b.json", "--json"],
+            &["--manifest", "verify", "verify", "b.json"],
+            &["--manifest"],
+            &["--manifest", "m.toml"],
+            &["--json", "help", "verify"],
+            &["--json", "-h"],
+            &["--jsn", "verify"],
+            &["verify", "--manifest", "x.toml", "--pin"],
+            &["manifest", "chek"],
+            &["--", "verify"],
         ] {
             lines.push(l.iter().map(|s| s.to_string()).collect());
         }
@@ -224,7 +339,79 @@ mod tests {
             let lazy = answer(Cli::command(), &args);
             let eager = answer(eager_command(), &args);
             assert_eq!(lazy, eager, "breakglass {}", l.join(" "));
+            // Given only the command on the line, clap answers the same.
+            let argv: Vec<OsString> = std::iter::once("breakglass")
+                .chain(args.iter().copied())
+                .map(OsString::from)
+                .collect();
+            only(command_on_line(&argv));
+            let pruned = answer(Cli::command(), &args);
+            only(None);
+            assert_eq!(pruned, eager, "breakglass {} (one command)", l.join(" "));
         }
+        // The command on the line is found after global options only, and only then.
+        let on = |a: &[&str]| {
+            let argv: Vec<OsString> = std::iter::once("breakglass")
+                .chain(a.iter().copied())
+                .map(OsString::from)
+                .collect();
+            command_on_line(&argv)
+        };
+        assert_eq!(on(&["verify", "b.json"]).as_deref(), Some("verify"));
+        assert_eq!(
+            on(&["--manifest", "verify", "--json", "--pin=0x1", "sign"]).as_deref(),
+            Some("sign")
+        );
+        for none in [
+            &[][..],
+            &["--help", "verify"],
+            &["-V"],
+            &["help", "verify"],
+            &["--jsn", "verify"],
+            &["--manifest"],
+            &["--", "verify"],
+        ] {
+            assert_eq!(on(none), None, "{none:?}");
+        }
+        // Pruned, clap holds that command alone (no global option copied into 21 others).
+        only(Some("verify".into()));
+        let one = Cli::command();
+        only(None);
+        assert_eq!(
+            one.get_subcommands()
+                .map(|c| c.get_name())
+                .collect::<Vec<_>>(),
+            ["verify"]
+        );
+        // VALUE_GLOBALS is the definition's global options that take a value; --json the one flag.
+        let globals: Vec<(String, bool)> = eager_cmd
+            .get_arguments()
+            .filter(|a| a.is_global_set())
+            .map(|a| {
+                (
+                    a.get_long().unwrap().to_string(),
+                    a.get_action().takes_values(),
+                )
+            })
+            .collect();
+        let mut valued: Vec<&str> = globals
+            .iter()
+            .filter(|g| g.1)
+            .map(|g| g.0.as_str())
+            .collect();
+        valued.sort_unstable();
+        let mut expected = VALUE_GLOBALS.to_vec();
+        expected.sort_unstable();
+        assert_eq!(valued, expected);
+        assert_eq!(
+            globals
+                .iter()
+                .filter(|g| !g.1)
+                .map(|g| g.0.as_str())
+                .collect::<Vec<_>>(),
+            ["json"]
+        );
+
         // The lazy tree did not build what it did not need: a parse of `verify` leaves `sign` unbuilt.
         let mut cmd = Cli::command();
         cmd.try_get_matches_from_mut(["breakglass", "verify", "b.json"])

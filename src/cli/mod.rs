@@ -116,7 +116,18 @@ pub struct Cli {
     pub json: bool,
     /// What to do (without a command: the console, when a manifest is found).
     #[command(subcommand)]
-    pub command: Option<Command>,
+    pub command: Option<lazy::Root<Command>>,
+}
+
+/// Parses the process's command line ([`lazy::Root`]: clap is given only the command on it); on a usage
+/// error, `--help` or `--version`, prints and exits as clap does.
+pub fn parse() -> Cli {
+    use clap::Parser as _;
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    lazy::only(lazy::command_on_line(&args));
+    let cli = Cli::parse_from(args);
+    lazy::only(None);
+    cli
 }
 
 /// Subcommands.
@@ -355,7 +366,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
                 .unwrap_or_else(crate::audit::default_path),
         ),
     };
-    let Some(command) = cli.command else {
+    let Some(lazy::Root(command)) = cli.command else {
         if ctx.manifest_path.exists() {
             return tui::run_tui(
                 &ctx,
