@@ -118,6 +118,25 @@ pub fn decode_image(bytes: &[u8], name: &str) -> Result<Vec<String>, TransferErr
     decode_luma(img.into_raw(), w, h).map_err(bad)
 }
 
+thread_local! {
+    /// Set while this thread runs the QR reader: its panics are caught and reported as an unreadable image.
+    static QUIET_PANIC: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Puts a panic hook in front of the one in place (once per process) that prints nothing for a panic on
+/// a thread inside the QR reader, and hands every other panic to the previous hook unchanged.
+fn quiet_panics_here() {
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !QUIET_PANIC.with(|q| q.get()) {
+                previous(info);
+            }
+        }));
+    });
+}
+
 /// The text of the QR code in 8-bit greyscale pixels (row by row, `w` × `h`), or why there is none.
 pub fn decode_luma(pixels: Vec<u8>, w: u32, h: u32) -> Result<Vec<String>, String> {
     use rxing::{BarcodeFormat, DecodeHintValue, DecodeHints, Exceptions};
@@ -125,7 +144,9 @@ pub fn decode_luma(pixels: Vec<u8>, w: u32, h: u32) -> Result<Vec<String>, Strin
         return Err("the image is empty".into());
     }
     // The reader is a large parser of untrusted pixels: a panic in it is an unreadable image, not a
-    // crash of the signing tool.
+    // crash of the signing tool, and its message ("thread 'main' panicked at …") is not printed.
+    quiet_panics_here();
+    QUIET_PANIC.with(|q| q.set(true));
     let found = std::panic::catch_unwind(move || {
         let mut hints = DecodeHints::default().with(DecodeHintValue::TryHarder(true));
         rxing::helpers::detect_in_luma_with_hints(
@@ -136,7 +157,9 @@ pub fn decode_luma(pixels: Vec<u8>, w: u32, h: u32) -> Result<Vec<String>, Strin
             &mut hints,
         )
     })
-    .map_err(|_| "the QR reader failed on it: take the picture again".to_string())?;
+    .map_err(|_| "the QR reader failed on it: take the picture again".to_string());
+    QUIET_PANIC.with(|q| q.set(false));
+    let found = found?;
     match found {
         Ok(r) => Ok(vec![r.getText().to_string()]),
         Err(Exceptions::NotFoundException(_)) => Err("no QR code found in it".into()),
