@@ -236,3 +236,53 @@ fn https_node_with_a_trusted_certificate_is_used_and_an_untrusted_one_refused() 
     assert!(!sb2.path("halt.json").exists());
     assert_eq!(relay.bytes_up.load(Ordering::SeqCst), through_tls);
 }
+
+#[test]
+fn without_certificate_authorities_http_still_works_and_https_says_why_not() {
+    let w = World::deploy();
+    let port: u16 = w
+        .anvil
+        .url
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .unwrap();
+    let relay = TlsRelay::start(port);
+    // A machine with no CA bundle (air-gapped, minimal), or SSL_CERT_FILE pointing nowhere: reqwest
+    // used to panic building its client, whatever the URL.
+    let mut sb = Sandbox::new();
+    sb.write("m.toml", w.manifest_text_extended(Pins::Right, CHAIN_ID));
+    std::fs::create_dir_all(sb.path("no-cas")).unwrap();
+    let none = sb.path("none.pem").display().to_string();
+    let dir = sb.path("no-cas").display().to_string();
+    sb.env.push(("SSL_CERT_FILE".into(), none));
+    sb.env.push(("SSL_CERT_DIR".into(), dir));
+    let compose = |url: &str, out: &str| {
+        sb.run(&[
+            "--manifest",
+            "m.toml",
+            "--rpc-url",
+            url,
+            "compose",
+            "halt",
+            "-o",
+            out,
+        ])
+    };
+    // The local node over plain HTTP needs no certificate authority.
+    let r = compose(&w.anvil.url, "http.json");
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(sb.path("http.json").exists());
+    // HTTPS cannot work: a clear error (not a crash), what to do, nothing written, nothing sent.
+    let r = compose(&relay.url(), "https.json");
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr.contains("cannot set up HTTPS")
+            && r.stderr.contains("ca-certificates")
+            && !r.stderr.contains("panicked"),
+        "{}",
+        r.stderr
+    );
+    assert!(!sb.path("https.json").exists());
+    assert_eq!(relay.bytes_up.load(Ordering::SeqCst), 0);
+}

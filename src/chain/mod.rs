@@ -34,12 +34,20 @@ pub enum ChainError {
         /// Transport message.
         reason: String,
     },
-    /// The node's TLS is not acceptable (certificate not trusted, expired, for another name…).
+    /// The node's certificate is not acceptable (not trusted, expired, for another name…).
     #[error("the node at {url} refused a secure connection: {reason}")]
     Tls {
         /// URL.
         url: String,
         /// rustls's reason.
+        reason: String,
+    },
+    /// HTTPS cannot be set up on this machine (no certificate authorities could be loaded).
+    #[error("cannot set up HTTPS to the node at {url}: {reason}")]
+    TlsSetup {
+        /// URL.
+        url: String,
+        /// reqwest's reason.
         reason: String,
     },
     /// The node is on another chain.
@@ -92,13 +100,21 @@ fn causes(e: &(dyn std::error::Error + 'static)) -> String {
     text
 }
 
-/// The TLS failure under a transport error, if that is what it is. hyper hands rustls's error up
+/// The certificate failure under a transport error, if that is what it is. hyper hands rustls's error up
 /// inside an `io::Error`, whose `source()` skips it, so each `io::Error` is opened too.
 fn tls_error<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
     let mut next = Some(e);
     while let Some(err) = next {
         if let Some(tls) = err.downcast_ref::<rustls::Error>() {
-            return Some(tls);
+            // Only the certificate is the node's fault in a way retrying cannot fix; an alert or a
+            // broken session stays "unreachable" (retried while waiting for a receipt).
+            return matches!(
+                tls,
+                rustls::Error::InvalidCertificate(_)
+                    | rustls::Error::NoCertificatesPresented
+                    | rustls::Error::UnsupportedNameType
+            )
+            .then_some(tls);
         }
         if let Some(inner) = err
             .downcast_ref::<std::io::Error>()
@@ -210,9 +226,22 @@ impl Chain {
         // reqwest is built without a crypto provider of its own: HTTPS uses rustls with ring. Installing
         // it a second time (another chain) is refused by rustls and changes nothing.
         let _ = rustls::crypto::ring::default_provider().install_default();
+        // reqwest loads the certificate authorities when the client is built, whatever the URL, and
+        // panics in `Client::new()` when it finds none. A plain-HTTP node needs none: an air-gapped machine
+        // without a CA bundle (or with SSL_CERT_FILE wrong) still reaches its local node, and anything
+        // it redirects to over HTTPS is refused. For HTTPS, a missing or unreadable bundle is an error.
+        let builder = if parsed.scheme() == "https" {
+            alloy::transports::http::reqwest::Client::builder()
+        } else {
+            alloy::transports::http::reqwest::Client::builder().tls_certs_only(std::iter::empty())
+        };
+        let client = builder.build().map_err(|e| ChainError::TlsSetup {
+            url: url.into(),
+            reason: causes(&e),
+        })?;
         let provider = ProviderBuilder::new()
             .disable_recommended_fillers()
-            .connect_http(parsed)
+            .connect_reqwest(client, parsed)
             .root()
             .clone();
         let c = Chain {

@@ -159,6 +159,7 @@ impl From<ChainError> for IncidentError {
             }
             ChainError::Rpc { .. } => "the node refused the request: see its message",
             ChainError::Tls { .. } => "check the URL is the node you mean: its certificate is not one this machine trusts for that name (for a private CA, point SSL_CERT_FILE at its certificate)",
+            ChainError::TlsSetup { .. } => "install the system's CA certificates (Debian: ca-certificates), or point SSL_CERT_FILE at a readable PEM file of the CAs to trust",
             ChainError::Timeout { .. } => {
                 "try again later: the transaction is found by hash and never sent twice"
             }
